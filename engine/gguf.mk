@@ -1,0 +1,1 @@
+# engine/gguf.mk: owned by its module

@@ -1,0 +1,6 @@
+# The engine: shared utilities, model loading, the forward pass, generation.
+engine_libengine_a_SOURCES += \
+	%reldir%/pd.c %reldir%/pd.h \
+	%reldir%/model.c %reldir%/model.h \
+	%reldir%/forward.c \
+	%reldir%/generate.c %reldir%/generate.h %reldir%/event.h

@@ -1,0 +1,1 @@
+# engine/sampler.mk: owned by its module

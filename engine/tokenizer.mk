@@ -1,0 +1,1 @@
+# engine/tokenizer.mk: owned by its module

@@ -1,0 +1,1 @@
+# kernels/cpu/quant.mk: owned by its module

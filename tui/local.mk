@@ -1,0 +1,4 @@
+# The ponder program: main and one file per sub-command.
+ponder_SOURCES += \
+	%reldir%/main.c %reldir%/cli.h %reldir%/cli.c \
+	%reldir%/cmd-run.c %reldir%/cmd-model.c %reldir%/cmd-bench.c
