@@ -64,11 +64,21 @@ void pd_dequantize_row(enum pd_type t, const void *src, float *dst, int64_t n);
  * returns false for a type it cannot produce. */
 bool pd_quantize_row(enum pd_type t, const float *src, void *dst, int64_t n);
 
+/* As pd_quantize_row, always with the plain-C quantizer (the SIMD ones write the same bytes). */
+bool pd_quantize_row_ref(enum pd_type t, const float *src, void *dst, int64_t n);
+
 /* *s = dot(row w of type t, row a of type vec_dot_type(t)), n elements. */
 void pd_vec_dot(enum pd_type t, int64_t n, float *s, const void *w, const void *a);
 
 /* The plain-C versions, always available (used by the tests to check the SIMD ones). */
 void pd_vec_dot_ref(enum pd_type t, int64_t n, float *s, const void *w, const void *a);
+
+/* A dot kernel for one type: pd_vec_dot without the type argument. */
+typedef void (*pd_vec_dot_fn)(int64_t n, float *s, const void *w, const void *a);
+
+/* The kernel pd_vec_dot(t, ...) runs, for callers that dot many rows of one type (NULL for a type
+ * without a dot). Looking it up once saves the dispatch per row. */
+pd_vec_dot_fn pd_vec_dot_get(enum pd_type t);
 
 /* Half-precision conversions. */
 float pd_fp16_to_fp32(uint16_t h);

@@ -1,1 +1,20 @@
 # kernels/cpu/quant.mk: owned by its module
+# CPU kernels: the thread pool, matrix products over quantized weights, and the small ops.
+kernels_libkernels_a_SOURCES += \
+	%reldir%/quant-traits.c %reldir%/quant.h \
+	%reldir%/quant.c %reldir%/quant-k.c %reldir%/quant-avx2.c %reldir%/quant-impl.h \
+	%reldir%/threadpool.c %reldir%/threadpool.h \
+	%reldir%/matmul.c %reldir%/matmul.h \
+	%reldir%/ops.c %reldir%/ops.h
+
+# The tensor formats against the gguf package's reference (tests/data/quant-ref.bin, written by
+# tests/tools/make-quant-fixtures.py).
+check_PROGRAMS += tests/test-quant
+TESTS += tests/test-quant
+tests_test_quant_SOURCES = tests/test-quant.c
+EXTRA_DIST += tests/data/quant-ref.bin tests/tools/make-quant-fixtures.py
+
+# Throughput of pd_vec_dot per format: built by make check, run by hand (not a test):
+# tests/bench/bench-quant [MB]
+check_PROGRAMS += tests/bench/bench-quant
+tests_bench_bench_quant_SOURCES = tests/bench/bench-quant.c
