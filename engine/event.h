@@ -1,1 +1,44 @@
-#pragma once
+/*
+ * event.h: the one event that carries a generated token everywhere (DESIGN.md).
+ *
+ * The engine produces one event per sampled token; the terminal, the session store and the aha
+ * detector consume it. The event's text is what the token added to the visible output: always
+ * whole UTF-8 characters (bytes of a character split over tokens arrive with the token that
+ * completes it), with stop strings held back until they are ruled out, and cut into spans by
+ * segment (think / answer / the tags between them), so a consumer never parses tags itself.
+ */
+#ifndef PD_EVENT_H
+#define PD_EVENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/chat-template.h"
+
+#define PD_EVENT_MAX_SPANS 6
+
+struct pd_text_span {
+    enum pd_segment segment;
+    const char *text;   /* not NUL-terminated */
+    size_t len;
+};
+
+/* Routing of one token through the MoE layers; NULL for a dense model. */
+struct pd_routing;
+
+struct pd_token_event {
+    int32_t id;               /* token id */
+    int32_t index;            /* 0 for the first generated token */
+    enum pd_segment segment;  /* segment the token belongs to (think or answer; tag if it only
+                                 opened or closed the think block) */
+    float logprob;            /* log p(token) under the model at temperature 1 */
+    float entropy;            /* entropy (nats) of that distribution */
+    double t;                 /* seconds since the generation began */
+    const char *piece;        /* the token's own bytes (may be part of a character) */
+    size_t piece_len;
+    int n_spans;              /* the text this token released, by segment */
+    struct pd_text_span spans[PD_EVENT_MAX_SPANS];
+    const struct pd_routing *routing;
+};
+
+#endif

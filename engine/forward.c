@@ -1,1 +1,379 @@
+/*
+ * forward.c: the context (KV cache, scratch, threads) and the forward pass of the dense
+ * architectures (llama, qwen2, qwen3).
+ *
+ * One forward pass over a batch of T tokens is one pd_threadpool_run: every thread walks the same
+ * list of ops and a barrier separates each op from the next. Row-wise ops split the T tokens
+ * between threads; matrix products split the weight rows; attention splits (token, head) pairs.
+ *
+ * Shapes (glossary of kernels/cpu/ops.h): x, xn [T][E]; q [T][H*D]; k, v [T][Hkv*D];
+ * att [T][H*D]; gate, up [T][F]; the cache k_cache, v_cache [n_layer][n_ctx][Hkv*D] in f32.
+ */
 #include "config.h"
+
+#include "engine/model.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/threadpool.h"
+
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_CTX_CAP 4096
+#define DEFAULT_BATCH 256
+
+struct pd_context {
+    struct pd_model *m;
+    struct pd_threadpool *pool;
+    int32_t n_ctx, n_batch, n_past;
+    bool logits_all;
+
+    float *k_cache, *v_cache;   /* [n_layer][n_ctx][Hkv*D] */
+
+    /* scratch, planned for n_batch tokens */
+    float *x, *xn, *q, *k, *v, *att, *gate, *up;
+    float *rope_cs;             /* [n_batch][n_rot] */
+    float *scores;              /* [n_threads][n_ctx] */
+    void *xq;                   /* quantized activations */
+    float *logits;              /* [n_batch or 1][n_vocab] */
+    int32_t n_logits;
+
+    /* the batch being evaluated */
+    const int32_t *tokens;
+    int32_t T;
+};
+
+void
+pd_context_params_default(struct pd_context_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->n_batch = DEFAULT_BATCH;
+}
+
+static size_t
+act_scratch_size(const struct pd_model *m, int64_t T)
+{
+    const struct pd_hparams *hp = &m->hp;
+    int64_t widest = PD_MAX(PD_MAX(hp->n_embd, hp->n_ff), (int64_t)hp->n_head * hp->head_dim);
+    /* Every activation format takes at most 4 bytes an element plus its block headers. */
+    return (size_t)T * ((size_t)widest * 4 + 1024);
+}
+
+static int
+alloc_buffers(struct pd_context *c, char *err)
+{
+    const struct pd_hparams *hp = &c->m->hp;
+    size_t B = (size_t)c->n_batch;
+    size_t E = hp->n_embd, HD = (size_t)hp->n_head * hp->head_dim;
+    size_t KD = (size_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff;
+    size_t cache = (size_t)hp->n_layer * (size_t)c->n_ctx * KD;
+    int nth = pd_threadpool_size(c->pool);
+    c->n_logits = c->logits_all ? c->n_batch : 1;
+#define ALLOC(field, count)                                                             \
+    do {                                                                                \
+        c->field = malloc(sizeof(float) * (count));                                     \
+        if (c->field == NULL)                                                           \
+            return pd_errorf(err, PD_ENOMEM, "out of memory allocating %s (%zu MiB)",   \
+                             #field, sizeof(float) * (size_t)(count) >> 20);            \
+    } while (0)
+    ALLOC(k_cache, cache);
+    ALLOC(v_cache, cache);
+    ALLOC(x, B * E);
+    ALLOC(xn, B * E);
+    ALLOC(q, B * HD);
+    ALLOC(k, B * KD);
+    ALLOC(v, B * KD);
+    ALLOC(att, B * HD);
+    ALLOC(gate, B * F);
+    ALLOC(up, B * F);
+    ALLOC(rope_cs, B * hp->rope.n_rot);
+    ALLOC(scores, (size_t)nth * c->n_ctx);
+    ALLOC(logits, (size_t)c->n_logits * hp->n_vocab);
+#undef ALLOC
+    c->xq = malloc(act_scratch_size(c->m, c->n_batch));
+    if (c->xq == NULL)
+        return pd_errorf(err, PD_ENOMEM, "out of memory for activation scratch");
+    return 0;
+}
+
+int
+pd_context_new(struct pd_context **out, struct pd_model *m, const struct pd_context_params *p,
+               char *err)
+{
+    *out = NULL;
+    struct pd_context *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return pd_errorf(err, PD_ENOMEM, "out of memory");
+    c->m = m;
+    c->n_ctx = p->n_ctx > 0 ? p->n_ctx : PD_MIN(m->hp.n_ctx_train, DEFAULT_CTX_CAP);
+    c->n_batch = PD_MIN(p->n_batch > 0 ? p->n_batch : DEFAULT_BATCH, c->n_ctx);
+    c->logits_all = p->logits_all;
+    int nth = p->n_threads > 0 ? p->n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    c->pool = pd_threadpool_new(nth > 0 ? nth : 1);
+    int rc;
+    if (c->pool == NULL) {
+        rc = pd_errorf(err, PD_ENOMEM, "cannot start %d threads", nth);
+        goto fail;
+    }
+    if ((rc = alloc_buffers(c, err)) != 0)
+        goto fail;
+    *out = c;
+    return 0;
+fail:
+    pd_context_free(c);
+    return rc;
+}
+
+void
+pd_context_free(struct pd_context *c)
+{
+    if (c == NULL)
+        return;
+    pd_threadpool_free(c->pool);
+    free(c->k_cache);
+    free(c->v_cache);
+    free(c->x);
+    free(c->xn);
+    free(c->q);
+    free(c->k);
+    free(c->v);
+    free(c->att);
+    free(c->gate);
+    free(c->up);
+    free(c->rope_cs);
+    free(c->scores);
+    free(c->xq);
+    free(c->logits);
+    free(c);
+}
+
+/* ---- the forward pass, run by every thread ---- */
+
+#define BARRIER() pd_threadpool_barrier(c->pool)
+
+/* y[T][ldy] = W x for up to three weights sharing the input x[T][n_in]. The activations are
+ * quantized once when the weights agree on the format they need. */
+static void
+project(struct pd_context *c, int ith, int nth, int n, float *const *ys, const int64_t *ldys,
+        const struct pd_weight *const *ws, const float *x, int64_t T)
+{
+    enum pd_type quantized_for = PD_TYPE_COUNT;
+    for (int i = 0; i < n; i++) {
+        const struct pd_weight *w = ws[i];
+        enum pd_type need = pd_type_traits_get(w->type)->vec_dot_type;
+        if (quantized_for == PD_TYPE_COUNT ||
+            need != pd_type_traits_get(quantized_for)->vec_dot_type) {
+            if (i > 0)
+                BARRIER();
+            pd_matmul_quantize(c->xq, x, w->type, w->ne[0], T, ith, nth);
+            quantized_for = w->type;
+            BARRIER();
+        }
+        pd_matmul(ys[i], ldys[i], w->data, w->type, c->xq, w->ne[0], w->ne[1], T, ith, nth);
+    }
+    BARRIER();
+}
+
+static void
+project1(struct pd_context *c, int ith, int nth, float *y, int64_t ldy, const struct pd_weight *w,
+         const float *x, int64_t T)
+{
+    project(c, ith, nth, 1, &y, &ldy, &w, x, T);
+}
+
+static void
+norm_rows(struct pd_context *c, int ith, int nth, float *out, const float *in,
+          const struct pd_weight *w, int64_t T)
+{
+    int64_t E = c->m->hp.n_embd;
+    for (int64_t t = ith; t < T; t += nth)
+        pd_rmsnorm(out + t * E, in + t * E, w->data, E, c->m->hp.rms_eps);
+    BARRIER();
+}
+
+static void
+add_bias(float *y, const struct pd_weight *b)
+{
+    if (b->data)
+        pd_add(y, b->data, b->ne[0]);
+}
+
+/* Biases, Q/K norms and RoPE for token t, then its K and V into the cache. */
+static void
+prepare_qkv(struct pd_context *c, const struct pd_layer *l, int il, int64_t t)
+{
+    const struct pd_hparams *hp = &c->m->hp;
+    int D = hp->head_dim;
+    int64_t HD = (int64_t)hp->n_head * D, KD = (int64_t)hp->n_head_kv * D;
+    float *q = c->q + t * HD, *k = c->k + t * KD, *v = c->v + t * KD;
+    add_bias(q, &l->bq);
+    add_bias(k, &l->bk);
+    add_bias(v, &l->bv);
+    if (l->q_norm.data) {
+        for (int h = 0; h < hp->n_head; h++)
+            pd_rmsnorm(q + h * D, q + h * D, l->q_norm.data, D, hp->rms_eps);
+        for (int h = 0; h < hp->n_head_kv; h++)
+            pd_rmsnorm(k + h * D, k + h * D, l->k_norm.data, D, hp->rms_eps);
+    }
+    const float *cs = c->rope_cs + t * hp->rope.n_rot;
+    pd_rope_apply(q, cs, &hp->rope, hp->n_head, D);
+    pd_rope_apply(k, cs, &hp->rope, hp->n_head_kv, D);
+    size_t at = ((size_t)il * c->n_ctx + (size_t)(c->n_past + t)) * KD;
+    memcpy(c->k_cache + at, k, sizeof(float) * KD);
+    memcpy(c->v_cache + at, v, sizeof(float) * KD);
+}
+
+static void
+attention(struct pd_context *c, int il, int ith, int nth, int64_t T)
+{
+    const struct pd_hparams *hp = &c->m->hp;
+    int D = hp->head_dim, H = hp->n_head, group = hp->n_head / hp->n_head_kv;
+    int64_t HD = (int64_t)H * D, KD = (int64_t)hp->n_head_kv * D;
+    const float *kc = c->k_cache + (size_t)il * c->n_ctx * KD;
+    const float *vc = c->v_cache + (size_t)il * c->n_ctx * KD;
+    float scale = 1.0f / sqrtf((float)D);
+    float *scores = c->scores + (size_t)ith * c->n_ctx;
+    for (int64_t i = ith; i < T * H; i += nth) {
+        int64_t t = i / H;
+        int h = (int)(i % H), kvh = h / group;
+        pd_attention_head(c->att + t * HD + (int64_t)h * D, scores, c->q + t * HD + (int64_t)h * D,
+                          kc + (int64_t)kvh * D, vc + (int64_t)kvh * D, c->n_past + t + 1, D, D,
+                          KD, scale);
+    }
+    BARRIER();
+}
+
+static void
+layer_forward(struct pd_context *c, int il, int ith, int nth, int64_t T)
+{
+    const struct pd_hparams *hp = &c->m->hp;
+    const struct pd_layer *l = &c->m->layers[il];
+    int64_t E = hp->n_embd, F = hp->n_ff;
+    int64_t HD = (int64_t)hp->n_head * hp->head_dim, KD = (int64_t)hp->n_head_kv * hp->head_dim;
+
+    norm_rows(c, ith, nth, c->xn, c->x, &l->attn_norm, T);
+    float *qkv[3] = { c->q, c->k, c->v };
+    const int64_t qkv_ld[3] = { HD, KD, KD };
+    const struct pd_weight *qkv_w[3] = { &l->wq, &l->wk, &l->wv };
+    project(c, ith, nth, 3, qkv, qkv_ld, qkv_w, c->xn, T);
+    for (int64_t t = ith; t < T; t += nth)
+        prepare_qkv(c, l, il, t);
+    BARRIER();
+    attention(c, il, ith, nth, T);
+    project1(c, ith, nth, c->xn, E, &l->wo, c->att, T);
+    for (int64_t t = ith; t < T; t += nth) {
+        add_bias(c->xn + t * E, &l->bo);
+        pd_add(c->x + t * E, c->xn + t * E, E);
+    }
+    BARRIER();
+
+    norm_rows(c, ith, nth, c->xn, c->x, &l->ffn_norm, T);
+    float *gu[2] = { c->gate, c->up };
+    const int64_t gu_ld[2] = { F, F };
+    const struct pd_weight *gu_w[2] = { &l->ffn_gate, &l->ffn_up };
+    project(c, ith, nth, 2, gu, gu_ld, gu_w, c->xn, T);
+    for (int64_t t = ith; t < T; t += nth)
+        pd_swiglu(c->gate + t * F, c->gate + t * F, c->up + t * F, F);
+    BARRIER();
+    project1(c, ith, nth, c->xn, E, &l->ffn_down, c->gate, T);
+    for (int64_t t = ith; t < T; t += nth)
+        pd_add(c->x + t * E, c->xn + t * E, E);
+    BARRIER();
+}
+
+static void
+forward_worker(void *arg, int ith, int nth)
+{
+    struct pd_context *c = arg;
+    const struct pd_model *m = c->m;
+    const struct pd_hparams *hp = &m->hp;
+    int64_t T = c->T, E = hp->n_embd;
+    size_t embd_row = pd_type_row_size(m->tok_embd.type, E);
+
+    for (int64_t t = ith; t < T; t += nth) {
+        pd_dequantize_row(m->tok_embd.type, (const char *)m->tok_embd.data +
+                          (size_t)c->tokens[t] * embd_row, c->x + t * E, E);
+        pd_rope_cache(c->rope_cs + t * hp->rope.n_rot, &hp->rope, c->n_past + t);
+    }
+    BARRIER();
+    for (int il = 0; il < hp->n_layer; il++)
+        layer_forward(c, il, ith, nth, T);
+
+    /* Only the rows whose logits are wanted go through the output head. */
+    int64_t first = c->logits_all ? 0 : T - 1;
+    norm_rows(c, ith, nth, c->xn, c->x + first * E, &m->output_norm, T - first);
+    project1(c, ith, nth, c->logits, hp->n_vocab, &m->output, c->xn, T - first);
+}
+
+int
+pd_context_decode(struct pd_context *c, const int32_t *tokens, int32_t n, char *err)
+{
+    if (n <= 0)
+        return pd_errorf(err, PD_EINVAL, "nothing to decode");
+    if ((int64_t)c->n_past + n > c->n_ctx)
+        return pd_errorf(err, PD_ERANGE,
+                         "%d tokens do not fit in the context: %d of %d positions used, %d left "
+                         "(raise -c, or shorten the prompt)",
+                         n, c->n_past, c->n_ctx, c->n_ctx - c->n_past);
+    int32_t n_vocab = c->m->hp.n_vocab;
+    for (int32_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= n_vocab)
+            return pd_errorf(err, PD_EINVAL, "token %d at position %d is outside the vocabulary "
+                             "(%d tokens)", tokens[i], i, n_vocab);
+    if (c->logits_all && n > c->n_batch)
+        return pd_errorf(err, PD_EINVAL, "with all logits kept, at most %d tokens a call",
+                         c->n_batch);
+    for (int32_t done = 0; done < n;) {
+        c->tokens = tokens + done;
+        c->T = PD_MIN(n - done, c->n_batch);
+        pd_threadpool_run(c->pool, forward_worker, c);
+        c->n_past += c->T;
+        done += c->T;
+    }
+    return 0;
+}
+
+const float *
+pd_context_logits(const struct pd_context *c, int32_t i)
+{
+    if (!c->logits_all)
+        return c->logits;
+    return c->logits + (size_t)i * c->m->hp.n_vocab;
+}
+
+const float *
+pd_context_last_logits(const struct pd_context *c)
+{
+    return pd_context_logits(c, c->logits_all ? c->T - 1 : 0);
+}
+
+struct pd_model *
+pd_context_model(const struct pd_context *c)
+{
+    return c->m;
+}
+
+int32_t
+pd_context_n_past(const struct pd_context *c)
+{
+    return c->n_past;
+}
+
+int32_t
+pd_context_n_ctx(const struct pd_context *c)
+{
+    return c->n_ctx;
+}
+
+int32_t
+pd_context_n_threads(const struct pd_context *c)
+{
+    return pd_threadpool_size(c->pool);
+}
+
+void
+pd_context_truncate(struct pd_context *c, int32_t pos)
+{
+    if (pos >= 0 && pos < c->n_past)
+        c->n_past = pos;
+}

@@ -1,1 +1,343 @@
+/*
+ * model.c: from a GGUF file to a bound, checked model.
+ *
+ * Reading order: architecture name -> hyper-parameters under "{arch}." keys -> every tensor by
+ * name with the shape the hyper-parameters predict -> tokenizer. Everything is checked here, so
+ * the forward pass can trust the shapes it is given.
+ */
 #include "config.h"
+
+#include "engine/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    enum pd_arch arch;
+} known_archs[] = {
+    { "llama", PD_ARCH_LLAMA },
+    { "qwen2", PD_ARCH_QWEN2 },
+    { "qwen3", PD_ARCH_QWEN3 },
+};
+
+/* "{arch}.suffix" into buf. */
+static const char *
+arch_key(char *buf, size_t size, const struct pd_hparams *hp, const char *suffix)
+{
+    snprintf(buf, size, "%s.%s", hp->arch_name, suffix);
+    return buf;
+}
+
+/* A u32 key that may also be a per-layer array (all layers must agree here). */
+static int
+get_layer_u32(const struct pd_gguf *g, const char *key, int32_t *out, char *err)
+{
+    const struct pd_gguf_value *v = pd_gguf_get(g, key);
+    if (v == NULL)
+        return PD_ENOTFOUND;
+    if (v->type == PD_GGUF_TYPE_ARRAY) {
+        if (v->v.arr.n == 0 || v->v.arr.items != NULL)
+            return pd_errorf(err, PD_EFORMAT, "key '%s': expected integers", key);
+        int64_t first = pd_gguf_arr_i64(v, 0);
+        for (uint64_t i = 1; i < v->v.arr.n; i++)
+            if (pd_gguf_arr_i64(v, i) != first)
+                return pd_errorf(err, PD_EUNSUPPORTED,
+                                 "key '%s': per-layer values differ (layer 0: %lld, layer %llu: "
+                                 "%lld); not supported", key, (long long)first,
+                                 (unsigned long long)i, (long long)pd_gguf_arr_i64(v, i));
+        *out = (int32_t)first;
+        return 0;
+    }
+    uint32_t u;
+    if (pd_gguf_get_u32(g, key, &u) != 0 || u > INT32_MAX)
+        return pd_errorf(err, PD_EFORMAT, "key '%s': expected a 32-bit count", key);
+    *out = (int32_t)u;
+    return 0;
+}
+
+static int
+require_u32(const struct pd_gguf *g, const struct pd_hparams *hp, const char *suffix,
+            int32_t *out, char *err)
+{
+    char key[128];
+    int rc = get_layer_u32(g, arch_key(key, sizeof key, hp, suffix), out, err);
+    if (rc == PD_ENOTFOUND)
+        return pd_errorf(err, PD_EFORMAT, "required key '%s' is missing", key);
+    if (rc == 0 && *out <= 0)
+        return pd_errorf(err, PD_EFORMAT, "key '%s' must be positive (is %d)", key, *out);
+    return rc;
+}
+
+static int
+optional_u32(const struct pd_gguf *g, const struct pd_hparams *hp, const char *suffix,
+             int32_t *out, char *err)
+{
+    char key[128];
+    int rc = get_layer_u32(g, arch_key(key, sizeof key, hp, suffix), out, err);
+    return rc == PD_ENOTFOUND ? 0 : rc;
+}
+
+static void
+optional_f32(const struct pd_gguf *g, const struct pd_hparams *hp, const char *suffix, float *out)
+{
+    char key[128];
+    pd_gguf_get_f32(g, arch_key(key, sizeof key, hp, suffix), out);
+}
+
+static int
+load_rope(const struct pd_gguf *g, struct pd_hparams *hp, char *err)
+{
+    struct pd_rope *r = &hp->rope;
+    char key[128];
+    r->n_rot = hp->head_dim;
+    int rc = optional_u32(g, hp, "rope.dimension_count", &r->n_rot, err);
+    if (rc)
+        return rc;
+    if (r->n_rot <= 0 || r->n_rot > hp->head_dim || r->n_rot % 2)
+        return pd_errorf(err, PD_EFORMAT, "rope dimension count %d does not fit head size %d",
+                         r->n_rot, hp->head_dim);
+    r->neox = hp->arch != PD_ARCH_LLAMA;
+    r->freq_base = 10000.0f;
+    optional_f32(g, hp, "rope.freq_base", &r->freq_base);
+    r->freq_scale = 1.0f;
+    r->attn_factor = 1.0f;
+    r->beta_fast = 32.0f;
+    r->beta_slow = 1.0f;
+    r->n_ctx_orig = hp->n_ctx_train;
+    hp->rope_scaling = "none";
+    const char *type = NULL;
+    pd_gguf_get_str(g, arch_key(key, sizeof key, hp, "rope.scaling.type"), &type);
+    float factor = 0.0f;
+    optional_f32(g, hp, "rope.scaling.factor", &factor);
+    if (type == NULL || strcmp(type, "none") == 0) {
+        if (factor > 0.0f && factor != 1.0f) {
+            hp->rope_scaling = "linear";
+            r->freq_scale = 1.0f / factor;
+        }
+        return 0;
+    }
+    if (strcmp(type, "linear") == 0 || strcmp(type, "yarn") == 0) {
+        hp->rope_scaling = strcmp(type, "yarn") == 0 ? "yarn" : "linear";
+        if (factor > 0.0f)
+            r->freq_scale = 1.0f / factor;
+        if (hp->rope_scaling[0] == 'y') {
+            r->ext_factor = 1.0f;
+            int32_t orig = 0;
+            rc = optional_u32(g, hp, "rope.scaling.original_context_length", &orig, err);
+            if (rc)
+                return rc;
+            if (orig > 0)
+                r->n_ctx_orig = orig;
+            optional_f32(g, hp, "rope.scaling.yarn_beta_fast", &r->beta_fast);
+            optional_f32(g, hp, "rope.scaling.yarn_beta_slow", &r->beta_slow);
+        }
+        return 0;
+    }
+    return pd_errorf(err, PD_EUNSUPPORTED, "rope scaling type '%s' is not supported", type);
+}
+
+static int
+load_hparams(const struct pd_gguf *g, struct pd_hparams *hp, char *err)
+{
+    const char *arch = NULL;
+    if (pd_gguf_get_str(g, "general.architecture", &arch) != 0)
+        return pd_errorf(err, PD_EFORMAT, "required key 'general.architecture' is missing");
+    size_t i;
+    for (i = 0; i < PD_ARRAY_SIZE(known_archs); i++)
+        if (strcmp(arch, known_archs[i].name) == 0)
+            break;
+    if (i == PD_ARRAY_SIZE(known_archs))
+        return pd_errorf(err, PD_EUNSUPPORTED,
+                         "architecture '%s' is not supported (supported: llama, qwen2, qwen3)",
+                         arch);
+    hp->arch = known_archs[i].arch;
+    hp->arch_name = known_archs[i].name;
+
+    int rc;
+    if ((rc = require_u32(g, hp, "context_length", &hp->n_ctx_train, err)) ||
+        (rc = require_u32(g, hp, "embedding_length", &hp->n_embd, err)) ||
+        (rc = require_u32(g, hp, "block_count", &hp->n_layer, err)) ||
+        (rc = require_u32(g, hp, "attention.head_count", &hp->n_head, err)) ||
+        (rc = require_u32(g, hp, "feed_forward_length", &hp->n_ff, err)))
+        return rc;
+    hp->n_head_kv = hp->n_head;
+    hp->head_dim = hp->n_embd / hp->n_head;
+    if ((rc = optional_u32(g, hp, "attention.head_count_kv", &hp->n_head_kv, err)) ||
+        (rc = optional_u32(g, hp, "attention.key_length", &hp->head_dim, err)))
+        return rc;
+    int32_t vlen = hp->head_dim;
+    if ((rc = optional_u32(g, hp, "attention.value_length", &vlen, err)))
+        return rc;
+    if (vlen != hp->head_dim)
+        return pd_errorf(err, PD_EUNSUPPORTED, "value head size %d differs from key head size %d",
+                         vlen, hp->head_dim);
+    if (hp->n_head_kv <= 0 || hp->n_head % hp->n_head_kv)
+        return pd_errorf(err, PD_EFORMAT, "%d query heads do not divide into %d key-value heads",
+                         hp->n_head, hp->n_head_kv);
+    char key[128];
+    if (pd_gguf_get_f32(g, arch_key(key, sizeof key, hp, "attention.layer_norm_rms_epsilon"),
+                        &hp->rms_eps) != 0)
+        return pd_errorf(err, PD_EFORMAT, "required key '%s' is missing", key);
+    uint32_t n_expert = 0;
+    pd_gguf_get_u32(g, arch_key(key, sizeof key, hp, "expert_count"), &n_expert);
+    if (n_expert > 0)
+        return pd_errorf(err, PD_EUNSUPPORTED,
+                         "'%s' has %u experts; mixture-of-experts models are not supported yet",
+                         arch, n_expert);
+    return load_rope(g, hp, err);
+}
+
+/* Bind tensor name (with ne0 x ne1 elements; ne1 = 0 for a vector) into w. */
+static int
+bind(struct pd_weight *w, const struct pd_gguf *g, const char *name, int64_t ne0, int64_t ne1,
+     bool required, char *err)
+{
+    const struct pd_gguf_tensor *t = pd_gguf_tensor(g, name);
+    if (t == NULL) {
+        if (required)
+            return pd_errorf(err, PD_EFORMAT, "tensor '%s' is missing", name);
+        memset(w, 0, sizeof *w);
+        return 0;
+    }
+    uint64_t want1 = ne1 ? (uint64_t)ne1 : 1;
+    if (t->ne[0] != (uint64_t)ne0 || t->ne[1] != want1 || t->ne[2] != 1 || t->ne[3] != 1)
+        return pd_errorf(err, PD_EFORMAT,
+                         "tensor '%s' has shape {%llu, %llu, %llu, %llu}, expected {%lld, %lld}",
+                         name, (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
+                         (unsigned long long)t->ne[2], (unsigned long long)t->ne[3],
+                         (long long)ne0, (long long)want1);
+    const struct pd_type_traits *tr = pd_type_traits_get(t->type);
+    if (tr == NULL || !tr->supported)
+        return pd_errorf(err, PD_EUNSUPPORTED, "tensor '%s' has type %s, which is not supported",
+                         name, tr ? tr->name : "unknown");
+    if (ne1 == 0 && t->type != PD_TYPE_F32)
+        return pd_errorf(err, PD_EUNSUPPORTED, "tensor '%s' (a norm or bias) must be f32, is %s",
+                         name, tr->name);
+    w->data = t->data;
+    w->type = (enum pd_type)t->type;
+    w->ne[0] = ne0;
+    w->ne[1] = (int64_t)want1;
+    return 0;
+}
+
+static int
+bind_layer(struct pd_layer *l, const struct pd_gguf *g, const struct pd_hparams *hp, int il,
+           char *err)
+{
+    int64_t E = hp->n_embd, D = hp->head_dim, F = hp->n_ff;
+    int64_t HD = (int64_t)hp->n_head * D, KD = (int64_t)hp->n_head_kv * D;
+    bool qk_norm = hp->arch == PD_ARCH_QWEN3;
+    bool qkv_bias = hp->arch == PD_ARCH_QWEN2;
+    char n[96];
+    int rc;
+#define B(field, suffix, ne0, ne1, req)                                    \
+    do {                                                                   \
+        snprintf(n, sizeof n, "blk.%d." suffix, il);                       \
+        if ((rc = bind(&l->field, g, n, ne0, ne1, req, err)) != 0)         \
+            return rc;                                                     \
+    } while (0)
+    B(attn_norm, "attn_norm.weight", E, 0, true);
+    B(wq, "attn_q.weight", E, HD, true);
+    B(wk, "attn_k.weight", E, KD, true);
+    B(wv, "attn_v.weight", E, KD, true);
+    B(wo, "attn_output.weight", HD, E, true);
+    B(bq, "attn_q.bias", HD, 0, qkv_bias);
+    B(bk, "attn_k.bias", KD, 0, qkv_bias);
+    B(bv, "attn_v.bias", KD, 0, qkv_bias);
+    B(bo, "attn_output.bias", E, 0, false);
+    B(q_norm, "attn_q_norm.weight", D, 0, qk_norm);
+    B(k_norm, "attn_k_norm.weight", D, 0, qk_norm);
+    B(ffn_norm, "ffn_norm.weight", E, 0, true);
+    B(ffn_gate, "ffn_gate.weight", E, F, true);
+    B(ffn_up, "ffn_up.weight", E, F, true);
+    B(ffn_down, "ffn_down.weight", F, E, true);
+#undef B
+    return 0;
+}
+
+static int
+bind_tensors(struct pd_model *m, char *err)
+{
+    const struct pd_gguf *g = m->gguf;
+    const struct pd_hparams *hp = &m->hp;
+    int rc;
+    if ((rc = bind(&m->tok_embd, g, "token_embd.weight", hp->n_embd, hp->n_vocab, true, err)) ||
+        (rc = bind(&m->output_norm, g, "output_norm.weight", hp->n_embd, 0, true, err)) ||
+        (rc = bind(&m->output, g, "output.weight", hp->n_embd, hp->n_vocab, false, err)))
+        return rc;
+    m->tied_output = m->output.data == NULL;
+    if (m->tied_output)
+        m->output = m->tok_embd;
+    struct pd_weight freqs;
+    if ((rc = bind(&freqs, g, "rope_freqs.weight", hp->rope.n_rot / 2, 0, false, err)))
+        return rc;
+    if (freqs.data) {
+        m->rope_freqs = malloc(sizeof(float) * (size_t)(hp->rope.n_rot / 2));
+        if (m->rope_freqs == NULL)
+            return pd_errorf(err, PD_ENOMEM, "out of memory");
+        memcpy(m->rope_freqs, freqs.data, sizeof(float) * (size_t)(hp->rope.n_rot / 2));
+        m->hp.rope.freq_factors = m->rope_freqs;
+    }
+    m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
+    if (m->layers == NULL)
+        return pd_errorf(err, PD_ENOMEM, "out of memory for %d layers", hp->n_layer);
+    for (int il = 0; il < hp->n_layer; il++)
+        if ((rc = bind_layer(&m->layers[il], g, hp, il, err)) != 0)
+            return rc;
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const struct pd_gguf_tensor *t = &g->tensors[i];
+        m->n_params += t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
+    }
+    return 0;
+}
+
+int
+pd_model_load(struct pd_model **out, const char *path, char *err)
+{
+    *out = NULL;
+    struct pd_model *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return pd_errorf(err, PD_ENOMEM, "out of memory");
+    int rc = pd_gguf_open(&m->gguf, path, err);
+    if (rc)
+        goto fail;
+    if ((rc = load_hparams(m->gguf, &m->hp, err)) != 0)
+        goto fail;
+    if ((rc = pd_tokenizer_load(&m->tok, m->gguf, err)) != 0)
+        goto fail;
+    m->hp.n_vocab = pd_tokenizer_n_vocab(m->tok);
+    if ((rc = bind_tensors(m, err)) != 0)
+        goto fail;
+    m->name = NULL;
+    pd_gguf_get_str(m->gguf, "general.name", &m->name);
+    if (m->name == NULL) {
+        const char *slash = strrchr(path, '/');
+        m->name = m->name_owned = strdup(slash ? slash + 1 : path);
+        if (m->name == NULL) {
+            rc = pd_errorf(err, PD_ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
+    m->chat_template = NULL;
+    pd_gguf_get_str(m->gguf, "tokenizer.chat_template", &m->chat_template);
+    *out = m;
+    return 0;
+fail:
+    pd_model_free(m);
+    return rc;
+}
+
+void
+pd_model_free(struct pd_model *m)
+{
+    if (m == NULL)
+        return;
+    pd_tokenizer_free(m->tok);
+    pd_gguf_close(m->gguf);
+    free(m->rope_freqs);
+    free(m->layers);
+    free(m->name_owned);
+    free(m);
+}

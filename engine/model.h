@@ -1,1 +1,111 @@
-#pragma once
+/*
+ * model.h: a GGUF model bound to ponder's view of it, and the context that runs it.
+ *
+ * pd_model_load opens the file (memory-mapped; weights are used in place), reads the
+ * architecture's hyper-parameters with llama.cpp's keys, binds every tensor by llama.cpp's names
+ * and checks each one's shape and type before anything runs, and builds the tokenizer. A missing
+ * tensor, a wrong shape, an unsupported tensor type or an unknown architecture is an error naming
+ * it. Architectures: llama, qwen2 (QKV biases), qwen3 (Q/K RMSNorm).
+ *
+ * pd_context holds what one conversation needs: the KV cache (n_ctx positions), the scratch of
+ * the forward pass (planned once, for at most n_batch tokens at a time), the thread pool, and the
+ * logits of the last evaluated token (or of every token, with logits_all).
+ */
+#ifndef PD_MODEL_H
+#define PD_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/gguf.h"
+#include "engine/tokenizer.h"
+#include "kernels/cpu/ops.h"
+#include "kernels/cpu/quant.h"
+
+enum pd_arch {
+    PD_ARCH_LLAMA,
+    PD_ARCH_QWEN2,
+    PD_ARCH_QWEN3,
+};
+
+/* A weight matrix or vector as stored: ne[0] elements per row, ne[1] rows. */
+struct pd_weight {
+    const void *data;
+    enum pd_type type;
+    int64_t ne[2];
+};
+
+struct pd_layer {
+    struct pd_weight attn_norm, wq, wk, wv, wo;
+    struct pd_weight bq, bk, bv, bo;   /* optional (qwen2 has q/k/v) */
+    struct pd_weight q_norm, k_norm;   /* optional (qwen3), D elements */
+    struct pd_weight ffn_norm, ffn_gate, ffn_up, ffn_down;
+};
+
+struct pd_hparams {
+    enum pd_arch arch;
+    const char *arch_name;
+    int32_t n_vocab;
+    int32_t n_ctx_train;
+    int32_t n_embd;       /* E */
+    int32_t n_layer;
+    int32_t n_head;       /* H */
+    int32_t n_head_kv;    /* Hkv */
+    int32_t head_dim;     /* D (key and value) */
+    int32_t n_ff;         /* F */
+    float rms_eps;
+    struct pd_rope rope;
+    const char *rope_scaling; /* "none", "linear", "yarn" */
+};
+
+struct pd_model {
+    struct pd_gguf *gguf;
+    struct pd_hparams hp;
+    struct pd_tokenizer *tok;
+    const char *name;            /* general.name or the file name */
+    char *name_owned;
+    const char *chat_template;   /* tokenizer.chat_template or NULL */
+    struct pd_weight tok_embd, output_norm, output;
+    bool tied_output;
+    float *rope_freqs;           /* n_rot/2, or NULL */
+    struct pd_layer *layers;
+    uint64_t n_params;
+};
+
+int pd_model_load(struct pd_model **out, const char *path, char *err);
+void pd_model_free(struct pd_model *m);
+
+struct pd_context_params {
+    int32_t n_ctx;       /* 0: the model's, capped at 4096 */
+    int32_t n_batch;     /* tokens per forward pass in prefill (default 256) */
+    int32_t n_threads;   /* 0: the number of online CPUs */
+    bool logits_all;     /* keep logits for every token of a batch (tests, scoring) */
+};
+
+void pd_context_params_default(struct pd_context_params *p);
+
+struct pd_context;
+
+int pd_context_new(struct pd_context **out, struct pd_model *m,
+                   const struct pd_context_params *p, char *err);
+void pd_context_free(struct pd_context *ctx);
+
+/* Evaluate n tokens at positions n_past.. and append them to the cache. PD_ERANGE (with a message
+ * saying how many positions are left) when they do not fit; the cache is then unchanged. */
+int pd_context_decode(struct pd_context *ctx, const int32_t *tokens, int32_t n, char *err);
+
+/* Logits of the last token evaluated (n_vocab floats); with logits_all, of token i of the last
+ * call to pd_context_decode. Valid until the next decode. */
+const float *pd_context_logits(const struct pd_context *ctx, int32_t i);
+
+/* Logits of the last token of the last decode, whatever logits_all says. */
+const float *pd_context_last_logits(const struct pd_context *ctx);
+struct pd_model *pd_context_model(const struct pd_context *ctx);
+
+int32_t pd_context_n_past(const struct pd_context *ctx);
+int32_t pd_context_n_ctx(const struct pd_context *ctx);
+int32_t pd_context_n_threads(const struct pd_context *ctx);
+/* Forget cached positions from pos on (pos = 0: start over). */
+void pd_context_truncate(struct pd_context *ctx, int32_t pos);
+
+#endif

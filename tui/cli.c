@@ -1,1 +1,138 @@
+/*
+ * cli.c: helpers shared by the sub-commands.
+ */
 #include "config.h"
+
+#include "tui/cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void
+vmessage(const char *cmd, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "ponder%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+int
+cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage(cmd, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "try 'ponder %s --help'\n", cmd ? cmd : "");
+    return EXIT_USAGE;
+}
+
+int
+cli_fail(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage(cmd, fmt, ap);
+    va_end(ap);
+    return EXIT_RUNTIME;
+}
+
+bool
+cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end != '\0' || v < lo || v > hi) {
+        cli_usage_error(cmd, "%s: '%s' is not a whole number in [%ld, %ld]", opt, s, lo, hi);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool
+cli_parse_float(const char *cmd, const char *opt, const char *s, double lo, double hi,
+                double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end != '\0' || !isfinite(v) || v < lo || v > hi) {
+        cli_usage_error(cmd, "%s: '%s' is not a number in [%g, %g]", opt, s, lo, hi);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+int
+cli_load_model(const char *cmd, const char *path, struct pd_model **out)
+{
+    char err[PD_ERR_MAX] = "";
+    int rc = pd_model_load(out, path, err);
+    if (rc != 0)
+        return cli_fail(cmd, "%s: %s", path, err[0] ? err : pd_strerror(rc));
+    return EXIT_OK;
+}
+
+char *
+cli_read_all(FILE *f, size_t *len)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0)
+            break;
+        if (cap - n < 2) {
+            char *grown = realloc(buf, cap * 2);
+            if (grown == NULL) {
+                free(buf);
+                return NULL;
+            }
+            buf = grown;
+            cap *= 2;
+        }
+    }
+    if (buf == NULL || ferror(f)) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}
+
+bool
+cli_use_color(int fd)
+{
+    const char *nc = getenv("NO_COLOR");
+    if (nc && nc[0])
+        return false;
+    const char *term = getenv("TERM");
+    if (term && strcmp(term, "dumb") == 0)
+        return false;
+    return isatty(fd);
+}
+
+const char *
+cli_file_type_name(uint32_t ftype)
+{
+    static const char *const names[] = {
+        [0] = "all F32", [1] = "F16", [2] = "Q4_0", [3] = "Q4_1", [7] = "Q8_0", [8] = "Q5_0",
+        [9] = "Q5_1", [10] = "Q2_K", [11] = "Q3_K_S", [12] = "Q3_K_M", [13] = "Q3_K_L",
+        [14] = "Q4_K_S", [15] = "Q4_K_M", [16] = "Q5_K_S", [17] = "Q5_K_M", [18] = "Q6_K",
+        [25] = "IQ4_NL", [30] = "IQ4_XS", [32] = "BF16",
+    };
+    if (ftype < PD_ARRAY_SIZE(names) && names[ftype])
+        return names[ftype];
+    return "?";
+}

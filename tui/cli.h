@@ -1,1 +1,52 @@
-#pragma once
+/*
+ * cli.h: what the sub-commands share: the command table, exit codes, option parsing helpers,
+ * and loading a model with a message a person can act on.
+ */
+#ifndef PD_CLI_H
+#define PD_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/model.h"
+
+enum {
+    EXIT_OK = 0,
+    EXIT_RUNTIME = 1,  /* the command ran and failed (bad model file, out of memory) */
+    EXIT_USAGE = 2,    /* the command line was wrong */
+};
+
+struct pd_cmd_entry {
+    const char *name;
+    const char *usage;     /* one line: the arguments after the name */
+    const char *summary;   /* one line: what it does */
+    int (*exec)(int argc, char **argv);
+};
+
+extern const struct pd_cmd_entry cmd_run_entry;
+extern const struct pd_cmd_entry cmd_model_entry;
+extern const struct pd_cmd_entry cmd_bench_entry;
+
+/* "ponder CMD: message" on stderr; returns EXIT_USAGE (usage_error) or EXIT_RUNTIME (fail). */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parse a whole number / a float option value; false (after a usage message) when malformed or
+ * outside [lo, hi]. */
+bool cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
+bool cli_parse_float(const char *cmd, const char *opt, const char *s, double lo, double hi,
+                     double *out);
+
+/* Load a model, printing "ponder CMD: MODEL: why" on failure. */
+int cli_load_model(const char *cmd, const char *path, struct pd_model **out);
+
+/* Read all of a stream into a malloc'd NUL-terminated string (NULL on failure). */
+char *cli_read_all(FILE *f, size_t *len);
+
+/* True when colours may be used on fd (a terminal and NO_COLOR unset). */
+bool cli_use_color(int fd);
+
+/* The llama-bench style label of a quantization ("Q4_1") from general.file_type. */
+const char *cli_file_type_name(uint32_t ftype);
+
+#endif

@@ -1,1 +1,400 @@
+/*
+ * cmd-run.c: `ponder run`: one prompt in, the model's reply streamed out.
+ *
+ * On a terminal the think segment is dimmed and its tags are shown dim; piped, the text is
+ * written plain. --json writes one JSON object per token event and a last object with the
+ * totals, for scripts. Timings go to stderr unless --quiet.
+ */
 #include "config.h"
+
+#include "engine/chat-template.h"
+#include "engine/generate.h"
+#include "tui/cli.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_STOP 8
+
+struct run_opts {
+    const char *model, *prompt, *system, *template_name;
+    struct pd_sampler_params sp;
+    struct pd_context_params cp;
+    long n_predict;
+    bool json, quiet, color;
+    const char *stop[MAX_STOP + 1];
+    int n_stop;
+};
+
+struct run_out {
+    bool json, color;
+    enum pd_segment shown;   /* segment whose style is active on the terminal */
+};
+
+static atomic_bool interrupted;
+
+static void
+on_sigint(int sig)
+{
+    (void)sig;
+    atomic_store(&interrupted, true);
+}
+
+static const char run_help[] =
+    "usage: ponder run -m MODEL.gguf -p PROMPT [options]\n"
+    "\n"
+    "Generate a reply to one prompt and stream it to standard output.\n"
+    "\n"
+    "  -m, --model FILE        GGUF model to load (required)\n"
+    "  -p, --prompt TEXT       the prompt; '-' reads it from standard input\n"
+    "  -s, --system TEXT       a system message\n"
+    "  -n, --n-predict N       stop after N tokens (default: until the model ends its turn)\n"
+    "  -c, --ctx-size N        context size in tokens (default: the model's, at most 4096)\n"
+    "  -t, --threads N         CPU threads (default: all online CPUs)\n"
+    "      --temp T            temperature; 0 is greedy (default 0.6)\n"
+    "      --top-k K           keep the K most likely tokens (default 40; 0 = off)\n"
+    "      --top-p P           nucleus sampling (default 0.95; 1 = off)\n"
+    "      --min-p P           drop tokens below P x the top probability (default 0.05)\n"
+    "      --repeat-penalty R  penalize the last 64 tokens (default 1 = off)\n"
+    "      --seed S            random seed (same seed, same output)\n"
+    "      --template NAME     chat template: chatml, smollm, r1, r1-think, llama3, r1-zero,\n"
+    "                          none (the prompt as given); default: recognized from the model\n"
+    "      --stop TEXT         stop when TEXT appears (repeatable)\n"
+    "      --json              one JSON object per token on standard output\n"
+    "  -q, --quiet             no timings on standard error\n"
+    "  -h, --help              this help\n";
+
+enum { OPT_TEMP = 256, OPT_TOP_K, OPT_TOP_P, OPT_MIN_P, OPT_REPEAT, OPT_SEED, OPT_TEMPLATE,
+       OPT_JSON, OPT_STOP };
+
+static const struct option run_longopts[] = {
+    { "model", required_argument, NULL, 'm' },
+    { "prompt", required_argument, NULL, 'p' },
+    { "system", required_argument, NULL, 's' },
+    { "n-predict", required_argument, NULL, 'n' },
+    { "ctx-size", required_argument, NULL, 'c' },
+    { "threads", required_argument, NULL, 't' },
+    { "temp", required_argument, NULL, OPT_TEMP },
+    { "top-k", required_argument, NULL, OPT_TOP_K },
+    { "top-p", required_argument, NULL, OPT_TOP_P },
+    { "min-p", required_argument, NULL, OPT_MIN_P },
+    { "repeat-penalty", required_argument, NULL, OPT_REPEAT },
+    { "seed", required_argument, NULL, OPT_SEED },
+    { "template", required_argument, NULL, OPT_TEMPLATE },
+    { "stop", required_argument, NULL, OPT_STOP },
+    { "json", no_argument, NULL, OPT_JSON },
+    { "quiet", no_argument, NULL, 'q' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+
+/* Sampler options; -1 on a bad value, 1 when the option was not a sampler option. */
+static int
+parse_sampler_opt(int c, const char *arg, struct pd_sampler_params *sp)
+{
+    double d;
+    long l;
+    switch (c) {
+    case OPT_TEMP:
+        if (!cli_parse_float("run", "--temp", arg, 0, 100, &d))
+            return -1;
+        sp->temp = (float)d;
+        return 0;
+    case OPT_TOP_K:
+        if (!cli_parse_int("run", "--top-k", arg, 0, INT32_MAX, &l))
+            return -1;
+        sp->top_k = (int32_t)l;
+        return 0;
+    case OPT_TOP_P:
+        if (!cli_parse_float("run", "--top-p", arg, 0, 1, &d))
+            return -1;
+        sp->top_p = (float)d;
+        return 0;
+    case OPT_MIN_P:
+        if (!cli_parse_float("run", "--min-p", arg, 0, 1, &d))
+            return -1;
+        sp->min_p = (float)d;
+        return 0;
+    case OPT_REPEAT:
+        if (!cli_parse_float("run", "--repeat-penalty", arg, 0.01, 100, &d))
+            return -1;
+        sp->repeat_penalty = (float)d;
+        return 0;
+    case OPT_SEED: {
+        char *end;
+        unsigned long long v = strtoull(arg, &end, 0);
+        if (*arg == '\0' || *end != '\0' || *arg == '-') {
+            cli_usage_error("run", "--seed: '%s' is not a whole number", arg);
+            return -1;
+        }
+        sp->seed = v;
+        return 0;
+    }
+    }
+    return 1;
+}
+
+/* EXIT_OK to run, another exit status to return at once. */
+static int
+parse_run_opts(int argc, char **argv, struct run_opts *o)
+{
+    pd_sampler_params_default(&o->sp);
+    pd_context_params_default(&o->cp);
+    o->n_predict = -1;
+    long l;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:p:s:n:c:t:qh", run_longopts, NULL)) != -1) {
+        int r = parse_sampler_opt(c, optarg, &o->sp);
+        if (r < 0)
+            return EXIT_USAGE;
+        if (r == 0)
+            continue;
+        switch (c) {
+        case 'm': o->model = optarg; break;
+        case 'p': o->prompt = optarg; break;
+        case 's': o->system = optarg; break;
+        case 'n':
+            if (!cli_parse_int("run", "-n", optarg, -1, INT32_MAX, &o->n_predict))
+                return EXIT_USAGE;
+            break;
+        case 'c':
+            if (!cli_parse_int("run", "-c", optarg, 1, 1 << 24, &l))
+                return EXIT_USAGE;
+            o->cp.n_ctx = (int32_t)l;
+            break;
+        case 't':
+            if (!cli_parse_int("run", "-t", optarg, 1, 1024, &l))
+                return EXIT_USAGE;
+            o->cp.n_threads = (int32_t)l;
+            break;
+        case OPT_TEMPLATE: o->template_name = optarg; break;
+        case OPT_STOP:
+            if (o->n_stop == MAX_STOP)
+                return cli_usage_error("run", "at most %d --stop strings", MAX_STOP);
+            o->stop[o->n_stop++] = optarg;
+            break;
+        case OPT_JSON: o->json = true; break;
+        case 'q': o->quiet = true; break;
+        case 'h': fputs(run_help, stdout); return -1;
+        default: return cli_usage_error("run", "unknown option");
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("run", "unexpected argument '%s'", argv[optind]);
+    if (o->model == NULL)
+        return cli_usage_error("run", "no model: give one with -m MODEL.gguf");
+    if (o->prompt == NULL && isatty(STDIN_FILENO))
+        return cli_usage_error("run", "no prompt: give one with -p TEXT (or -p - for stdin)");
+    if (o->template_name && strcmp(o->template_name, "none") != 0 &&
+        pd_template_from_name(o->template_name) < 0)
+        return cli_usage_error("run", "--template: unknown template '%s'", o->template_name);
+    return EXIT_OK;
+}
+
+/* ---- output ---- */
+
+static void
+json_string_body(FILE *f, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch == '\n')
+            fputs("\\n", f);
+        else if (ch == '\t')
+            fputs("\\t", f);
+        else if (ch == '\r')
+            fputs("\\r", f);
+        else if (ch < 0x20)
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
+    }
+}
+
+static void
+json_string(FILE *f, const char *s, size_t n)
+{
+    fputc('"', f);
+    json_string_body(f, s, n);
+    fputc('"', f);
+}
+
+static const char *
+segment_name(enum pd_segment s)
+{
+    return s == PD_SEG_THINK ? "think" : s == PD_SEG_ANSWER ? "answer" : "tag";
+}
+
+static void
+print_event_json(const struct pd_token_event *ev)
+{
+    printf("{\"index\":%d,\"id\":%d,\"segment\":\"%s\",\"logprob\":%.6g,\"entropy\":%.6g,"
+           "\"t\":%.6f,\"text\":", ev->index, ev->id, segment_name(ev->segment), ev->logprob,
+           ev->entropy, ev->t);
+    fputc('"', stdout);
+    for (int i = 0; i < ev->n_spans; i++)
+        json_string_body(stdout, ev->spans[i].text, ev->spans[i].len);
+    printf("\",\"spans\":[");
+    for (int i = 0; i < ev->n_spans; i++) {
+        printf("%s{\"segment\":\"%s\",\"text\":", i ? "," : "",
+               segment_name(ev->spans[i].segment));
+        json_string(stdout, ev->spans[i].text, ev->spans[i].len);
+        putchar('}');
+    }
+    printf("],\"piece_bytes\":[");
+    for (size_t i = 0; i < ev->piece_len; i++)
+        printf("%s%u", i ? "," : "", (unsigned char)ev->piece[i]);
+    printf("]}\n");
+}
+
+static int
+on_event(void *user, const struct pd_token_event *ev)
+{
+    struct run_out *out = user;
+    if (out->json) {
+        print_event_json(ev);
+        fflush(stdout);
+        return atomic_load(&interrupted);
+    }
+    for (int i = 0; i < ev->n_spans; i++) {
+        const struct pd_text_span *sp = &ev->spans[i];
+        if (out->color && sp->segment != out->shown) {
+            fputs(sp->segment == PD_SEG_ANSWER ? "\033[0m" : "\033[2m", stdout);
+            out->shown = sp->segment;
+        }
+        fwrite(sp->text, 1, sp->len, stdout);
+    }
+    fflush(stdout);
+    return atomic_load(&interrupted);
+}
+
+/* ---- the command ---- */
+
+static char *
+render_prompt(const struct run_opts *o, const struct pd_model *m, const char *user_text,
+              bool *opened_think)
+{
+    *opened_think = false;
+    if (o->template_name && strcmp(o->template_name, "none") == 0)
+        return strdup(user_text);
+    enum pd_template t = o->template_name ? (enum pd_template)pd_template_from_name(
+                                                o->template_name)
+                                          : pd_template_detect(m->chat_template, NULL);
+    struct pd_chat_msg msgs[2];
+    size_t n = 0;
+    if (o->system)
+        msgs[n++] = (struct pd_chat_msg){ "system", o->system };
+    msgs[n++] = (struct pd_chat_msg){ "user", user_text };
+    int32_t bos = pd_tokenizer_bos(m->tok);
+    size_t bos_len = 0;
+    const char *bos_text = bos >= 0 ? pd_tokenizer_piece(m->tok, bos, &bos_len) : NULL;
+    return pd_template_apply(t, msgs, n, true, bos_text, opened_think);
+}
+
+static void
+print_stats(const struct pd_gen_result *r)
+{
+    fprintf(stderr, "\nprompt: %d tokens, %.1f tok/s · generated: %d tokens, %.1f tok/s · "
+                    "first token after %.2f s · stop: %s\n",
+            r->n_prompt, r->t_prompt > 0 ? r->n_prompt / r->t_prompt : 0.0, r->n_generated,
+            r->t_generate > 0 ? r->n_generated / r->t_generate : 0.0, r->t_first_token,
+            pd_stop_reason_name(r->stop));
+}
+
+static int
+run_generation(const struct run_opts *o, struct pd_model *m, const char *text)
+{
+    char err[PD_ERR_MAX] = "";
+    bool opened = false;
+    char *prompt = render_prompt(o, m, text, &opened);
+    if (prompt == NULL)
+        return cli_fail("run", "out of memory");
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    int rc = pd_tokenizer_encode(m->tok, prompt, strlen(prompt),
+                                 PD_TOK_ADD_SPECIAL | PD_TOK_PARSE_SPECIAL, &ids, &n_ids, err);
+    free(prompt);
+    if (rc)
+        return cli_fail("run", "cannot tokenize the prompt: %s", err);
+
+    struct pd_context *ctx = NULL;
+    struct pd_sampler *smp = NULL;
+    int status = EXIT_RUNTIME;
+    if ((rc = pd_context_new(&ctx, m, &o->cp, err)) != 0) {
+        cli_fail("run", "%s", err);
+        goto out;
+    }
+    smp = pd_sampler_new(&o->sp, m->hp.n_vocab);
+    if (smp == NULL) {
+        cli_fail("run", "out of memory");
+        goto out;
+    }
+    struct pd_gen_params gp = { .n_predict = (int32_t)o->n_predict,
+                                .stop = o->n_stop ? o->stop : NULL,
+                                .opened_think = opened, .cancel = &interrupted };
+    struct run_out out = { .json = o->json, .color = o->color && !o->json,
+                           .shown = PD_SEG_ANSWER };
+    struct pd_gen_result res;
+    signal(SIGINT, on_sigint);
+    rc = pd_generate(ctx, smp, ids, (int32_t)n_ids, &gp, on_event, &out, &res, err);
+    signal(SIGINT, SIG_DFL);
+    if (out.color && out.shown != PD_SEG_ANSWER)
+        fputs("\033[0m", stdout);
+    if (rc) {
+        cli_fail("run", "%s", err);
+        goto out;
+    }
+    if (o->json)
+        printf("{\"done\":true,\"stop\":\"%s\",\"n_prompt\":%d,\"n_generated\":%d,"
+               "\"t_prompt\":%.6f,\"t_generate\":%.6f}\n", pd_stop_reason_name(res.stop),
+               res.n_prompt, res.n_generated, res.t_prompt, res.t_generate);
+    else
+        putchar('\n');
+    fflush(stdout);
+    if (!o->quiet)
+        print_stats(&res);
+    status = EXIT_OK;
+out:
+    pd_sampler_free(smp);
+    pd_context_free(ctx);
+    free(ids);
+    return status;
+}
+
+static int
+cmd_run_exec(int argc, char **argv)
+{
+    struct run_opts o = { 0 };
+    int rc = parse_run_opts(argc, argv, &o);
+    if (rc != EXIT_OK)
+        return rc < 0 ? EXIT_OK : rc;
+    o.color = cli_use_color(STDOUT_FILENO);
+    char *stdin_text = NULL;
+    const char *text = o.prompt;
+    if (text == NULL || strcmp(text, "-") == 0) {
+        stdin_text = cli_read_all(stdin, NULL);
+        if (stdin_text == NULL)
+            return cli_fail("run", "cannot read the prompt from standard input");
+        text = stdin_text;
+    }
+    struct pd_model *m = NULL;
+    rc = cli_load_model("run", o.model, &m);
+    if (rc == EXIT_OK)
+        rc = run_generation(&o, m, text);
+    pd_model_free(m);
+    free(stdin_text);
+    return rc;
+}
+
+const struct pd_cmd_entry cmd_run_entry = {
+    .name = "run",
+    .usage = "-m MODEL.gguf -p PROMPT [options]",
+    .summary = "generate a reply to one prompt",
+    .exec = cmd_run_exec,
+};

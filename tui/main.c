@@ -1,3 +1,50 @@
+/*
+ * main.c: ponder's entry point. Finds the sub-command in the table and hands it the arguments.
+ */
 #include "config.h"
+
+#include "tui/cli.h"
+
 #include <stdio.h>
-int main(void) { puts(PACKAGE_STRING); return 0; }
+#include <string.h>
+
+static const struct pd_cmd_entry *const cmd_table[] = {
+    &cmd_run_entry,
+    &cmd_model_entry,
+    &cmd_bench_entry,
+};
+
+static void
+print_usage(FILE *f)
+{
+    fprintf(f, "usage: ponder COMMAND [OPTIONS]\n\n"
+               "A workbench for reasoning language models.\n\ncommands:\n");
+    for (size_t i = 0; i < PD_ARRAY_SIZE(cmd_table); i++)
+        fprintf(f, "  %-8s %s\n", cmd_table[i]->name, cmd_table[i]->summary);
+    fprintf(f, "\n'ponder COMMAND --help' describes a command's options.\n"
+               "ponder --version prints the version.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
+        print_usage(stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
+        printf("%s\n", PACKAGE_STRING);
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < PD_ARRAY_SIZE(cmd_table); i++)
+        if (strcmp(name, cmd_table[i]->name) == 0)
+            return cmd_table[i]->exec(argc - 1, argv + 1);
+    fprintf(stderr, "ponder: unknown command '%s'\n", name);
+    print_usage(stderr);
+    return EXIT_USAGE;
+}

@@ -1,1 +1,144 @@
+/*
+ * ops.c: RMSNorm, SwiGLU, softmax, RoPE (normal and NeoX, YaRN) and attention over a cache.
+ *
+ * These run once per row and are small next to the matrix products; they are written as plain
+ * loops the compiler vectorizes, and double as their own reference.
+ */
 #include "config.h"
+
+#include "kernels/cpu/ops.h"
+
+#include <math.h>
+
+void
+pd_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps)
+{
+    double ss = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        ss += (double)x[i] * x[i];
+    float scale = 1.0f / sqrtf((float)(ss / n) + eps);
+    if (w) {
+        for (int64_t i = 0; i < n; i++)
+            out[i] = x[i] * scale * w[i];
+    } else {
+        for (int64_t i = 0; i < n; i++)
+            out[i] = x[i] * scale;
+    }
+}
+
+void
+pd_swiglu(float *out, const float *gate, const float *up, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float g = gate[i];
+        out[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+void
+pd_add(float *y, const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] += x[i];
+}
+
+void
+pd_softmax(float *x, int64_t n)
+{
+    float max = -INFINITY;
+    for (int64_t i = 0; i < n; i++)
+        max = x[i] > max ? x[i] : max;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++)
+        x[i] *= inv;
+}
+
+/* YaRN: the band of dimensions between which interpolation ramps into extrapolation. */
+static void
+yarn_corr_dims(float dims[2], const struct pd_rope *r)
+{
+    float denom = 2.0f * logf(r->freq_base);
+    float lo = r->n_rot * logf(r->n_ctx_orig / (r->beta_fast * 2.0f * (float)M_PI)) / denom;
+    float hi = r->n_rot * logf(r->n_ctx_orig / (r->beta_slow * 2.0f * (float)M_PI)) / denom;
+    dims[0] = fmaxf(0.0f, floorf(lo));
+    dims[1] = fminf((float)(r->n_rot - 1), ceilf(hi));
+}
+
+void
+pd_rope_cache(float *cs, const struct pd_rope *r, int64_t pos)
+{
+    float theta_scale = powf(r->freq_base, -2.0f / (float)r->n_rot);
+    float dims[2] = { 0.0f, 0.0f };
+    float mscale = r->attn_factor;
+    if (r->ext_factor != 0.0f) {
+        yarn_corr_dims(dims, r);
+        mscale *= 1.0f + 0.1f * logf(1.0f / r->freq_scale);
+    }
+    float theta_extrap = (float)pos;
+    for (int i = 0; i < r->n_rot / 2; i++) {
+        float te = theta_extrap;
+        if (r->freq_factors)
+            te /= r->freq_factors[i];
+        float theta = r->freq_scale * te;
+        if (r->ext_factor != 0.0f) {
+            float y = (i - dims[0]) / fmaxf(0.001f, dims[1] - dims[0]);
+            float ramp = (1.0f - fminf(1.0f, fmaxf(0.0f, y))) * r->ext_factor;
+            theta = theta * (1.0f - ramp) + te * ramp;
+        }
+        cs[2 * i] = cosf(theta) * mscale;
+        cs[2 * i + 1] = sinf(theta) * mscale;
+        theta_extrap *= theta_scale;
+    }
+}
+
+void
+pd_rope_apply(float *x, const float *cs, const struct pd_rope *r, int n_heads, int D)
+{
+    int half = r->n_rot / 2;
+    for (int h = 0; h < n_heads; h++) {
+        float *xh = x + (int64_t)h * D;
+        for (int i = 0; i < half; i++) {
+            int a = r->neox ? i : 2 * i;
+            int b = r->neox ? i + half : 2 * i + 1;
+            float c = cs[2 * i], s = cs[2 * i + 1];
+            float x0 = xh[a], x1 = xh[b];
+            xh[a] = x0 * c - x1 * s;
+            xh[b] = x0 * s + x1 * c;
+        }
+    }
+}
+
+void
+pd_attention_head(float *out, float *scores, const float *q, const float *k, const float *v,
+                  int64_t P, int D, int Dv, int64_t kv_stride, float scale)
+{
+    float max = -INFINITY;
+    for (int64_t p = 0; p < P; p++) {
+        const float *kp = k + p * kv_stride;
+        float s = 0.0f;
+        for (int d = 0; d < D; d++)
+            s += q[d] * kp[d];
+        s *= scale;
+        scores[p] = s;
+        max = s > max ? s : max;
+    }
+    float sum = 0.0f;
+    for (int64_t p = 0; p < P; p++) {
+        scores[p] = expf(scores[p] - max);
+        sum += scores[p];
+    }
+    float inv = 1.0f / sum;
+    for (int d = 0; d < Dv; d++)
+        out[d] = 0.0f;
+    for (int64_t p = 0; p < P; p++) {
+        const float *vp = v + p * kv_stride;
+        float w = scores[p] * inv;
+        for (int d = 0; d < Dv; d++)
+            out[d] += w * vp[d];
+    }
+}
