@@ -336,8 +336,8 @@ test_dot(enum pd_type t, int64_t n)
 {
     const struct pd_type_traits *tr = pd_type_traits_get(t);
     enum pd_type at = tr->vec_dot_type;
-    /* offset 2: weight rows in files are only 2-byte aligned */
-    uint8_t *wbuf = malloc(pd_type_row_size(t, n) + 2), *w = wbuf + 2;
+    /* offset 2: rows of the block formats in files are only 2-byte aligned */
+    uint8_t *wbuf = malloc(pd_type_row_size(t, n) + 2), *w = wbuf + (t == PD_TYPE_F32 ? 0 : 2);
     void *a = malloc(pd_type_row_size(at, n));
     float *x = malloc(n * sizeof(float)), *wf = malloc(n * sizeof(float));
     float *af = malloc(n * sizeof(float));

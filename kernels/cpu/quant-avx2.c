@@ -24,6 +24,7 @@
 
 #if defined(__x86_64__)
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -224,6 +225,67 @@ dot_q4_K(int64_t n, float *s, const void *w, const void *a)
         mins += y[i].d * fp16(x[i].dmin) * (float)summ;
     }
     *s = hsum_ps(acc) - mins;
+}
+
+static AVX2 void
+dot_q5_K(int64_t n, float *s, const void *w, const void *a)
+{
+    const struct pd_block_q5_K *x = w;
+    const struct pd_block_q8_K *y = a;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m1 = _mm256_set1_epi8(0x01);
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0;
+    for (int64_t i = 0; i < n / PD_QK_K; i++) {
+        uint8_t sc[8], m[8];
+        int summ = 0;
+        for (int g = 0; g < 8; g++) {
+            pd_k4_scale_min(&sc[g], &m[g], x[i].scales, g);
+            summ += m[g] * (y[i].bsums[2 * g] + y[i].bsums[2 * g + 1]);
+        }
+        __m256i qh = load256(x[i].qh), sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            __m256i q4 = load256(x[i].qs + 32 * j);
+            /* group 2j takes bit 2j of qh, group 2j+1 bit 2j+1, as the value's bit 4 */
+            __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), m1);
+            __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), m1);
+            __m256i v0 = _mm256_or_si256(_mm256_and_si256(q4, m4), _mm256_slli_epi16(h0, 4));
+            __m256i v1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4, 4), m4),
+                                         _mm256_slli_epi16(h1, 4));
+            __m256i lo = _mm256_maddubs_epi16(v0, load256(y[i].qs + 64 * j));
+            __m256i hi = _mm256_maddubs_epi16(v1, load256(y[i].qs + 64 * j + 32));
+            lo = _mm256_madd_epi16(lo, _mm256_set1_epi16(sc[2 * j]));
+            hi = _mm256_madd_epi16(hi, _mm256_set1_epi16(sc[2 * j + 1]));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(lo, hi));
+        }
+        float d = y[i].d * fp16(x[i].d);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        mins += y[i].d * fp16(x[i].dmin) * (float)summ;
+    }
+    *s = hsum_ps(acc) - mins;
+}
+
+static AVX2 void
+dot_iq4_xs(int64_t n, float *s, const void *w, const void *a)
+{
+    const struct pd_block_iq4_xs *x = w;
+    const struct pd_block_q8_K *y = a;
+    const __m256i table =
+        _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)pd_iq4nl_values));
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / PD_QK_K; i++) {
+        __m256i sumi = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib++) {
+            int lo = (x[i].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF;
+            int ls = (lo | ((x[i].scales_h >> (2 * ib)) & 3) << 4) - 32;
+            __m256i qx = _mm256_shuffle_epi8(table, nibbles32(x[i].qs + 16 * ib));
+            __m256i q8 = load256(y[i].qs + 32 * ib);
+            __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(qx, qx), _mm256_sign_epi8(q8, qx));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, _mm256_set1_epi16((short)ls)));
+        }
+        float d = y[i].d * fp16(x[i].d);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    *s = hsum_ps(acc);
 }
 
 /* Scales for the 16+16 16-bit sums of one 32-element maddubs: sc[0] low lane, sc[1] high. */
@@ -471,14 +533,22 @@ quant_q8_K(void *dst, const float *src, int64_t n)
     }
 }
 
+/* F16C, from CPUID leaf 1 (not every compiler's __builtin_cpu_supports knows the name; the OS
+ * support for the AVX state is covered by the avx2 check). */
+static bool
+has_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+}
+
 /* Installs the AVX2 kernels into the tables when the CPU has AVX2, FMA and F16C; returns the
  * name of the path, or NULL when nothing was installed. */
 const char *
 pd_quant_avx2_install(pd_vec_dot_fn *dots, pd_quant_fn *quants)
 {
     __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") ||
-        !__builtin_cpu_supports("f16c"))
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !has_f16c())
         return NULL;
     dots[PD_TYPE_F32] = dot_f32;
     dots[PD_TYPE_F16] = dot_f16;
@@ -490,7 +560,9 @@ pd_quant_avx2_install(pd_vec_dot_fn *dots, pd_quant_fn *quants)
     dots[PD_TYPE_Q8_0] = dot_q8_0;
     dots[PD_TYPE_IQ4_NL] = dot_iq4_nl;
     dots[PD_TYPE_Q4_K] = dot_q4_K;
+    dots[PD_TYPE_Q5_K] = dot_q5_K;
     dots[PD_TYPE_Q6_K] = dot_q6_K;
+    dots[PD_TYPE_IQ4_XS] = dot_iq4_xs;
     quants[PD_TYPE_Q8_0] = quant_q8_0;
     quants[PD_TYPE_Q8_1] = quant_q8_1;
     quants[PD_TYPE_Q8_K] = quant_q8_K;

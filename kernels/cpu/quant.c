@@ -9,12 +9,14 @@
  * float multiply per block; dots of float rows accumulate in double.
  *
  * The 256-element formats live in quant-k.c, the SIMD kernels in quant-avx2.c. Which kernels
- * pd_vec_dot and pd_quantize_row use is decided once, on first use, from the CPU's features.
+ * pd_vec_dot and pd_quantize_row use is decided once, on first use, from the CPU's features;
+ * PONDER_SIMD=scalar in the environment keeps the plain-C kernels (for comparisons).
  */
 #include "config.h"
 
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/cpu/quant-impl.h"
@@ -587,6 +589,9 @@ simd_init(void)
         dots[t] = impls[t].dot_ref;
         quants[t] = impls[t].quant;
     }
+    const char *force = getenv("PONDER_SIMD");
+    if (force != NULL && strcmp(force, "scalar") == 0)
+        return;
     const char *name = pd_quant_avx2_install(dots, quants);
     if (name != NULL)
         simd_name = name;
