@@ -99,19 +99,39 @@ q5_values(const uint8_t *qs, const uint8_t *qh)
 
 /* ---- dots of the 32-element formats ---------------------------------------------------------- */
 
+/* One Q4_0 block times its Q8_0 block, as 8 float partial sums. */
+static inline AVX2 __m256
+block_q4_0(const struct pd_block_q4_0 *x, const struct pd_block_q8_0 *y, __m256 acc)
+{
+    __m256i qx = _mm256_sub_epi8(nibbles32(x->qs), _mm256_set1_epi8(8));
+    __m256i p = dot_i8_i8(qx, load256(y->qs));
+    __m256 d = _mm256_set1_ps(fp16(x->d) * fp16(y->d));
+    return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+}
+
+/* Two accumulators so consecutive blocks do not wait on each other's FMA. */
 static AVX2 void
 dot_q4_0(int64_t n, float *s, const void *w, const void *a)
 {
     const struct pd_block_q4_0 *x = w;
     const struct pd_block_q8_0 *y = a;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / PD_QK; i++) {
-        __m256i qx = _mm256_sub_epi8(nibbles32(x[i].qs), _mm256_set1_epi8(8));
-        __m256i p = dot_i8_i8(qx, load256(y[i].qs));
-        __m256 d = _mm256_set1_ps(fp16(x[i].d) * fp16(y[i].d));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0, nb = n / PD_QK;
+    for (; i + 2 <= nb; i += 2) {
+        acc0 = block_q4_0(&x[i], &y[i], acc0);
+        acc1 = block_q4_0(&x[i + 1], &y[i + 1], acc1);
     }
-    *s = hsum_ps(acc);
+    if (i < nb)
+        acc0 = block_q4_0(&x[i], &y[i], acc0);
+    *s = hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+static inline AVX2 __m256
+block_q4_1(const struct pd_block_q4_1 *x, const struct pd_block_q8_1 *y, __m256 acc)
+{
+    __m256i p = dot_u8_i8(nibbles32(x->qs), load256(y->qs));
+    __m256 d = _mm256_set1_ps(fp16(x->d) * fp16(y->d));
+    return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
 }
 
 static AVX2 void
@@ -119,15 +139,19 @@ dot_q4_1(int64_t n, float *s, const void *w, const void *a)
 {
     const struct pd_block_q4_1 *x = w;
     const struct pd_block_q8_1 *y = a;
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     float mins = 0;
-    for (int64_t i = 0; i < n / PD_QK; i++) {
-        __m256i p = dot_u8_i8(nibbles32(x[i].qs), load256(y[i].qs));
-        __m256 d = _mm256_set1_ps(fp16(x[i].d) * fp16(y[i].d));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+    int64_t i = 0, nb = n / PD_QK;
+    for (; i + 2 <= nb; i += 2) {
+        acc0 = block_q4_1(&x[i], &y[i], acc0);
+        acc1 = block_q4_1(&x[i + 1], &y[i + 1], acc1);
+        mins += fp16(x[i].m) * fp16(y[i].s) + fp16(x[i + 1].m) * fp16(y[i + 1].s);
+    }
+    if (i < nb) {
+        acc0 = block_q4_1(&x[i], &y[i], acc0);
         mins += fp16(x[i].m) * fp16(y[i].s);
     }
-    *s = hsum_ps(acc) + mins;
+    *s = hsum_ps(_mm256_add_ps(acc0, acc1)) + mins;
 }
 
 static AVX2 void
@@ -161,18 +185,28 @@ dot_q5_1(int64_t n, float *s, const void *w, const void *a)
     *s = hsum_ps(acc) + mins;
 }
 
+static inline AVX2 __m256
+block_q8_0(const struct pd_block_q8_0 *x, const struct pd_block_q8_0 *y, __m256 acc)
+{
+    __m256i p = dot_i8_i8(load256(x->qs), load256(y->qs));
+    __m256 d = _mm256_set1_ps(fp16(x->d) * fp16(y->d));
+    return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+}
+
 static AVX2 void
 dot_q8_0(int64_t n, float *s, const void *w, const void *a)
 {
     const struct pd_block_q8_0 *x = w;
     const struct pd_block_q8_0 *y = a;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / PD_QK; i++) {
-        __m256i p = dot_i8_i8(load256(x[i].qs), load256(y[i].qs));
-        __m256 d = _mm256_set1_ps(fp16(x[i].d) * fp16(y[i].d));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0, nb = n / PD_QK;
+    for (; i + 2 <= nb; i += 2) {
+        acc0 = block_q8_0(&x[i], &y[i], acc0);
+        acc1 = block_q8_0(&x[i + 1], &y[i + 1], acc1);
     }
-    *s = hsum_ps(acc);
+    if (i < nb)
+        acc0 = block_q8_0(&x[i], &y[i], acc0);
+    *s = hsum_ps(_mm256_add_ps(acc0, acc1));
 }
 
 static AVX2 void
