@@ -1,0 +1,65 @@
+#!/bin/sh
+# test-cli.sh: the ponder binary as a user meets it: exit codes, messages, and (with the test
+# model) run, --json, stdin prompts, context overflow, model info and bench.
+set -u
+ponder=${top_builddir:-.}/ponder
+model=${PONDER_TEST_MODEL:-${top_srcdir:-.}/tests/models/SmolLM2-135M-Instruct.Q4_1.gguf}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+n=0
+fail=0
+
+ok() { # ok COND-STATUS DESCRIPTION
+    n=$((n + 1))
+    if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi
+}
+skip() { n=$((n + 1)); echo "ok $n # SKIP $1"; }
+# expect STATUS DESCRIPTION -- CMD...: CMD exits with STATUS; its stderr is in $tmp/err.
+expect() {
+    want=$1; desc=$2; shift 3
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    got=$?
+    [ "$got" = "$want" ]; ok $? "$desc (exit $got, want $want)"
+    [ "$got" = "$want" ] || sed 's/^/# /' "$tmp/err"
+}
+has() { grep -q -- "$2" "$1"; ok $? "$3"; }
+
+echo "1..27"
+expect 0 "--version" -- "$ponder" --version
+has "$tmp/out" "^ponder 0" "--version prints the name and version"
+expect 0 "--help" -- "$ponder" --help
+has "$tmp/out" "bench" "--help lists the commands"
+expect 2 "no command is a usage error" -- "$ponder"
+expect 2 "an unknown command is a usage error" -- "$ponder" frobnicate
+expect 2 "run without a model" -- "$ponder" run -p hi
+has "$tmp/err" "no model" "and it says a model is missing"
+expect 2 "a malformed number" -- "$ponder" run -m x.gguf -p hi -n abc
+expect 1 "a model that does not exist" -- "$ponder" run -m "$tmp/nope.gguf" -p hi
+has "$tmp/err" "nope.gguf" "the message names the file"
+printf 'GGUF\003\000\000\000garbage' >"$tmp/bad.gguf"
+expect 1 "a truncated GGUF" -- "$ponder" run -m "$tmp/bad.gguf" -p hi
+expect 1 "model info on a truncated GGUF" -- "$ponder" model info "$tmp/bad.gguf"
+
+if [ ! -f "$model" ]; then
+    for i in $(seq 14 27); do skip "no test model (run tests/fetch-model or set PONDER_TEST_MODEL)"; done
+    exit 0
+fi
+
+expect 0 "greedy run" -- "$ponder" run -m "$model" -p "What is the capital of France?" --temp 0 -n 24 -q -t 2
+has "$tmp/out" "Paris" "the answer mentions Paris"
+"$ponder" run -m "$model" -p "Tell me a story." --temp 0.9 --seed 7 -n 24 -q -t 2 >"$tmp/a" 2>/dev/null
+"$ponder" run -m "$model" -p "Tell me a story." --temp 0.9 --seed 7 -n 24 -q -t 1 >"$tmp/b" 2>/dev/null
+cmp -s "$tmp/a" "$tmp/b"; ok $? "same seed, same output (also across thread counts)"
+expect 0 "--json" -- "$ponder" run -m "$model" -p "Say hi." --temp 0 -n 8 --json -q
+[ "$(grep -c '^{"index":' "$tmp/out")" -ge 1 ]; ok $? "one JSON object per token"
+has "$tmp/out" '"done":true,"stop":"length"' "a last object with the stop reason"
+echo "What is the capital of France?" >"$tmp/prompt"
+expect 0 "prompt from stdin" -- sh -c "\"$ponder\" run -m \"$model\" -p - --temp 0 -n 24 -q <\"$tmp/prompt\""
+has "$tmp/out" "Paris" "the stdin prompt was used"
+expect 1 "a prompt longer than the context" -- "$ponder" run -m "$model" -c 32 -q -p "$(seq 1 200 | tr '\n' ' ')"
+has "$tmp/err" "context" "the message talks about the context"
+expect 0 "model info" -- "$ponder" model info "$model"
+has "$tmp/out" "49152 tokens" "model info gives the vocabulary"
+expect 0 "bench" -- "$ponder" bench -m "$model" -p 16 -n 4 -r 1 -t 1
+has "$tmp/out" "tg4" "bench prints the decode test"
+exit $fail

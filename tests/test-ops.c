@@ -1,0 +1,189 @@
+/*
+ * test-ops.c: the per-row ops and the threaded matrix product against double-precision
+ * references written out longhand here.
+ */
+#include "config.h"
+
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/ops.h"
+#include "kernels/cpu/threadpool.h"
+#include "tests/tap.h"
+
+#include <math.h>
+
+static uint64_t seed = 42;
+
+static float
+frand(void)
+{
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (float)((seed >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+}
+
+static double
+max_abs_diff(const float *a, const double *b, int n)
+{
+    double m = 0.0;
+    for (int i = 0; i < n; i++)
+        m = fmax(m, fabs(a[i] - b[i]));
+    return m;
+}
+
+static void
+check_rmsnorm(void)
+{
+    enum { N = 576 };
+    float x[N], w[N], out[N];
+    double ref[N], ss = 0.0;
+    for (int i = 0; i < N; i++) {
+        x[i] = frand() * 3;
+        w[i] = frand();
+        ss += (double)x[i] * x[i];
+    }
+    double scale = 1.0 / sqrt(ss / N + 1e-5);
+    for (int i = 0; i < N; i++)
+        ref[i] = x[i] * scale * w[i];
+    pd_rmsnorm(out, x, w, N, 1e-5f);
+    ok(max_abs_diff(out, ref, N) < 1e-5, "rmsnorm matches the double reference");
+}
+
+/* Rotate with the textbook formula, in double. */
+static void
+rope_ref(double *out, const float *x, const struct pd_rope *r, int D, long pos, double factor)
+{
+    int half = r->n_rot / 2;
+    for (int i = 0; i < D; i++)
+        out[i] = x[i];
+    for (int i = 0; i < half; i++) {
+        double theta = pos * pow(r->freq_base, -2.0 * i / r->n_rot) / factor;
+        int a = r->neox ? i : 2 * i, b = r->neox ? i + half : 2 * i + 1;
+        out[a] = x[a] * cos(theta) - x[b] * sin(theta);
+        out[b] = x[a] * sin(theta) + x[b] * cos(theta);
+    }
+}
+
+static void
+check_rope(bool neox, float factor)
+{
+    enum { D = 64, H = 3 };
+    struct pd_rope r = { .n_rot = D, .neox = neox, .freq_base = 10000.0f,
+                         .freq_scale = 1.0f / factor, .attn_factor = 1.0f };
+    float x[H * D], cs[D];
+    double ref[H * D];
+    double worst = 0.0;
+    for (long pos = 0; pos < 3000; pos += 311) {
+        for (int i = 0; i < H * D; i++)
+            x[i] = frand();
+        for (int h = 0; h < H; h++)
+            rope_ref(ref + h * D, x + h * D, &r, D, pos, factor);
+        pd_rope_cache(cs, &r, pos);
+        pd_rope_apply(x, cs, &r, H, D);
+        worst = fmax(worst, max_abs_diff(x, ref, H * D));
+    }
+    ok(worst < 2e-3, "rope (%s, scale factor %g) matches the formula: max error %.2g",
+       neox ? "neox" : "normal", factor, worst);
+}
+
+static void
+check_attention(void)
+{
+    enum { D = 64, P = 37, STRIDE = 3 * D };
+    static float k[P * STRIDE], v[P * STRIDE];
+    float q[D], out[D], scores[P];
+    double ref[D] = { 0 }, s[P], max = -INFINITY, sum = 0.0;
+    for (int i = 0; i < P * STRIDE; i++) {
+        k[i] = frand();
+        v[i] = frand();
+    }
+    for (int d = 0; d < D; d++)
+        q[d] = frand() * 4;
+    for (int p = 0; p < P; p++) {
+        s[p] = 0.0;
+        for (int d = 0; d < D; d++)
+            s[p] += (double)q[d] * k[p * STRIDE + d];
+        s[p] /= sqrt(D);
+        max = fmax(max, s[p]);
+    }
+    for (int p = 0; p < P; p++)
+        sum += s[p] = exp(s[p] - max);
+    for (int p = 0; p < P; p++)
+        for (int d = 0; d < D; d++)
+            ref[d] += s[p] / sum * v[p * STRIDE + d];
+    pd_attention_head(out, scores, q, k, v, P, D, D, STRIDE, 1.0f / sqrtf(D));
+    ok(max_abs_diff(out, ref, D) < 1e-5, "attention over the cache matches the reference");
+}
+
+struct mm_job {
+    struct pd_threadpool *tp;
+    float *y;
+    const void *w;
+    enum pd_type type;
+    void *xq;
+    const float *x;
+    int64_t n_in, n_out, T;
+};
+
+static void
+mm_worker(void *arg, int ith, int nth)
+{
+    struct mm_job *j = arg;
+    pd_matmul_quantize(j->xq, j->x, j->type, j->n_in, j->T, ith, nth);
+    pd_threadpool_barrier(j->tp);
+    pd_matmul(j->y, j->n_out, j->w, j->type, j->xq, j->n_in, j->n_out, j->T, ith, nth);
+}
+
+/* A threaded product with weights of type t equals the float product of the dequantized
+ * weights, within the error of quantizing the activations. */
+static void
+check_matmul(enum pd_type t, int threads)
+{
+    enum { N_IN = 512, N_OUT = 77, T = 5 };
+    static float wf[N_OUT * N_IN], wd[N_OUT * N_IN], x[T * N_IN], y[T * N_OUT];
+    for (int i = 0; i < N_OUT * N_IN; i++)
+        wf[i] = frand();
+    for (int i = 0; i < T * N_IN; i++)
+        x[i] = frand();
+    size_t row = pd_type_row_size(t, N_IN);
+    char *w = malloc(row * N_OUT);
+    for (int r = 0; r < N_OUT; r++) {
+        pd_quantize_row(t, wf + r * N_IN, w + r * row, N_IN);
+        pd_dequantize_row(t, w + r * row, wd + r * N_IN, N_IN);
+    }
+    struct mm_job j = { .tp = pd_threadpool_new(threads), .y = y, .w = w, .type = t,
+                        .xq = malloc(pd_matmul_act_size(t, N_IN, T)), .x = x, .n_in = N_IN,
+                        .n_out = N_OUT, .T = T };
+    pd_threadpool_run(j.tp, mm_worker, &j);
+    double worst = 0.0;
+    for (int tt = 0; tt < T; tt++)
+        for (int r = 0; r < N_OUT; r++) {
+            double ref = 0.0, mag = 0.0;
+            for (int i = 0; i < N_IN; i++) {
+                ref += (double)wd[r * N_IN + i] * x[tt * N_IN + i];
+                mag += fabs((double)wd[r * N_IN + i] * x[tt * N_IN + i]);
+            }
+            worst = fmax(worst, fabs(y[tt * N_OUT + r] - ref) / mag);
+        }
+    ok(worst < 0.01, "matmul %s, %d threads: error %.2g of sum |w x|",
+       pd_type_traits_get(t)->name, threads, worst);
+    pd_threadpool_free(j.tp);
+    free(j.xq);
+    free(w);
+}
+
+int
+main(void)
+{
+    plan(15);
+    check_rmsnorm();
+    check_rope(false, 1.0f);
+    check_rope(true, 1.0f);
+    check_rope(true, 4.0f);
+    check_attention();
+    static const enum pd_type types[] = { PD_TYPE_F32, PD_TYPE_F16, PD_TYPE_Q4_0, PD_TYPE_Q4_1,
+                                          PD_TYPE_Q5_0 };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        check_matmul(types[i], 1);
+        check_matmul(types[i], 3);
+    }
+    return exit_status();
+}
