@@ -14,6 +14,8 @@
  *   r1-zero   the DeepSeek-R1-Zero paper's prompt: "A conversation between User and Assistant.
  *             ... <think> </think> and <answer> </answer> tags ..." then "User: {prompt}.
  *             Assistant:"
+ *   smollm, qwen  chatml, adding the default system message SmolLM2's or Qwen2.5's template
+ *             inserts when the conversation does not start with one
  * --template NAME overrides the guess.
  */
 #ifndef PD_CHAT_TEMPLATE_H
@@ -29,6 +31,8 @@ enum pd_template {
     PD_TEMPLATE_R1_THINK,
     PD_TEMPLATE_LLAMA3,
     PD_TEMPLATE_R1_ZERO,
+    PD_TEMPLATE_CHATML_SMOLLM, /* chatml adding SmolLM2's default system message */
+    PD_TEMPLATE_CHATML_QWEN,   /* chatml adding Qwen2.5's default system message */
     PD_TEMPLATE_COUNT
 };
 

@@ -93,6 +93,7 @@ rng_seed(uint64_t s[4], uint64_t seed)
 
 /* ---- construction ---- */
 
+/* The values sampler.h lists; fills every field. */
 void
 pd_sampler_params_default(struct pd_sampler_params *p)
 {
