@@ -175,24 +175,33 @@ fail(struct reader *r, int status, const char *fmt, ...)
     return pd_errorf(r->err, status, "%s at offset %" PRIu64 ": %s", r->what, r->what_off, msg);
 }
 
-/* Name the record starting at off: kind and a quoted copy of name, escaped and shortened, since
- * the message may reach a terminal. */
+/* name, quoted, with bytes outside printable ASCII escaped and the tail cut to fit cap: names
+ * come from the file and the message may reach a terminal. */
 static void
-set_what_name(struct reader *r, const char *kind, const char *name, uint64_t off)
+quote_name(char *dst, size_t cap, const char *name)
 {
-    size_t n = (size_t)snprintf(r->what, sizeof r->what, "%s '", kind);
+    size_t n = 0;
+    dst[n++] = '\'';
     for (const unsigned char *s = (const unsigned char *)name; *s; s++) {
-        if (n + 10 >= sizeof r->what) {   /* room for an escape, "...'" and the NUL */
-            memcpy(r->what + n, "...", 3);
+        if (n + 10 >= cap) {   /* room for an escape, "...'" and the NUL */
+            memcpy(dst + n, "...", 3);
             n += 3;
             break;
         }
         if (*s >= 0x20 && *s < 0x7f && *s != '\\')
-            r->what[n++] = (char)*s;
+            dst[n++] = (char)*s;
         else
-            n += (size_t)snprintf(r->what + n, sizeof r->what - n, "\\x%02x", *s);
+            n += (size_t)snprintf(dst + n, cap - n, "\\x%02x", *s);
     }
-    snprintf(r->what + n, sizeof r->what - n, "'");
+    snprintf(dst + n, cap - n, "'");
+}
+
+/* Name the record starting at off: kind and the quoted name. */
+static void
+set_what_name(struct reader *r, const char *kind, const char *name, uint64_t off)
+{
+    size_t n = (size_t)snprintf(r->what, sizeof r->what, "%s ", kind);
+    quote_name(r->what + n, sizeof r->what - n, name);
     r->what_off = off;
 }
 
@@ -650,10 +659,12 @@ check_overlap(struct reader *r, struct pd_gguf *g, const uint64_t *info_off)
         if (ex[k].start >= ex[k - 1].end)
             continue;
         const struct pd_gguf_tensor *a = &g->tensors[ex[k - 1].idx], *b = &g->tensors[ex[k].idx];
+        char qa[80];
+        quote_name(qa, sizeof qa, a->name);
         set_what_name(r, "tensor", b->name, info_off[ex[k].idx]);
-        return fail(r, PD_EFORMAT, "data [%" PRIu64 ", %" PRIu64 ") overlaps tensor '%.64s' [%"
+        return fail(r, PD_EFORMAT, "data [%" PRIu64 ", %" PRIu64 ") overlaps tensor %s [%"
                     PRIu64 ", %" PRIu64 ")", g->data_offset + ex[k].start,
-                    g->data_offset + ex[k].end, a->name, g->data_offset + ex[k - 1].start,
+                    g->data_offset + ex[k].end, qa, g->data_offset + ex[k - 1].start,
                     g->data_offset + ex[k - 1].end);
     }
     return 0;

@@ -583,6 +583,12 @@ test_bad_values(void)
     kv_file(&b, "a\nb\x1b[2J", PD_GGUF_TYPE_BOOL);
     bb_le(&b, 9, 1);
     expect_bad(&b, PD_EFORMAT, "key 'a\\x0ab\\x1b[2J'", NULL, "control bytes in a key are escaped");
+    char long_key[301];
+    memset(long_key, 'k', 300);
+    long_key[300] = '\0';
+    kv_file(&b, long_key, PD_GGUF_TYPE_BOOL);
+    bb_le(&b, 9, 1);
+    expect_bad(&b, PD_EFORMAT, "kkk...' at offset 24", "is 9", "a 300-byte key is shortened");
 }
 
 static void
