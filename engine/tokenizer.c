@@ -267,34 +267,38 @@ mark_eog(struct pd_tokenizer *tok)
     }
 }
 
-static const struct pd_tokenizer *sort_tok;
-
-/* Longest text first; equal lengths by id, so the order is deterministic. */
+/* Ascending uint64 order. */
 static int
-cmp_special(const void *a, const void *b)
+cmp_u64(const void *a, const void *b)
 {
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    uint32_t lx = sort_tok->text_len[x], ly = sort_tok->text_len[y];
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
-    if (lx != ly)
-        return lx > ly ? -1 : 1;
     return x < y ? -1 : x > y;
 }
 
+/* Special tokens, longest text first and by id among equal lengths (deterministic). The sort
+ * key packs both so that qsort needs no global state. */
 static int
 load_specials(struct pd_tokenizer *tok, char *err)
 {
-    tok->specials = malloc((size_t)tok->n_vocab * sizeof *tok->specials + 1);
-    if (!tok->specials)
+    uint64_t *keys = malloc((size_t)tok->n_vocab * sizeof *keys);
+
+    tok->specials = malloc((size_t)tok->n_vocab * sizeof *tok->specials);
+    if (!tok->specials || !keys) {
+        free(keys);
         return pd_errorf(err, PD_ENOMEM, "tokenizer: no memory for special tokens");
+    }
     for (int32_t i = 0; i < tok->n_vocab; i++) {
         uint8_t t = tok->type[i];
         if ((t == PD_TOKEN_TYPE_CONTROL || t == PD_TOKEN_TYPE_USER_DEFINED ||
              t == PD_TOKEN_TYPE_UNKNOWN) && tok->text_len[i] > 0)
-            tok->specials[tok->n_specials++] = i;
+            keys[tok->n_specials++] = (uint64_t)(UINT32_MAX - tok->text_len[i]) << 32 |
+                                      (uint32_t)i;
     }
-    sort_tok = tok;
-    qsort(tok->specials, tok->n_specials, sizeof *tok->specials, cmp_special);
+    qsort(keys, tok->n_specials, sizeof *keys, cmp_u64);
+    for (size_t k = 0; k < tok->n_specials; k++)
+        tok->specials[k] = (int32_t)(keys[k] & 0xFFFFFFFFu);
+    free(keys);
     return 0;
 }
 
