@@ -34,6 +34,8 @@ struct pd_context {
     float *x, *xn, *q, *k, *v, *att, *gate, *up;
     float *rope_cs;             /* [n_batch][n_rot] */
     float *scores;              /* [n_threads][n_ctx] */
+    float *wbuf;                /* [n_threads][widest row], precise mode only */
+    bool precise;
     void *xq;                   /* quantized activations */
     float *logits;              /* [n_batch or 1][n_vocab] */
     int32_t n_logits;
@@ -50,13 +52,18 @@ pd_context_params_default(struct pd_context_params *p)
     p->n_batch = DEFAULT_BATCH;
 }
 
+static int64_t
+widest_row(const struct pd_model *m)
+{
+    const struct pd_hparams *hp = &m->hp;
+    return PD_MAX(PD_MAX(hp->n_embd, hp->n_ff), (int64_t)hp->n_head * hp->head_dim);
+}
+
 static size_t
 act_scratch_size(const struct pd_model *m, int64_t T)
 {
-    const struct pd_hparams *hp = &m->hp;
-    int64_t widest = PD_MAX(PD_MAX(hp->n_embd, hp->n_ff), (int64_t)hp->n_head * hp->head_dim);
     /* Every activation format takes at most 4 bytes an element plus its block headers. */
-    return (size_t)T * ((size_t)widest * 4 + 1024);
+    return (size_t)T * ((size_t)widest_row(m) * 4 + 1024);
 }
 
 static int
@@ -89,6 +96,8 @@ alloc_buffers(struct pd_context *c, char *err)
     ALLOC(rope_cs, B * hp->rope.n_rot);
     ALLOC(scores, (size_t)nth * c->n_ctx);
     ALLOC(logits, (size_t)c->n_logits * hp->n_vocab);
+    if (c->precise)
+        ALLOC(wbuf, (size_t)nth * widest_row(c->m));
 #undef ALLOC
     c->xq = malloc(act_scratch_size(c->m, c->n_batch));
     if (c->xq == NULL)
@@ -108,6 +117,7 @@ pd_context_new(struct pd_context **out, struct pd_model *m, const struct pd_cont
     c->n_ctx = p->n_ctx > 0 ? p->n_ctx : PD_MIN(m->hp.n_ctx_train, DEFAULT_CTX_CAP);
     c->n_batch = PD_MIN(p->n_batch > 0 ? p->n_batch : DEFAULT_BATCH, c->n_ctx);
     c->logits_all = p->logits_all;
+    c->precise = p->precise;
     int nth = p->n_threads > 0 ? p->n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     c->pool = pd_threadpool_new(nth > 0 ? nth : 1);
     int rc;
@@ -142,6 +152,7 @@ pd_context_free(struct pd_context *c)
     free(c->up);
     free(c->rope_cs);
     free(c->scores);
+    free(c->wbuf);
     free(c->xq);
     free(c->logits);
     free(c);
@@ -157,19 +168,20 @@ static void
 project(struct pd_context *c, int ith, int nth, int n, float *const *ys, const int64_t *ldys,
         const struct pd_weight *const *ws, const float *x, int64_t T)
 {
-    enum pd_type quantized_for = PD_TYPE_COUNT;
+    enum pd_type act = PD_TYPE_COUNT;
+    float *wbuf = c->wbuf ? c->wbuf + (size_t)ith * widest_row(c->m) : NULL;
     for (int i = 0; i < n; i++) {
         const struct pd_weight *w = ws[i];
-        enum pd_type need = pd_type_traits_get(w->type)->vec_dot_type;
-        if (quantized_for == PD_TYPE_COUNT ||
-            need != pd_type_traits_get(quantized_for)->vec_dot_type) {
+        enum pd_type need = pd_matmul_act_type(w->type, c->precise);
+        if (need != act) {
             if (i > 0)
                 BARRIER();
-            pd_matmul_quantize(c->xq, x, w->type, w->ne[0], T, ith, nth);
-            quantized_for = w->type;
+            pd_matmul_quantize(c->xq, x, need, w->ne[0], T, ith, nth);
+            act = need;
             BARRIER();
         }
-        pd_matmul(ys[i], ldys[i], w->data, w->type, c->xq, w->ne[0], w->ne[1], T, ith, nth);
+        pd_matmul(ys[i], ldys[i], w->data, w->type, c->xq, act, wbuf, w->ne[0], w->ne[1], T, ith,
+                  nth);
     }
     BARRIER();
 }

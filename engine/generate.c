@@ -223,7 +223,7 @@ pd_generate(struct pd_context *ctx, struct pd_sampler *smp, const int32_t *promp
         if (i == 0)
             res->t_first_token = ev.t;
         event_finish(pl, &ev);
-        if (fn && fn(user, &ev)) {
+        if (fn && fn(user, &ev) && !ended) {
             res->stop = PD_STOP_CANCELED;
             ended = true;
         }

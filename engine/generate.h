@@ -37,7 +37,7 @@ struct pd_gen_result {
     int32_t n_prompt;
     int32_t n_generated;
     double t_prompt;            /* seconds evaluating the prompt */
-    double t_generate;          /* seconds from the first sampled token to the end */
+    double t_generate;          /* seconds from the end of the prompt to the end */
     double t_first_token;       /* seconds from start to the first event */
     enum pd_stop_reason stop;
 };

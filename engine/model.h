@@ -80,6 +80,8 @@ struct pd_context_params {
     int32_t n_batch;     /* tokens per forward pass in prefill (default 256) */
     int32_t n_threads;   /* 0: the number of online CPUs */
     bool logits_all;     /* keep logits for every token of a batch (tests, scoring) */
+    bool precise;        /* float activations in the matrix products (kernels/cpu/matmul.h):
+                            slower, reproduces a float reference to rounding */
 };
 
 void pd_context_params_default(struct pd_context_params *p);

@@ -9,9 +9,9 @@
  *   - tokenizer.ggml.model = "llama": SentencePiece BPE over scores, with byte fallback
  *     (<0xAB> tokens) and the leading-space rule (add_space_prefix).
  *
- * Special and control tokens (token_type CONTROL or USER_DEFINED) are matched in the text before
- * BPE when PD_TOK_PARSE_SPECIAL is given; add_bos/add_eos follow tokenizer.ggml.add_bos_token /
- * add_eos_token when PD_TOK_ADD_SPECIAL is given.
+ * Control tokens are matched in the text before BPE when PD_TOK_PARSE_SPECIAL is given;
+ * user-defined tokens always are (as llama.cpp and Hugging Face do). add_bos/add_eos follow
+ * tokenizer.ggml.add_bos_token / add_eos_token when PD_TOK_ADD_SPECIAL is given.
  *
  * Detokenization: pd_tokenizer_piece gives the exact bytes a token stands for (a byte-level
  * token's bytes, a SentencePiece token with its U+2581 turned back into a space, a byte-fallback

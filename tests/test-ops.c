@@ -121,21 +121,25 @@ struct mm_job {
     void *xq;
     const float *x;
     int64_t n_in, n_out, T;
+    bool precise;
+    float *wbuf;
 };
 
 static void
 mm_worker(void *arg, int ith, int nth)
 {
     struct mm_job *j = arg;
-    pd_matmul_quantize(j->xq, j->x, j->type, j->n_in, j->T, ith, nth);
+    enum pd_type act = pd_matmul_act_type(j->type, j->precise);
+    pd_matmul_quantize(j->xq, j->x, act, j->n_in, j->T, ith, nth);
     pd_threadpool_barrier(j->tp);
-    pd_matmul(j->y, j->n_out, j->w, j->type, j->xq, j->n_in, j->n_out, j->T, ith, nth);
+    pd_matmul(j->y, j->n_out, j->w, j->type, j->xq, act, j->wbuf + ith * j->n_in, j->n_in,
+              j->n_out, j->T, ith, nth);
 }
 
 /* A threaded product with weights of type t equals the float product of the dequantized
  * weights, within the error of quantizing the activations. */
 static void
-check_matmul(enum pd_type t, int threads)
+check_matmul(enum pd_type t, int threads, bool precise)
 {
     enum { N_IN = 512, N_OUT = 77, T = 5 };
     static float wf[N_OUT * N_IN], wd[N_OUT * N_IN], x[T * N_IN], y[T * N_OUT];
@@ -150,8 +154,9 @@ check_matmul(enum pd_type t, int threads)
         pd_dequantize_row(t, w + r * row, wd + r * N_IN, N_IN);
     }
     struct mm_job j = { .tp = pd_threadpool_new(threads), .y = y, .w = w, .type = t,
-                        .xq = malloc(pd_matmul_act_size(t, N_IN, T)), .x = x, .n_in = N_IN,
-                        .n_out = N_OUT, .T = T };
+                        .xq = malloc(pd_matmul_act_size(pd_matmul_act_type(t, precise), N_IN, T)),
+                        .x = x, .n_in = N_IN, .n_out = N_OUT, .T = T, .precise = precise,
+                        .wbuf = malloc(sizeof(float) * N_IN * threads) };
     pd_threadpool_run(j.tp, mm_worker, &j);
     double worst = 0.0;
     for (int tt = 0; tt < T; tt++)
@@ -163,9 +168,11 @@ check_matmul(enum pd_type t, int threads)
             }
             worst = fmax(worst, fabs(y[tt * N_OUT + r] - ref) / mag);
         }
-    ok(worst < 0.01, "matmul %s, %d threads: error %.2g of sum |w x|",
-       pd_type_traits_get(t)->name, threads, worst);
+    double tol = precise ? 1e-5 : 0.01;
+    ok(worst < tol, "matmul %s, %d threads%s: error %.2g of sum |w x| < %g",
+       pd_type_traits_get(t)->name, threads, precise ? ", float activations" : "", worst, tol);
     pd_threadpool_free(j.tp);
+    free(j.wbuf);
     free(j.xq);
     free(w);
 }
@@ -173,7 +180,7 @@ check_matmul(enum pd_type t, int threads)
 int
 main(void)
 {
-    plan(15);
+    plan(20);
     check_rmsnorm();
     check_rope(false, 1.0f);
     check_rope(true, 1.0f);
@@ -182,8 +189,9 @@ main(void)
     static const enum pd_type types[] = { PD_TYPE_F32, PD_TYPE_F16, PD_TYPE_Q4_0, PD_TYPE_Q4_1,
                                           PD_TYPE_Q5_0 };
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-        check_matmul(types[i], 1);
-        check_matmul(types[i], 3);
+        check_matmul(types[i], 1, false);
+        check_matmul(types[i], 3, false);
+        check_matmul(types[i], 2, true);
     }
     return exit_status();
 }

@@ -31,6 +31,7 @@ static const char bench_help[] =
     "  -n, --n-gen LIST        generated lengths (default 128; 0 skips)\n"
     "  -t, --threads LIST      thread counts (default: all online CPUs)\n"
     "  -r, --repetitions N     timed runs per test (default 5)\n"
+    "      --precise           float activations (the path ponder run --precise takes)\n"
     "  -h, --help              this help\n";
 
 struct bench_opts {
@@ -38,6 +39,7 @@ struct bench_opts {
     long n_prompt[MAX_LIST], n_gen[MAX_LIST], threads[MAX_LIST];
     int n_n_prompt, n_n_gen, n_threads;
     long reps;
+    bool precise;
 };
 
 static bool
@@ -71,6 +73,7 @@ parse_bench_opts(int argc, char **argv, struct bench_opts *o)
         { "n-gen", required_argument, NULL, 'n' },
         { "threads", required_argument, NULL, 't' },
         { "repetitions", required_argument, NULL, 'r' },
+        { "precise", no_argument, NULL, 'P' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -92,6 +95,7 @@ parse_bench_opts(int argc, char **argv, struct bench_opts *o)
                   break;
         case 'r': if (!cli_parse_int("bench", "-r", optarg, 1, 1000, &o->reps)) return EXIT_USAGE;
                   break;
+        case 'P': o->precise = true; break;
         case 'h': fputs(bench_help, stdout); return -1;
         default: return cli_usage_error("bench", "unknown option");
         }
@@ -192,7 +196,8 @@ bench_one(const struct bench_opts *o, struct pd_model *m, struct pd_context *ctx
     else
         snprintf(size, sizeof size, "%.2f MiB", mib);
     printf("| %-30s | %10s | %8.2f M | %-10s | %7ld | %15s | %12.2f ± %5.2f |\n", label, size,
-           m->n_params / 1e6, "CPU", threads, test, mean, sqrt(var > 0 ? var : 0));
+           m->n_params / 1e6, o->precise ? "CPU f32act" : "CPU", threads, test, mean,
+           sqrt(var > 0 ? var : 0));
     fflush(stdout);
     return EXIT_OK;
 }
@@ -210,6 +215,7 @@ bench_threads(const struct bench_opts *o, struct pd_model *m, long threads)
     cp.n_ctx = (int32_t)longest;
     cp.n_batch = BENCH_BATCH;
     cp.n_threads = (int32_t)threads;
+    cp.precise = o->precise;
     char err[PD_ERR_MAX];
     struct pd_context *ctx = NULL;
     if (pd_context_new(&ctx, m, &cp, err) != 0)

@@ -12,6 +12,7 @@
 #include "tui/cli.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -60,15 +61,18 @@ static const char run_help[] =
     "      --min-p P           drop tokens below P x the top probability (default 0.05)\n"
     "      --repeat-penalty R  penalize the last 64 tokens (default 1 = off)\n"
     "      --seed S            random seed (same seed, same output)\n"
-    "      --template NAME     chat template: chatml, smollm, r1, r1-think, llama3, r1-zero,\n"
-    "                          none (the prompt as given); default: recognized from the model\n"
+    "      --template NAME     chat template: chatml, smollm, qwen, r1, r1-think, llama3,\n"
+    "                          r1-zero, none (the prompt as given); default: recognized from\n"
+    "                          the model\n"
     "      --stop TEXT         stop when TEXT appears (repeatable)\n"
+    "      --precise           float activations in matrix products: slower, reproduces a\n"
+    "                          float reference (transformers) to rounding\n"
     "      --json              one JSON object per token on standard output\n"
     "  -q, --quiet             no timings on standard error\n"
     "  -h, --help              this help\n";
 
 enum { OPT_TEMP = 256, OPT_TOP_K, OPT_TOP_P, OPT_MIN_P, OPT_REPEAT, OPT_SEED, OPT_TEMPLATE,
-       OPT_JSON, OPT_STOP };
+       OPT_JSON, OPT_STOP, OPT_PRECISE };
 
 static const struct option run_longopts[] = {
     { "model", required_argument, NULL, 'm' },
@@ -86,6 +90,7 @@ static const struct option run_longopts[] = {
     { "template", required_argument, NULL, OPT_TEMPLATE },
     { "stop", required_argument, NULL, OPT_STOP },
     { "json", no_argument, NULL, OPT_JSON },
+    { "precise", no_argument, NULL, OPT_PRECISE },
     { "quiet", no_argument, NULL, 'q' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
@@ -178,6 +183,7 @@ parse_run_opts(int argc, char **argv, struct run_opts *o)
             o->stop[o->n_stop++] = optarg;
             break;
         case OPT_JSON: o->json = true; break;
+        case OPT_PRECISE: o->cp.precise = true; break;
         case 'q': o->quiet = true; break;
         case 'h': fputs(run_help, stdout); return -1;
         default: return cli_usage_error("run", "unknown option");
@@ -234,9 +240,14 @@ segment_name(enum pd_segment s)
 static void
 print_event_json(const struct pd_token_event *ev)
 {
-    printf("{\"index\":%d,\"id\":%d,\"segment\":\"%s\",\"logprob\":%.6g,\"entropy\":%.6g,"
-           "\"t\":%.6f,\"text\":", ev->index, ev->id, segment_name(ev->segment), ev->logprob,
-           ev->entropy, ev->t);
+    /* JSON has no infinities: a token the model gave no chance at all gets a null log-prob. */
+    printf("{\"index\":%d,\"id\":%d,\"segment\":\"%s\",\"logprob\":", ev->index, ev->id,
+           segment_name(ev->segment));
+    if (isfinite(ev->logprob))
+        printf("%.6g", ev->logprob);
+    else
+        printf("null");
+    printf(",\"entropy\":%.6g,\"t\":%.6f,\"text\":", ev->entropy, ev->t);
     fputc('"', stdout);
     for (int i = 0; i < ev->n_spans; i++)
         json_string_body(stdout, ev->spans[i].text, ev->spans[i].len);
@@ -378,9 +389,13 @@ cmd_run_exec(int argc, char **argv)
     char *stdin_text = NULL;
     const char *text = o.prompt;
     if (text == NULL || strcmp(text, "-") == 0) {
-        stdin_text = cli_read_all(stdin, NULL);
+        size_t len = 0;
+        stdin_text = cli_read_all(stdin, &len);
         if (stdin_text == NULL)
             return cli_fail("run", "cannot read the prompt from standard input");
+        /* The newline that ends the last line (echo, a file) is not part of the prompt. */
+        while (len > 0 && (stdin_text[len - 1] == '\n' || stdin_text[len - 1] == '\r'))
+            stdin_text[--len] = '\0';
         text = stdin_text;
     }
     struct pd_model *m = NULL;

@@ -1,6 +1,5 @@
 # CPU kernels: the thread pool, matrix products over quantized weights, and the small ops.
 kernels_libkernels_a_SOURCES += \
-	%reldir%/quant-traits.c %reldir%/quant.h \
 	%reldir%/threadpool.c %reldir%/threadpool.h \
 	%reldir%/matmul.c %reldir%/matmul.h \
 	%reldir%/ops.c %reldir%/ops.h

@@ -14,51 +14,72 @@
 #define ROW_BLOCK 16
 #define MIN64(a, b) ((a) < (b) ? (a) : (b))
 
-static enum pd_type
-act_type(enum pd_type wtype)
+enum pd_type
+pd_matmul_act_type(enum pd_type wtype, bool precise)
 {
-    return pd_type_traits_get(wtype)->vec_dot_type;
+    return precise ? PD_TYPE_F32 : pd_type_traits_get(wtype)->vec_dot_type;
 }
 
 size_t
-pd_matmul_act_size(enum pd_type wtype, int64_t n_in, int64_t T)
+pd_matmul_act_size(enum pd_type act, int64_t n_in, int64_t T)
 {
-    return pd_type_row_size(act_type(wtype), n_in) * (size_t)T;
+    return pd_type_row_size(act, n_in) * (size_t)T;
 }
 
 void
-pd_matmul_quantize(void *xq, const float *x, enum pd_type wtype, int64_t n_in, int64_t T,
+pd_matmul_quantize(void *xq, const float *x, enum pd_type act, int64_t n_in, int64_t T,
                    int ith, int nth)
 {
-    enum pd_type at = act_type(wtype);
-    size_t row = pd_type_row_size(at, n_in);
+    size_t row = pd_type_row_size(act, n_in);
     for (int64_t t = ith; t < T; t += nth) {
         char *dst = (char *)xq + (size_t)t * row;
-        if (at == PD_TYPE_F32)
+        if (act == PD_TYPE_F32)
             memcpy(dst, x + t * n_in, row);
         else
-            pd_quantize_row(at, x + t * n_in, dst, n_in);
+            pd_quantize_row(act, x + t * n_in, dst, n_in);
+    }
+}
+
+/* Weight rows [r0, r1) against T activation rows in the weights' own dot format. */
+static void
+rows_native(float *y, int64_t ldy, const char *w, enum pd_type wtype, const char *xq,
+            size_t arow, int64_t n_in, int64_t r0, int64_t r1, int64_t T)
+{
+    size_t wrow = pd_type_row_size(wtype, n_in);
+    for (int64_t rb = r0; rb < r1; rb += ROW_BLOCK) {
+        int64_t re = MIN64(rb + ROW_BLOCK, r1);
+        for (int64_t t = 0; t < T; t++) {
+            const char *a = xq + (size_t)t * arow;
+            float *yt = y + t * ldy;
+            for (int64_t r = rb; r < re; r++)
+                pd_vec_dot(wtype, n_in, &yt[r], w + (size_t)r * wrow, a);
+        }
+    }
+}
+
+/* The precise path: each weight row dequantized once into this thread's buffer. */
+static void
+rows_float(float *y, int64_t ldy, const char *w, enum pd_type wtype, const float *x, float *buf,
+           int64_t n_in, int64_t r0, int64_t r1, int64_t T)
+{
+    size_t wrow = pd_type_row_size(wtype, n_in);
+    for (int64_t r = r0; r < r1; r++) {
+        pd_dequantize_row(wtype, w + (size_t)r * wrow, buf, n_in);
+        for (int64_t t = 0; t < T; t++)
+            pd_vec_dot(PD_TYPE_F32, n_in, &y[t * ldy + r], buf, x + t * n_in);
     }
 }
 
 void
 pd_matmul(float *y, int64_t ldy, const void *w, enum pd_type wtype, const void *xq,
-          int64_t n_in, int64_t n_out, int64_t T, int ith, int nth)
+          enum pd_type act, float *wbuf, int64_t n_in, int64_t n_out, int64_t T, int ith, int nth)
 {
-    size_t wrow = pd_type_row_size(wtype, n_in);
-    size_t arow = pd_type_row_size(act_type(wtype), n_in);
     int64_t n_blocks = (n_out + ROW_BLOCK - 1) / ROW_BLOCK;
     int64_t per = (n_blocks + nth - 1) / nth;
     int64_t r0 = MIN64(ith * per * ROW_BLOCK, n_out);
     int64_t r1 = MIN64((ith + 1) * per * ROW_BLOCK, n_out);
-
-    for (int64_t rb = r0; rb < r1; rb += ROW_BLOCK) {
-        int64_t re = MIN64(rb + ROW_BLOCK, r1);
-        for (int64_t t = 0; t < T; t++) {
-            const char *a = (const char *)xq + (size_t)t * arow;
-            float *yt = y + t * ldy;
-            for (int64_t r = rb; r < re; r++)
-                pd_vec_dot(wtype, n_in, &yt[r], (const char *)w + (size_t)r * wrow, a);
-        }
-    }
+    if (act == pd_type_traits_get(wtype)->vec_dot_type)
+        rows_native(y, ldy, w, wtype, xq, pd_type_row_size(act, n_in), n_in, r0, r1, T);
+    else
+        rows_float(y, ldy, w, wtype, xq, wbuf, n_in, r0, r1, T);
 }

@@ -5,8 +5,13 @@
  * {n_in, n_out} tensor). The activations x are T rows of n_in floats. A product is two steps, each
  * called by every thread of a pool run (ith of nth) with a barrier between them:
  *
- *   pd_matmul_quantize   x[T][n_in] -> xq, in W's vec_dot_type (once per product, not per row)
+ *   pd_matmul_quantize   x[T][n_in] -> xq, in the activation format (once per product)
  *   pd_matmul            y[T][ldy] (first n_out columns) = xq . W^T
+ *
+ * The activation format is normally W's vec_dot_type (8-bit for quantized weights, so the dots
+ * run on integer SIMD, as llama.cpp does). With precise set it is F32: each weight row is
+ * dequantized once and meets the activations in float, which reproduces a float reference
+ * (transformers on dequantized weights) to rounding, at some cost in speed.
  *
  * Threads split W's rows, so each weight row is read once per batch, and each block of rows
  * meets all T activation rows while it is in cache.
@@ -14,18 +19,25 @@
 #ifndef PD_MATMUL_H
 #define PD_MATMUL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "kernels/cpu/quant.h"
 
-/* Bytes of scratch xq needs for T rows of n_in activations against weights of type wtype. */
-size_t pd_matmul_act_size(enum pd_type wtype, int64_t n_in, int64_t T);
+/* The activation format for weights of type wtype. */
+enum pd_type pd_matmul_act_type(enum pd_type wtype, bool precise);
 
-void pd_matmul_quantize(void *xq, const float *x, enum pd_type wtype, int64_t n_in, int64_t T,
+/* Bytes of scratch xq needs for T rows of n_in activations in format act. */
+size_t pd_matmul_act_size(enum pd_type act, int64_t n_in, int64_t T);
+
+void pd_matmul_quantize(void *xq, const float *x, enum pd_type act, int64_t n_in, int64_t T,
                         int ith, int nth);
 
+/* wbuf: this thread's scratch of n_in floats, used only when act is not W's vec_dot_type (the
+ * precise path); may be NULL otherwise. */
 void pd_matmul(float *y, int64_t ldy, const void *w, enum pd_type wtype, const void *xq,
-               int64_t n_in, int64_t n_out, int64_t T, int ith, int nth);
+               enum pd_type act, float *wbuf, int64_t n_in, int64_t n_out, int64_t T, int ith,
+               int nth);
 
 #endif

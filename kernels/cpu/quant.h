@@ -5,8 +5,8 @@
  *   - a plain-C dequantizer (the reference),
  *   - a quantizer (used for activations, and by the GGUF writer for weights it produces),
  *   - a dot product of one weight row with one activation row already quantized to the format's
- *     "vec_dot_type" (Q8_0 for the 32-element formats, Q8_K for the K-quants, F32 for the float
- *     formats), with SIMD versions chosen at run time by CPU features; each SIMD version matches
+ *     "vec_dot_type" (Q8_0 for the 32-element formats, Q8_1 for Q4_1/Q5_1, Q8_K for the
+ *     K-quants, F32 for the float formats), with SIMD versions chosen at run time by CPU features; each SIMD version matches
  *     its plain-C twin within the tolerance stated in tests/test-quant.c.
  *
  * Glossary: n = elements in a row (a multiple of the format's block size).
@@ -86,7 +86,7 @@ uint16_t pd_fp32_to_fp16(float f);
 float pd_bf16_to_fp32(uint16_t h);
 uint16_t pd_fp32_to_bf16(float f);
 
-/* Which SIMD path pd_vec_dot took ("avx2", "avx512", "scalar"), for ponder bench. */
+/* Which SIMD path pd_vec_dot took ("avx2" or "scalar"), for ponder bench. */
 const char *pd_quant_simd_name(void);
 
 #endif

@@ -1,11 +1,7 @@
-# kernels/cpu/quant.mk: owned by its module
-# CPU kernels: the thread pool, matrix products over quantized weights, and the small ops.
+# The tensor formats: the type table, dequantizers, quantizers and dot products (plain C and AVX2).
 kernels_libkernels_a_SOURCES += \
 	%reldir%/quant-traits.c %reldir%/quant.h \
-	%reldir%/quant.c %reldir%/quant-k.c %reldir%/quant-avx2.c %reldir%/quant-impl.h \
-	%reldir%/threadpool.c %reldir%/threadpool.h \
-	%reldir%/matmul.c %reldir%/matmul.h \
-	%reldir%/ops.c %reldir%/ops.h
+	%reldir%/quant.c %reldir%/quant-k.c %reldir%/quant-avx2.c %reldir%/quant-impl.h
 
 # The tensor formats against the gguf package's reference (tests/data/quant-ref.bin, written by
 # tests/tools/make-quant-fixtures.py).

@@ -12,6 +12,7 @@
 #include "kernels/cpu/threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -26,6 +27,8 @@
 #define CACHE_LINE 64
 /* About a millisecond of spinning before a worker sleeps. */
 #define SPIN_BEFORE_SLEEP 20000
+/* Pause instructions before a waiting thread starts yielding its core. */
+#define YIELD_AFTER 2000
 
 struct pd_threadpool {
     int n_threads;
@@ -46,6 +49,25 @@ struct pd_threadpool {
     int n_sleeping;
 };
 
+/* Spin politely: after a while, give the core away. On an oversubscribed machine (more threads
+ * than cores, as when tests run in parallel) the thread we wait for may not be running at all,
+ * and pure spinning would burn its time slice. */
+static inline void
+relax_or_yield(unsigned spins)
+{
+    if (spins < YIELD_AFTER)
+        cpu_relax();
+    else
+        sched_yield();
+}
+
+static void
+spin_until_changed(atomic_int *v, int old)
+{
+    for (unsigned spins = 0; atomic_load_explicit(v, memory_order_acquire) == old; spins++)
+        relax_or_yield(spins);
+}
+
 struct worker_arg {
     struct pd_threadpool *tp;
     int ith;
@@ -57,7 +79,7 @@ wait_for_generation(struct pd_threadpool *tp, int seen)
     for (int i = 0; i < SPIN_BEFORE_SLEEP; i++) {
         if (atomic_load_explicit(&tp->generation, memory_order_acquire) != seen)
             return !atomic_load(&tp->stop);
-        cpu_relax();
+        relax_or_yield((unsigned)i);
     }
     pthread_mutex_lock(&tp->lock);
     tp->n_sleeping++;
@@ -161,8 +183,9 @@ pd_threadpool_run(struct pd_threadpool *tp, pd_task_fn fn, void *ctx)
     pthread_mutex_unlock(&tp->lock);
 
     fn(ctx, 0, tp->n_threads);
-    while (atomic_load_explicit(&tp->n_done, memory_order_acquire) < tp->n_threads - 1)
-        cpu_relax();
+    for (unsigned spins = 0;
+         atomic_load_explicit(&tp->n_done, memory_order_acquire) < tp->n_threads - 1; spins++)
+        relax_or_yield(spins);
 }
 
 void
@@ -177,8 +200,7 @@ pd_threadpool_barrier(struct pd_threadpool *tp)
         atomic_fetch_add_explicit(&tp->barrier_phase, 1, memory_order_acq_rel);
         return;
     }
-    while (atomic_load_explicit(&tp->barrier_phase, memory_order_acquire) == phase)
-        cpu_relax();
+    spin_until_changed(&tp->barrier_phase, phase);
 }
 
 void

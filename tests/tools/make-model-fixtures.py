@@ -5,16 +5,22 @@ Hugging Face transformers, for tests/test-model.c.
 transformers loads the same GGUF file (it dequantizes the weights to float32) and runs its own
 llama implementation, which no one here wrote. The fixture holds, for each position of a 64-token
 prompt, the 20 largest logits with their ids and the logits of 256 fixed vocabulary ids, plus
-greedy 64-token continuations of several chat prompts.
+greedy 64-token continuations of several chat prompts, each step with the margin between the
+best and second-best logit (so a test can tell a confident step from a near tie).
+
+The greedy steps run the full forward pass over the whole sequence each time, without the KV
+cache: transformers' generate() on a GGUF-loaded SmolLM2 picks, at some steps, a token other than
+the argmax of its own full forward pass (seen at steps 6, 1 and 31 of three of the prompts
+below), so the full forward pass is the reference.
 
 Run (needs: pip install torch transformers gguf numpy):
     python3 tests/tools/make-model-fixtures.py tests/models/SmolLM2-135M-Instruct.Q4_1.gguf \
         tests/data/smollm2-logits.bin
 
-Format (little-endian): u32 magic 0x474c4450 ("PDLG"), u32 version 1, u32 n_vocab, u32 n_pos,
+Format (little-endian): u32 magic 0x474c4450 ("PDLG"), u32 version 2, u32 n_vocab, u32 n_pos,
 u32 n_top, u32 n_sample; i32 sample_ids[n_sample]; i32 prompt[n_pos]; n_pos x { i32
 top_ids[n_top], f32 top_logits[n_top], f32 sample_logits[n_sample] }; u32 n_greedy; n_greedy x
-{ u32 n_prompt, i32 prompt[n_prompt], u32 n_gen, i32 gen[n_gen] }.
+{ u32 n_prompt, i32 prompt[n_prompt], u32 n_gen, i32 gen[n_gen], f32 margin[n_gen] }.
 """
 import os
 import struct
@@ -50,6 +56,17 @@ def chat_ids(tok, text):
     return tok(s, add_special_tokens=False)["input_ids"]
 
 
+def greedy(model, prompt):
+    ids, margins = list(prompt), []
+    for _ in range(N_GEN):
+        with torch.no_grad():
+            last = model(torch.tensor([ids])).logits[0, -1]
+        top2 = torch.topk(last, 2)
+        margins.append(float(top2.values[0] - top2.values[1]))
+        ids.append(int(top2.indices[0]))
+    return ids[len(prompt):], margins
+
+
 def main():
     path, out = sys.argv[1], sys.argv[2]
     d, name = os.path.split(os.path.abspath(path))
@@ -67,7 +84,7 @@ def main():
         logits = model(torch.tensor([ids])).logits[0].float().numpy()
 
     blob = bytearray()
-    blob += struct.pack("<6I", 0x474C4450, 1, n_vocab, N_POS, N_TOP, N_SAMPLE)
+    blob += struct.pack("<6I", 0x474C4450, 2, n_vocab, N_POS, N_TOP, N_SAMPLE)
     blob += sample.tobytes()
     blob += np.array(ids, dtype=np.int32).tobytes()
     for p in range(N_POS):
@@ -79,12 +96,11 @@ def main():
     blob += struct.pack("<I", len(CHATS))
     for text in CHATS:
         prompt = chat_ids(tok, text)
-        with torch.no_grad():
-            gen = model.generate(torch.tensor([prompt]), max_new_tokens=N_GEN, do_sample=False,
-                                 eos_token_id=None, pad_token_id=2)[0][len(prompt):].tolist()
-        print(repr(text), "->", repr(tok.decode(gen)))
+        gen, margins = greedy(model, prompt)
+        print(repr(text), "->", repr(tok.decode(gen)), "min margin %.3f" % min(margins))
         blob += struct.pack("<I", len(prompt)) + np.array(prompt, dtype=np.int32).tobytes()
         blob += struct.pack("<I", len(gen)) + np.array(gen, dtype=np.int32).tobytes()
+        blob += np.array(margins, dtype=np.float32).tobytes()
 
     with open(out, "wb") as f:
         f.write(blob)
