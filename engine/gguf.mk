@@ -1,6 +1,7 @@
 # engine/gguf.mk: the GGUF reader and writer, their unit test and their fuzz harness.
 engine_libengine_a_SOURCES += \
-	%reldir%/gguf.c %reldir%/gguf-write.c %reldir%/gguf.h
+	%reldir%/gguf.c %reldir%/gguf-get.c %reldir%/gguf-impl.h %reldir%/gguf-write.c \
+	%reldir%/gguf.h
 
 check_PROGRAMS += tests/test-gguf
 TESTS += tests/test-gguf
