@@ -24,7 +24,7 @@ expect() {
 }
 has() { grep -q -- "$2" "$1"; ok $? "$3"; }
 
-echo "1..27"
+echo "1..30"
 expect 0 "--version" -- "$ponder" --version
 has "$tmp/out" "^ponder 0" "--version prints the name and version"
 expect 0 "--help" -- "$ponder" --help
@@ -41,7 +41,7 @@ expect 1 "a truncated GGUF" -- "$ponder" run -m "$tmp/bad.gguf" -p hi
 expect 1 "model info on a truncated GGUF" -- "$ponder" model info "$tmp/bad.gguf"
 
 if [ ! -f "$model" ]; then
-    for i in $(seq 14 27); do skip "no test model (run tests/fetch-model or set PONDER_TEST_MODEL)"; done
+    for i in $(seq 14 30); do skip "no test model (run tests/fetch-model or set PONDER_TEST_MODEL)"; done
     exit 0
 fi
 
@@ -58,6 +58,9 @@ expect 0 "prompt from stdin" -- sh -c "\"$ponder\" run -m \"$model\" -p - --temp
 has "$tmp/out" "Paris" "the stdin prompt was used"
 expect 1 "a prompt longer than the context" -- "$ponder" run -m "$model" -c 32 -q -p "$(seq 1 200 | tr '\n' ' ')"
 has "$tmp/err" "context" "the message talks about the context"
+expect 0 "a stop string" -- "$ponder" run -m "$model" -p "What is the capital of France?" --temp 0 -n 24 -q --stop "Paris" --json
+has "$tmp/out" '"stop":"stop"' "generation ends at the stop string"
+! grep -q "Paris" "$tmp/out"; ok $? "and the stop string itself is not printed"
 expect 0 "model info" -- "$ponder" model info "$model"
 has "$tmp/out" "49152 tokens" "model info gives the vocabulary"
 expect 0 "bench" -- "$ponder" bench -m "$model" -p 16 -n 4 -r 1 -t 1
