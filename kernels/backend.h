@@ -4,7 +4,7 @@
  * The CPU kernels are always there (kernels/cpu/). The CUDA backend is compiled when configure
  * finds nvcc and cuBLAS; otherwise kernels/cuda/stub.c answers that there is no device. This
  * first layer only finds devices and runs single kernels on host buffers, so each CUDA kernel can
- * be checked against its CPU twin (tests/gpu/); the engine's backend interface grows from here.
+ * be checked against its CPU twin (tests/test-cuda.c, which skips without a device); the engine's backend interface grows from here.
  * Declared extern "C" so the .cu files define them with C linkage.
  */
 #ifndef PD_BACKEND_H

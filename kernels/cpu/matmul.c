@@ -46,13 +46,14 @@ rows_native(float *y, int64_t ldy, const char *w, enum pd_type wtype, const char
             size_t arow, int64_t n_in, int64_t r0, int64_t r1, int64_t T)
 {
     size_t wrow = pd_type_row_size(wtype, n_in);
+    pd_vec_dot_fn dot = pd_vec_dot_get(wtype);
     for (int64_t rb = r0; rb < r1; rb += ROW_BLOCK) {
         int64_t re = MIN64(rb + ROW_BLOCK, r1);
         for (int64_t t = 0; t < T; t++) {
             const char *a = xq + (size_t)t * arow;
             float *yt = y + t * ldy;
             for (int64_t r = rb; r < re; r++)
-                pd_vec_dot(wtype, n_in, &yt[r], w + (size_t)r * wrow, a);
+                dot(n_in, &yt[r], w + (size_t)r * wrow, a);
         }
     }
 }
@@ -63,10 +64,11 @@ rows_float(float *y, int64_t ldy, const char *w, enum pd_type wtype, const float
            int64_t n_in, int64_t r0, int64_t r1, int64_t T)
 {
     size_t wrow = pd_type_row_size(wtype, n_in);
+    pd_vec_dot_fn dot = pd_vec_dot_get(PD_TYPE_F32);
     for (int64_t r = r0; r < r1; r++) {
         pd_dequantize_row(wtype, w + (size_t)r * wrow, buf, n_in);
         for (int64_t t = 0; t < T; t++)
-            pd_vec_dot(PD_TYPE_F32, n_in, &y[t * ldy + r], buf, x + t * n_in);
+            dot(n_in, &y[t * ldy + r], buf, x + t * n_in);
     }
 }
 

@@ -126,12 +126,26 @@ dot_q4_0(int64_t n, float *s, const void *w, const void *a)
     *s = hsum_ps(_mm256_add_ps(acc0, acc1));
 }
 
-static inline AVX2 __m256
-block_q4_1(const struct pd_block_q4_1 *x, const struct pd_block_q8_1 *y, __m256 acc)
+/* The two fp16 words at p (a block's d and m, or d and s) as floats in lanes 0 and 1, converted
+ * with one instruction. */
+static inline AVX2 __m128
+fp16_pair(const uint16_t *p)
 {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return _mm_cvtph_ps(_mm_cvtsi32_si128(v));
+}
+
+/* One Q4_1 block times its Q8_1 block. Lane 0 of dm is x.d * y.d (the scale of the integer
+ * dot); lane 1 is x.m * y.s (the minimum's share), summed in *mins across blocks. */
+static inline AVX2 __m256
+block_q4_1(const struct pd_block_q4_1 *x, const struct pd_block_q8_1 *y, __m256 acc,
+           __m128 *mins)
+{
+    __m128 dm = _mm_mul_ps(fp16_pair(&x->d), fp16_pair(&y->d));
+    *mins = _mm_add_ps(*mins, dm);
     __m256i p = dot_u8_i8(nibbles32(x->qs), load256(y->qs));
-    __m256 d = _mm256_set1_ps(fp16(x->d) * fp16(y->d));
-    return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+    return _mm256_fmadd_ps(_mm256_broadcastss_ps(dm), _mm256_cvtepi32_ps(p), acc);
 }
 
 static AVX2 void
@@ -140,18 +154,16 @@ dot_q4_1(int64_t n, float *s, const void *w, const void *a)
     const struct pd_block_q4_1 *x = w;
     const struct pd_block_q8_1 *y = a;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    float mins = 0;
+    __m128 mins0 = _mm_setzero_ps(), mins1 = _mm_setzero_ps();
     int64_t i = 0, nb = n / PD_QK;
     for (; i + 2 <= nb; i += 2) {
-        acc0 = block_q4_1(&x[i], &y[i], acc0);
-        acc1 = block_q4_1(&x[i + 1], &y[i + 1], acc1);
-        mins += fp16(x[i].m) * fp16(y[i].s) + fp16(x[i + 1].m) * fp16(y[i + 1].s);
+        acc0 = block_q4_1(&x[i], &y[i], acc0, &mins0);
+        acc1 = block_q4_1(&x[i + 1], &y[i + 1], acc1, &mins1);
     }
-    if (i < nb) {
-        acc0 = block_q4_1(&x[i], &y[i], acc0);
-        mins += fp16(x[i].m) * fp16(y[i].s);
-    }
-    *s = hsum_ps(_mm256_add_ps(acc0, acc1)) + mins;
+    if (i < nb)
+        acc0 = block_q4_1(&x[i], &y[i], acc0, &mins0);
+    __m128 mins = _mm_add_ps(mins0, mins1);
+    *s = hsum_ps(_mm256_add_ps(acc0, acc1)) + _mm_cvtss_f32(_mm_movehdup_ps(mins));
 }
 
 static AVX2 void
