@@ -177,15 +177,53 @@ check_matmul(enum pd_type t, int threads, bool precise)
     free(w);
 }
 
+/* The four-row kernels give the sums of four single-row dots. */
+static void
+check_dot4(enum pd_type t)
+{
+    enum { N = 1024 };
+    pd_vec_dot4_fn dot4 = pd_vec_dot4_get(t);
+    if (dot4 == NULL) {
+        ok(1, "# SKIP no four-row %s kernel on this CPU", pd_type_traits_get(t)->name);
+        return;
+    }
+    enum pd_type at = pd_type_traits_get(t)->vec_dot_type;
+    size_t wrow = pd_type_row_size(t, N), arow = pd_type_row_size(at, N);
+    static float f[N];
+    char *w = malloc(wrow), *a = malloc(4 * arow);
+    for (int i = 0; i < N; i++)
+        f[i] = frand();
+    pd_quantize_row(t, f, w, N);
+    for (int j = 0; j < 4; j++) {
+        for (int i = 0; i < N; i++)
+            f[i] = frand() * (j + 1);
+        pd_quantize_row(at, f, a + j * arow, N);
+    }
+    float four[4 * 3], one;
+    dot4(N, four, 3, w, a, arow);
+    double worst = 0.0;
+    for (int j = 0; j < 4; j++) {
+        pd_vec_dot(t, N, &one, w, a + j * arow);
+        worst = fmax(worst, fabs(four[j * 3] - one) / (fabs(one) + 1e-3));
+    }
+    ok(worst < 1e-5, "dot4 %s equals four dots (relative difference %.2g)",
+       pd_type_traits_get(t)->name, worst);
+    free(w);
+    free(a);
+}
+
 int
 main(void)
 {
-    plan(20);
+    plan(24);
     check_rmsnorm();
     check_rope(false, 1.0f);
     check_rope(true, 1.0f);
     check_rope(true, 4.0f);
     check_attention();
+    check_dot4(PD_TYPE_Q4_0);
+    check_dot4(PD_TYPE_Q4_1);
+    check_dot4(PD_TYPE_Q8_0);
     static const enum pd_type types[] = { PD_TYPE_F32, PD_TYPE_F16, PD_TYPE_Q4_0, PD_TYPE_Q4_1,
                                           PD_TYPE_Q5_0 };
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
@@ -193,5 +231,6 @@ main(void)
         check_matmul(types[i], 3, false);
         check_matmul(types[i], 2, true);
     }
+    check_matmul(PD_TYPE_Q8_0, 2, false);
     return exit_status();
 }

@@ -47,9 +47,17 @@ rows_native(float *y, int64_t ldy, const char *w, enum pd_type wtype, const char
 {
     size_t wrow = pd_type_row_size(wtype, n_in);
     pd_vec_dot_fn dot = pd_vec_dot_get(wtype);
+    pd_vec_dot4_fn dot4 = pd_vec_dot4_get(wtype);
     for (int64_t rb = r0; rb < r1; rb += ROW_BLOCK) {
         int64_t re = MIN64(rb + ROW_BLOCK, r1);
-        for (int64_t t = 0; t < T; t++) {
+        int64_t t = 0;
+        for (; dot4 && t + 4 <= T; t += 4) {
+            const char *a = xq + (size_t)t * arow;
+            float *yt = y + t * ldy;
+            for (int64_t r = rb; r < re; r++)
+                dot4(n_in, &yt[r], (size_t)ldy, w + (size_t)r * wrow, a, arow);
+        }
+        for (; t < T; t++) {
             const char *a = xq + (size_t)t * arow;
             float *yt = y + t * ldy;
             for (int64_t r = rb; r < re; r++)

@@ -221,6 +221,77 @@ dot_q8_0(int64_t n, float *s, const void *w, const void *a)
     *s = hsum_ps(_mm256_add_ps(acc0, acc1));
 }
 
+/* ---- four activation rows at once (prefill) -------------------------------------------------
+ *
+ * One weight row against four activation rows: the weight block is unpacked and its scales
+ * converted once, then used four times, which takes about a third of the instructions out of a
+ * batched product. Results land in s[0], s[ss], s[2 ss], s[3 ss]; activation rows are as bytes
+ * apart. */
+
+static AVX2 void
+dot4_q4_0(int64_t n, float *s, size_t ss, const void *w, const void *a, size_t as)
+{
+    const struct pd_block_q4_0 *x = w;
+    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                      _mm256_setzero_ps() };
+    for (int64_t i = 0; i < n / PD_QK; i++) {
+        __m256i qx = _mm256_sub_epi8(nibbles32(x[i].qs), _mm256_set1_epi8(8));
+        __m256i ux = _mm256_sign_epi8(qx, qx);
+        float dx = fp16(x[i].d);
+        for (int j = 0; j < 4; j++) {
+            const struct pd_block_q8_0 *y = (const void *)((const char *)a + j * as);
+            __m256i p = dot_u8_i8(ux, _mm256_sign_epi8(load256(y[i].qs), qx));
+            __m256 d = _mm256_set1_ps(dx * fp16(y[i].d));
+            acc[j] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[j]);
+        }
+    }
+    for (int j = 0; j < 4; j++)
+        s[j * ss] = hsum_ps(acc[j]);
+}
+
+static AVX2 void
+dot4_q4_1(int64_t n, float *s, size_t ss, const void *w, const void *a, size_t as)
+{
+    const struct pd_block_q4_1 *x = w;
+    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                      _mm256_setzero_ps() };
+    __m128 mins[4] = { _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps() };
+    for (int64_t i = 0; i < n / PD_QK; i++) {
+        __m256i qx = nibbles32(x[i].qs);
+        __m128 xdm = fp16_pair(&x[i].d);
+        for (int j = 0; j < 4; j++) {
+            const struct pd_block_q8_1 *y = (const void *)((const char *)a + j * as);
+            __m128 dm = _mm_mul_ps(xdm, fp16_pair(&y[i].d));
+            mins[j] = _mm_add_ps(mins[j], dm);
+            __m256i p = dot_u8_i8(qx, load256(y[i].qs));
+            acc[j] = _mm256_fmadd_ps(_mm256_broadcastss_ps(dm), _mm256_cvtepi32_ps(p), acc[j]);
+        }
+    }
+    for (int j = 0; j < 4; j++)
+        s[j * ss] = hsum_ps(acc[j]) + _mm_cvtss_f32(_mm_movehdup_ps(mins[j]));
+}
+
+static AVX2 void
+dot4_q8_0(int64_t n, float *s, size_t ss, const void *w, const void *a, size_t as)
+{
+    const struct pd_block_q8_0 *x = w;
+    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                      _mm256_setzero_ps() };
+    for (int64_t i = 0; i < n / PD_QK; i++) {
+        __m256i qx = load256(x[i].qs);
+        __m256i ux = _mm256_sign_epi8(qx, qx);
+        float dx = fp16(x[i].d);
+        for (int j = 0; j < 4; j++) {
+            const struct pd_block_q8_0 *y = (const void *)((const char *)a + j * as);
+            __m256i p = dot_u8_i8(ux, _mm256_sign_epi8(load256(y[i].qs), qx));
+            __m256 d = _mm256_set1_ps(dx * fp16(y[i].d));
+            acc[j] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[j]);
+        }
+    }
+    for (int j = 0; j < 4; j++)
+        s[j * ss] = hsum_ps(acc[j]);
+}
+
 static AVX2 void
 dot_iq4_nl(int64_t n, float *s, const void *w, const void *a)
 {
@@ -591,7 +662,7 @@ has_f16c(void)
 /* Installs the AVX2 kernels into the tables when the CPU has AVX2, FMA and F16C; returns the
  * name of the path, or NULL when nothing was installed. */
 const char *
-pd_quant_avx2_install(pd_vec_dot_fn *dots, pd_quant_fn *quants)
+pd_quant_avx2_install(pd_vec_dot_fn *dots, pd_vec_dot4_fn *dot4s, pd_quant_fn *quants)
 {
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !has_f16c())
@@ -601,6 +672,9 @@ pd_quant_avx2_install(pd_vec_dot_fn *dots, pd_quant_fn *quants)
     dots[PD_TYPE_BF16] = dot_bf16;
     dots[PD_TYPE_Q4_0] = dot_q4_0;
     dots[PD_TYPE_Q4_1] = dot_q4_1;
+    dot4s[PD_TYPE_Q4_0] = dot4_q4_0;
+    dot4s[PD_TYPE_Q4_1] = dot4_q4_1;
+    dot4s[PD_TYPE_Q8_0] = dot4_q8_0;
     dots[PD_TYPE_Q5_0] = dot_q5_0;
     dots[PD_TYPE_Q5_1] = dot_q5_1;
     dots[PD_TYPE_Q8_0] = dot_q8_0;
@@ -619,9 +693,10 @@ pd_quant_avx2_install(pd_vec_dot_fn *dots, pd_quant_fn *quants)
 
 /* Nothing to install off x86-64. */
 const char *
-pd_quant_avx2_install(pd_vec_dot_fn *dots, pd_quant_fn *quants)
+pd_quant_avx2_install(pd_vec_dot_fn *dots, pd_vec_dot4_fn *dot4s, pd_quant_fn *quants)
 {
     (void)dots;
+    (void)dot4s;
     (void)quants;
     return NULL;
 }

@@ -155,6 +155,7 @@ void pd_dot_iq4_xs_ref(int64_t n, float *s, const void *w, const void *a);
 
 /* quant-avx2.c: fills the tables with AVX2 versions when the CPU has them; returns the name of
  * the path taken, or NULL when it installed nothing. */
-const char *pd_quant_avx2_install(pd_vec_dot_fn *dots, pd_quant_fn *quants);
+const char *pd_quant_avx2_install(pd_vec_dot_fn *dots, pd_vec_dot4_fn *dot4s,
+                                  pd_quant_fn *quants);
 
 #endif

@@ -578,6 +578,7 @@ static const struct quant_impl impls[PD_TYPE_COUNT] = {
 
 /* The kernels in use: the references, overwritten by SIMD ones where the CPU allows. */
 static pd_vec_dot_fn dots[PD_TYPE_COUNT];
+static pd_vec_dot4_fn dot4s[PD_TYPE_COUNT];   /* NULL where a type has no four-row kernel */
 static pd_quant_fn quants[PD_TYPE_COUNT];
 static const char *simd_name = "scalar";
 static pthread_once_t simd_once = PTHREAD_ONCE_INIT;
@@ -592,7 +593,7 @@ simd_init(void)
     const char *force = getenv("PONDER_SIMD");
     if (force != NULL && strcmp(force, "scalar") == 0)
         return;
-    const char *name = pd_quant_avx2_install(dots, quants);
+    const char *name = pd_quant_avx2_install(dots, dot4s, quants);
     if (name != NULL)
         simd_name = name;
 }
@@ -648,6 +649,16 @@ pd_vec_dot_get(enum pd_type t)
     if ((unsigned)t >= PD_TYPE_COUNT)
         return NULL;
     return dots[t];
+}
+
+/* The four-row kernel for type t on this CPU; NULL when there is none. */
+pd_vec_dot4_fn
+pd_vec_dot4_get(enum pd_type t)
+{
+    pthread_once(&simd_once, simd_init);
+    if ((unsigned)t >= PD_TYPE_COUNT)
+        return NULL;
+    return dot4s[t];
 }
 
 /* *s = dot of weight row w (type t) and activation row a (vec_dot_type of t); 0 for a type

@@ -80,6 +80,14 @@ typedef void (*pd_vec_dot_fn)(int64_t n, float *s, const void *w, const void *a)
  * without a dot). Looking it up once saves the dispatch per row. */
 pd_vec_dot_fn pd_vec_dot_get(enum pd_type t);
 
+/* One weight row against four activation rows (as bytes apart): s[0], s[ss], s[2 ss], s[3 ss].
+ * For batched products; the same sums as four pd_vec_dot calls, up to float rounding order. */
+typedef void (*pd_vec_dot4_fn)(int64_t n, float *s, size_t ss, const void *w, const void *a,
+                               size_t as);
+
+/* The four-row kernel for type t on this CPU; NULL when there is none. */
+pd_vec_dot4_fn pd_vec_dot4_get(enum pd_type t);
+
 /* Half-precision conversions. */
 float pd_fp16_to_fp32(uint16_t h);
 uint16_t pd_fp32_to_fp16(float f);
