@@ -1,11 +1,19 @@
 # Shared test support and the end-to-end tests of the ponder binary.
 EXTRA_DIST += %reldir%/tap.h %reldir%/fetch-model
 
-check_PROGRAMS += tests/test-model tests/test-threadpool tests/test-ops tests/test-cuda
-TESTS += tests/test-model tests/test-threadpool tests/test-ops tests/test-cuda tests/test-cli.sh
+check_PROGRAMS += tests/test-model tests/test-threadpool tests/test-ops tests/test-cuda \
+	tests/test-archs
+TESTS += tests/test-model tests/test-threadpool tests/test-ops tests/test-cuda tests/test-cli.sh \
+	tests/test-archs
 tests_test_model_SOURCES = tests/test-model.c
 tests_test_threadpool_SOURCES = tests/test-threadpool.c
 tests_test_ops_SOURCES = tests/test-ops.c
 tests_test_cuda_SOURCES = tests/test-cuda.c
+tests_test_archs_SOURCES = tests/test-archs.c
 EXTRA_DIST += %reldir%/test-cli.sh %reldir%/data/smollm2-logits.bin \
 	%reldir%/tools/make-model-fixtures.py
+EXTRA_DIST += %reldir%/tools/make-arch-fixtures.py \
+	%reldir%/data/arch-qwen2.gguf %reldir%/data/arch-qwen2.logits \
+	%reldir%/data/arch-qwen3.gguf %reldir%/data/arch-qwen3.logits \
+	%reldir%/data/arch-llama-linear.gguf %reldir%/data/arch-llama-linear.logits \
+	%reldir%/data/arch-llama-yarn.gguf %reldir%/data/arch-llama-yarn.logits
