@@ -45,7 +45,7 @@ if [ ! -f "$model" ]; then
     exit 0
 fi
 
-expect 0 "greedy run" -- "$ponder" run -m "$model" -p "What is the capital of France?" --temp 0 -n 24 -q -t 2
+expect 0 "greedy run (precise: the float reference's answer)" -- "$ponder" run -m "$model" -p "What is the capital of France?" --temp 0 -n 24 -q -t 2 --precise
 has "$tmp/out" "Paris" "the answer mentions Paris"
 "$ponder" run -m "$model" -p "Tell me a story." --temp 0.9 --seed 7 -n 24 -q -t 2 >"$tmp/a" 2>/dev/null
 "$ponder" run -m "$model" -p "Tell me a story." --temp 0.9 --seed 7 -n 24 -q -t 1 >"$tmp/b" 2>/dev/null
@@ -54,11 +54,11 @@ expect 0 "--json" -- "$ponder" run -m "$model" -p "Say hi." --temp 0 -n 8 --json
 [ "$(grep -c '^{"index":' "$tmp/out")" -ge 1 ]; ok $? "one JSON object per token"
 has "$tmp/out" '"done":true,"stop":"length"' "a last object with the stop reason"
 echo "What is the capital of France?" >"$tmp/prompt"
-expect 0 "prompt from stdin" -- sh -c "\"$ponder\" run -m \"$model\" -p - --temp 0 -n 24 -q <\"$tmp/prompt\""
+expect 0 "prompt from stdin" -- sh -c "\"$ponder\" run -m \"$model\" -p - --temp 0 -n 24 -q --precise <\"$tmp/prompt\""
 has "$tmp/out" "Paris" "the stdin prompt was used"
 expect 1 "a prompt longer than the context" -- "$ponder" run -m "$model" -c 32 -q -p "$(seq 1 200 | tr '\n' ' ')"
 has "$tmp/err" "context" "the message talks about the context"
-expect 0 "a stop string" -- "$ponder" run -m "$model" -p "What is the capital of France?" --temp 0 -n 24 -q --stop "Paris" --json
+expect 0 "a stop string" -- "$ponder" run -m "$model" -p "What is the capital of France?" --temp 0 -n 24 -q --precise --stop "Paris" --json
 has "$tmp/out" '"stop":"stop"' "generation ends at the stop string"
 ! grep -q "Paris" "$tmp/out"; ok $? "and the stop string itself is not printed"
 expect 0 "model info" -- "$ponder" model info "$model"

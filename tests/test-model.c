@@ -9,11 +9,12 @@
  *   - precise (float activations): the same arithmetic up to summation order. Logits agree to
  *     PRECISE_REL_ERR and every greedy continuation is identical, all 64 tokens.
  *   - default (activations quantized to 8 bits before the integer dots, as llama.cpp does): on
- *     this model that costs a few percent of relative error on the logits (worst position about
- *     8%), so: the top token is the same at every position, the relative error stays under
- *     FAST_REL_ERR, and greedy continuations are identical up to the first step where the
- *     reference itself hesitates (best and second-best logits closer than FAST_MARGIN); past such
- *     a near tie, either choice is a correct reading of the model.
+ *     this small model that costs several percent of relative error on the logits (the worst
+ *     position is at 8-11% depending on the compiler's summation order), so: the relative error
+ *     stays under FAST_REL_ERR; the top token is the same wherever the reference is decided
+ *     (its best logit ahead of the second by at least FAST_MARGIN); and greedy continuations are
+ *     identical up to the first step where the reference hesitates. At a near tie either choice
+ *     is a correct reading of the model, and past one the continuations may part.
  */
 #include "config.h"
 
@@ -123,11 +124,20 @@ check_logits(struct pd_model *m, const struct fixture *fx, int threads, bool pre
     }
     int rc = pd_context_decode(ctx, fx->prompt, (int32_t)fx->n_pos, err);
     ok(rc == 0, "decode the %u-token prompt (%d threads)", fx->n_pos, threads);
-    int top1_same = 0;
+    int top1_same = 0, near_ties = 0;
     double worst = 0.0;
     for (uint32_t p = 0; p < fx->n_pos && rc == 0; p++) {
         const float *lg = pd_context_logits(ctx, (int32_t)p);
-        top1_same += argmax(lg, m->hp.n_vocab) == fx->top_ids[p * fx->n_top];
+        int32_t top = argmax(lg, m->hp.n_vocab);
+        float margin = fx->top_logits[p * fx->n_top] - fx->top_logits[p * fx->n_top + 1];
+        if (top == fx->top_ids[p * fx->n_top])
+            top1_same++;
+        else if (!precise && margin < FAST_MARGIN)
+            near_ties++;
+        else
+            diag("position %u: ponder's top token %d, transformers' %d (its margin over the "
+                 "next: %.3f)", p, top, fx->top_ids[p * fx->n_top],
+                 fx->top_logits[p * fx->n_top] - fx->top_logits[p * fx->n_top + 1]);
         double num = 0.0, den = 0.0;
         for (uint32_t j = 0; j < fx->n_sample; j++) {
             double ref = fx->sample_logits[p * fx->n_sample + j];
@@ -144,26 +154,17 @@ check_logits(struct pd_model *m, const struct fixture *fx, int threads, bool pre
         double rel = sqrt(num / den);
         worst = rel > worst ? rel : worst;
     }
-    is_int(top1_same, fx->n_pos, "%s: top-1 token equals transformers' at every position",
-           mode_name(precise));
+    is_int(top1_same + near_ties, fx->n_pos, "%s: top-1 token equals transformers' at every "
+           "position (%d near ties went the other way)", mode_name(precise), near_ties);
     ok(worst < max_rel, "%s: logits relative error %.2g < %.2g at every position",
        mode_name(precise), worst, max_rel);
     pd_context_free(ctx);
 }
 
-/* How many steps must agree: all of them (precise), or up to the reference's first near tie. */
-static uint32_t
-steps_to_match(const struct fixture *fx, uint32_t i, bool precise)
-{
-    uint32_t n = fx->greedy[i].n_gen;
-    if (precise)
-        return n;
-    for (uint32_t s = 0; s < n; s++)
-        if (fx->greedy[i].margin[s] < FAST_MARGIN)
-            return s + 1;
-    return n;
-}
-
+/* Free-running greedy decoding (precise mode) must reproduce the reference continuation token
+ * for token. The default mode is checked teacher-forced: the reference's own tokens are fed back,
+ * and at every step where the reference is decided (margin >= FAST_MARGIN) ponder's argmax must
+ * be the reference's token. That checks all 64 steps even after a near tie. */
 static void
 check_greedy(struct pd_model *m, const struct fixture *fx, bool precise)
 {
@@ -181,20 +182,30 @@ check_greedy(struct pd_model *m, const struct fixture *fx, bool precise)
             pd_context_free(ctx);
             continue;
         }
-        uint32_t same = 0, want = steps_to_match(fx, i, precise);
-        for (; same < want; same++) {
+        uint32_t n = fx->greedy[i].n_gen, agree = 0, decided = 0;
+        for (uint32_t s = 0; s < n; s++) {
+            int32_t want = fx->greedy[i].gen[s];
             int32_t t = argmax(pd_context_last_logits(ctx), m->hp.n_vocab);
-            if (t != fx->greedy[i].gen[same]) {
+            bool must = precise || fx->greedy[i].margin[s] >= FAST_MARGIN;
+            decided += must;
+            if (must && t == want) {
+                agree++;
+            } else if (must) {
                 const float *lg = pd_context_last_logits(ctx);
-                diag("step %u: ponder picks %d (logit %.4f), transformers %d (logit %.4f)", same,
-                     t, lg[t], fx->greedy[i].gen[same], lg[fx->greedy[i].gen[same]]);
-                break;
+                diag("step %u: ponder picks %d (logit %.4f), transformers %d (logit %.4f)", s,
+                     t, lg[t], want, lg[want]);
+                if (precise)
+                    break;
             }
-            if (pd_context_decode(ctx, &t, 1, err) != 0)
+            if (pd_context_decode(ctx, precise ? &t : &want, 1, err) != 0)
                 break;
         }
-        is_int(same, want, "%s: greedy continuation %u identical to transformers' for %u steps",
-               mode_name(precise), i, want);
+        if (precise)
+            is_int(agree, n, "precise: greedy continuation %u identical to transformers' "
+                   "(%u tokens)", i, n);
+        else
+            is_int(agree, decided, "default: continuation %u, teacher-forced: same choice at "
+                   "all %u decided steps of %u", i, decided, n);
         pd_context_free(ctx);
     }
 }
