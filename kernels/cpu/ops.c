@@ -113,9 +113,87 @@ pd_rope_apply(float *x, const float *cs, const struct pd_rope *r, int n_heads, i
     }
 }
 
+/* Softmax of scores[P] in place; returns nothing, the weights sum to 1. */
+static void
+softmax_scores(float *scores, int64_t P, float max)
+{
+    float sum = 0.0f;
+    for (int64_t p = 0; p < P; p++) {
+        scores[p] = expf(scores[p] - max);
+        sum += scores[p];
+    }
+    float inv = 1.0f / sum;
+    for (int64_t p = 0; p < P; p++)
+        scores[p] *= inv;
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define ATT_MAX_D 256
+
+static inline __attribute__((target("avx2,fma"))) float
+hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* The AVX2 twin of attention_head_ref, for head sizes that are multiples of 8 (all real ones).
+ * The query stays in registers while the keys stream past; the output accumulates in eight-wide
+ * registers while the values stream past. */
+static __attribute__((target("avx2,fma"))) void
+attention_head_avx2(float *out, float *scores, const float *q, const float *k, const float *v,
+                    int64_t P, int D, int Dv, int64_t kv_stride, float scale)
+{
+    __m256 qv[ATT_MAX_D / 8], ov[ATT_MAX_D / 8];
+    for (int i = 0; i < D / 8; i++)
+        qv[i] = _mm256_loadu_ps(q + 8 * i);
+    float max = -INFINITY;
+    for (int64_t p = 0; p < P; p++) {
+        const float *kp = k + p * kv_stride;
+        __m256 acc = _mm256_setzero_ps();
+        for (int i = 0; i < D / 8; i++)
+            acc = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(kp + 8 * i), acc);
+        float sc = hsum8(acc) * scale;
+        scores[p] = sc;
+        max = sc > max ? sc : max;
+    }
+    softmax_scores(scores, P, max);
+    for (int i = 0; i < Dv / 8; i++)
+        ov[i] = _mm256_setzero_ps();
+    for (int64_t p = 0; p < P; p++) {
+        const float *vp = v + p * kv_stride;
+        __m256 w = _mm256_set1_ps(scores[p]);
+        for (int i = 0; i < Dv / 8; i++)
+            ov[i] = _mm256_fmadd_ps(w, _mm256_loadu_ps(vp + 8 * i), ov[i]);
+    }
+    for (int i = 0; i < Dv / 8; i++)
+        _mm256_storeu_ps(out + 8 * i, ov[i]);
+}
+#endif
+
 void
 pd_attention_head(float *out, float *scores, const float *q, const float *k, const float *v,
                   int64_t P, int D, int Dv, int64_t kv_stride, float scale)
+{
+#if defined(__x86_64__)
+    static int have_avx2 = -1;
+    if (have_avx2 < 0)
+        have_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (have_avx2 && D % 8 == 0 && Dv % 8 == 0 && D <= ATT_MAX_D && Dv <= ATT_MAX_D) {
+        attention_head_avx2(out, scores, q, k, v, P, D, Dv, kv_stride, scale);
+        return;
+    }
+#endif
+    pd_attention_head_ref(out, scores, q, k, v, P, D, Dv, kv_stride, scale);
+}
+
+void
+pd_attention_head_ref(float *out, float *scores, const float *q, const float *k, const float *v,
+                      int64_t P, int D, int Dv, int64_t kv_stride, float scale)
 {
     float max = -INFINITY;
     for (int64_t p = 0; p < P; p++) {
@@ -127,18 +205,12 @@ pd_attention_head(float *out, float *scores, const float *q, const float *k, con
         scores[p] = s;
         max = s > max ? s : max;
     }
-    float sum = 0.0f;
-    for (int64_t p = 0; p < P; p++) {
-        scores[p] = expf(scores[p] - max);
-        sum += scores[p];
-    }
-    float inv = 1.0f / sum;
+    softmax_scores(scores, P, max);
     for (int d = 0; d < Dv; d++)
         out[d] = 0.0f;
     for (int64_t p = 0; p < P; p++) {
         const float *vp = v + p * kv_stride;
-        float w = scores[p] * inv;
         for (int d = 0; d < Dv; d++)
-            out[d] += w * vp[d];
+            out[d] += scores[p] * vp[d];
     }
 }

@@ -49,4 +49,9 @@ void pd_rope_apply(float *x, const float *cs, const struct pd_rope *r, int n_hea
 void pd_attention_head(float *out, float *scores, const float *q, const float *k, const float *v,
                        int64_t P, int D, int Dv, int64_t kv_stride, float scale);
 
+/* The plain-C reference of pd_attention_head (which takes AVX2 where the CPU has it). */
+void pd_attention_head_ref(float *out, float *scores, const float *q, const float *k,
+                           const float *v, int64_t P, int D, int Dv, int64_t kv_stride,
+                           float scale);
+
 #endif
