@@ -23,8 +23,17 @@ struct pd_text_span {
     size_t len;
 };
 
-/* Routing of one token through the MoE layers; NULL for a dense model. */
-struct pd_routing;
+/* Routing of one token through the mixture-of-experts layers (dense layers are left out). */
+struct pd_routing {
+    int32_t n_layers;        /* MoE layers */
+    int32_t k;               /* experts chosen per token */
+    const int32_t *layer;    /* [n_layers] the model layer each entry is */
+    const int32_t *ids;      /* [n_layers][k] chosen experts, by decreasing gate weight */
+    const float *weights;    /* [n_layers][k] their final gate weights (after normalization and
+                                scaling, as they multiply the experts' outputs) */
+    const float *entropy;    /* [n_layers] entropy (nats) of the router's distribution over all
+                                experts */
+};
 
 struct pd_token_event {
     int32_t id;               /* token id */
@@ -38,7 +47,7 @@ struct pd_token_event {
     size_t piece_len;
     int n_spans;              /* the text this token released, by segment */
     struct pd_text_span spans[PD_EVENT_MAX_SPANS];
-    const struct pd_routing *routing;
+    const struct pd_routing *routing; /* NULL for a dense model */
 };
 
 #endif

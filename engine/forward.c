@@ -1,6 +1,6 @@
 /*
- * forward.c: the context (KV cache, scratch, threads) and the forward pass of the dense
- * architectures (llama, qwen2, qwen3).
+ * forward.c: the context (KV cache, scratch, threads) and the forward pass: attention and dense
+ * feed-forward layers here, mixture-of-experts feed-forward layers in moe.c.
  *
  * One forward pass over a batch of T tokens is one pd_threadpool_run: every thread walks the same
  * list of ops and a barrier separates each op from the next. Row-wise ops split the T tokens
@@ -11,6 +11,7 @@
  */
 #include "config.h"
 
+#include "engine/forward-impl.h"
 #include "engine/model.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/threadpool.h"
@@ -22,29 +23,6 @@
 #define DEFAULT_CTX_CAP 4096
 #define DEFAULT_BATCH 256
 
-struct pd_context {
-    struct pd_model *m;
-    struct pd_threadpool *pool;
-    int32_t n_ctx, n_batch, n_past;
-    bool logits_all;
-
-    float *k_cache, *v_cache;   /* [n_layer][n_ctx][Hkv*D] */
-
-    /* scratch, planned for n_batch tokens */
-    float *x, *xn, *q, *k, *v, *att, *gate, *up;
-    float *rope_cs;             /* [n_batch][n_rot] */
-    float *scores;              /* [n_threads][n_ctx] */
-    float *wbuf;                /* [n_threads][widest row], precise mode only */
-    bool precise;
-    void *xq;                   /* quantized activations */
-    float *logits;              /* [n_batch or 1][n_vocab] */
-    int32_t n_logits;
-
-    /* the batch being evaluated */
-    const int32_t *tokens;
-    int32_t T;
-};
-
 void
 pd_context_params_default(struct pd_context_params *p)
 {
@@ -52,18 +30,21 @@ pd_context_params_default(struct pd_context_params *p)
     p->n_batch = DEFAULT_BATCH;
 }
 
-static int64_t
-widest_row(const struct pd_model *m)
+int64_t
+pd_fwd_widest_row(const struct pd_model *m)
 {
     const struct pd_hparams *hp = &m->hp;
-    return PD_MAX(PD_MAX(hp->n_embd, hp->n_ff), (int64_t)hp->n_head * hp->head_dim);
+    int64_t w = PD_MAX(PD_MAX(hp->n_embd, hp->n_ff), (int64_t)hp->n_head * hp->head_dim);
+    return PD_MAX(w, PD_MAX(hp->n_ff_exp, hp->n_ff_shexp));
 }
 
+/* Rows of quantized activations the scratch must hold: a batch, or a batch routed K ways. */
 static size_t
 act_scratch_size(const struct pd_model *m, int64_t T)
 {
+    int64_t rows = T * PD_MAX(1, m->hp.n_expert_used);
     /* Every activation format takes at most 4 bytes an element plus its block headers. */
-    return (size_t)T * ((size_t)widest_row(m) * 4 + 1024);
+    return (size_t)rows * ((size_t)pd_fwd_widest_row(m) * 4 + 1024);
 }
 
 static int
@@ -97,12 +78,12 @@ alloc_buffers(struct pd_context *c, char *err)
     ALLOC(scores, (size_t)nth * c->n_ctx);
     ALLOC(logits, (size_t)c->n_logits * hp->n_vocab);
     if (c->precise)
-        ALLOC(wbuf, (size_t)nth * widest_row(c->m));
+        ALLOC(wbuf, (size_t)nth * pd_fwd_widest_row(c->m));
 #undef ALLOC
     c->xq = malloc(act_scratch_size(c->m, c->n_batch));
     if (c->xq == NULL)
         return pd_errorf(err, PD_ENOMEM, "out of memory for activation scratch");
-    return 0;
+    return pd_moe_alloc(c, err);
 }
 
 int
@@ -155,21 +136,26 @@ pd_context_free(struct pd_context *c)
     free(c->wbuf);
     free(c->xq);
     free(c->logits);
+    pd_moe_free(c);
     free(c);
 }
 
 /* ---- the forward pass, run by every thread ---- */
 
-#define BARRIER() pd_threadpool_barrier(c->pool)
-
 /* y[T][ldy] = W x for up to three weights sharing the input x[T][n_in]. The activations are
  * quantized once when the weights agree on the format they need. */
-static void
-project(struct pd_context *c, int ith, int nth, int n, float *const *ys, const int64_t *ldys,
-        const struct pd_weight *const *ws, const float *x, int64_t T)
+float *
+pd_fwd_wbuf(struct pd_context *c, int ith)
+{
+    return c->wbuf ? c->wbuf + (size_t)ith * pd_fwd_widest_row(c->m) : NULL;
+}
+
+void
+pd_fwd_project(struct pd_context *c, int ith, int nth, int n, float *const *ys,
+               const int64_t *ldys, const struct pd_weight *const *ws, const float *x, int64_t T)
 {
     enum pd_type act = PD_TYPE_COUNT;
-    float *wbuf = c->wbuf ? c->wbuf + (size_t)ith * widest_row(c->m) : NULL;
+    float *wbuf = pd_fwd_wbuf(c, ith);
     for (int i = 0; i < n; i++) {
         const struct pd_weight *w = ws[i];
         enum pd_type need = pd_matmul_act_type(w->type, c->precise);
@@ -190,7 +176,7 @@ static void
 project1(struct pd_context *c, int ith, int nth, float *y, int64_t ldy, const struct pd_weight *w,
          const float *x, int64_t T)
 {
-    project(c, ith, nth, 1, &y, &ldy, &w, x, T);
+    pd_fwd_project(c, ith, nth, 1, &y, &ldy, &w, x, T);
 }
 
 static void
@@ -221,7 +207,10 @@ prepare_qkv(struct pd_context *c, const struct pd_layer *l, int il, int64_t t)
     add_bias(q, &l->bq);
     add_bias(k, &l->bk);
     add_bias(v, &l->bv);
-    if (l->q_norm.data) {
+    if (l->q_norm.data && hp->qk_norm_full) {
+        pd_rmsnorm(q, q, l->q_norm.data, HD, hp->rms_eps);
+        pd_rmsnorm(k, k, l->k_norm.data, KD, hp->rms_eps);
+    } else if (l->q_norm.data) {
         for (int h = 0; h < hp->n_head; h++)
             pd_rmsnorm(q + h * D, q + h * D, l->q_norm.data, D, hp->rms_eps);
         for (int h = 0; h < hp->n_head_kv; h++)
@@ -267,7 +256,7 @@ layer_forward(struct pd_context *c, int il, int ith, int nth, int64_t T)
     float *qkv[3] = { c->q, c->k, c->v };
     const int64_t qkv_ld[3] = { HD, KD, KD };
     const struct pd_weight *qkv_w[3] = { &l->wq, &l->wk, &l->wv };
-    project(c, ith, nth, 3, qkv, qkv_ld, qkv_w, c->xn, T);
+    pd_fwd_project(c, ith, nth, 3, qkv, qkv_ld, qkv_w, c->xn, T);
     for (int64_t t = ith; t < T; t += nth)
         prepare_qkv(c, l, il, t);
     BARRIER();
@@ -280,10 +269,14 @@ layer_forward(struct pd_context *c, int il, int ith, int nth, int64_t T)
     BARRIER();
 
     norm_rows(c, ith, nth, c->xn, c->x, &l->ffn_norm, T);
+    if (l->moe) {
+        pd_moe_forward(c, l, il, ith, nth, T);
+        return;
+    }
     float *gu[2] = { c->gate, c->up };
     const int64_t gu_ld[2] = { F, F };
     const struct pd_weight *gu_w[2] = { &l->ffn_gate, &l->ffn_up };
-    project(c, ith, nth, 2, gu, gu_ld, gu_w, c->xn, T);
+    pd_fwd_project(c, ith, nth, 2, gu, gu_ld, gu_w, c->xn, T);
     for (int64_t t = ith; t < T; t += nth)
         pd_swiglu(c->gate + t * F, c->gate + t * F, c->up + t * F, F);
     BARRIER();
@@ -351,6 +344,16 @@ pd_context_logits(const struct pd_context *c, int32_t i)
     if (!c->logits_all)
         return c->logits;
     return c->logits + (size_t)i * c->m->hp.n_vocab;
+}
+
+const struct pd_routing *
+pd_context_routing(const struct pd_context *c, int32_t i)
+{
+    if (c->moe.n_layers == 0 || c->T == 0)
+        return NULL;
+    if (i < 0)
+        i = c->T - 1;
+    return i < c->T ? &c->moe.routing[i] : NULL;
 }
 
 const float *

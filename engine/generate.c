@@ -180,6 +180,7 @@ pd_generate(struct pd_context *ctx, struct pd_sampler *smp, const int32_t *promp
     res->n_prompt = n_prompt;
 
     const struct pd_tokenizer *tok = pd_context_model(ctx)->tok;
+    bool moe = pd_context_model(ctx)->hp.n_expert > 0;
     double t0 = pd_time_now();
     int rc = eval_prompt(ctx, smp, prompt, n_prompt, err);
     if (rc) {
@@ -223,11 +224,20 @@ pd_generate(struct pd_context *ctx, struct pd_sampler *smp, const int32_t *promp
         if (i == 0)
             res->t_first_token = ev.t;
         event_finish(pl, &ev);
+        /* A token's routing exists once it has been through the model: an MoE model's event
+         * waits for that forward pass; a dense model's goes out first, to be seen sooner. */
+        bool decoded = false;
+        if (moe && !ended && pd_context_n_past(ctx) < pd_context_n_ctx(ctx)) {
+            if ((rc = pd_context_decode(ctx, &ev.id, 1, err)) != 0)
+                break;
+            ev.routing = pd_context_routing(ctx, -1);
+            decoded = true;
+        }
         if (fn && fn(user, &ev) && !ended) {
             res->stop = PD_STOP_CANCELED;
             ended = true;
         }
-        if (!ended && (rc = pd_context_decode(ctx, &ev.id, 1, err)) != 0)
+        if (!ended && !decoded && (rc = pd_context_decode(ctx, &ev.id, 1, err)) != 0)
             break;
     }
     if (rc == 0 && res->stop != PD_STOP_EOG && res->stop != PD_STOP_STRING) {

@@ -20,6 +20,9 @@ static const struct {
     { "llama", PD_ARCH_LLAMA },
     { "qwen2", PD_ARCH_QWEN2 },
     { "qwen3", PD_ARCH_QWEN3 },
+    { "qwen2moe", PD_ARCH_QWEN2MOE },
+    { "qwen3moe", PD_ARCH_QWEN3MOE },
+    { "olmoe", PD_ARCH_OLMOE },
 };
 
 /* "{arch}.suffix" into buf. */
@@ -138,6 +141,44 @@ load_rope(const struct pd_gguf *g, struct pd_hparams *hp, char *err)
     return pd_errorf(err, PD_EUNSUPPORTED, "rope scaling type '%s' is not supported", type);
 }
 
+/* Expert counts and widths, and the routing rules llama.cpp hard-codes per architecture. */
+static int
+load_experts(const struct pd_gguf *g, struct pd_hparams *hp, char *err)
+{
+    int rc;
+    if ((rc = optional_u32(g, hp, "expert_count", &hp->n_expert, err)) ||
+        (rc = optional_u32(g, hp, "expert_used_count", &hp->n_expert_used, err)))
+        return rc;
+    bool moe_arch = hp->arch == PD_ARCH_QWEN2MOE || hp->arch == PD_ARCH_QWEN3MOE ||
+                    hp->arch == PD_ARCH_OLMOE;
+    if (hp->n_expert == 0 && !moe_arch)
+        return 0;
+    if (hp->n_expert <= 0 || hp->n_expert_used <= 0 || hp->n_expert_used > hp->n_expert ||
+        hp->n_expert_used > PD_MAX_EXPERTS_USED)
+        return pd_errorf(err, PD_EFORMAT, "'%s' has %d experts with %d used per token; expected "
+                         "1 <= used <= %d and used <= experts", hp->arch_name, hp->n_expert,
+                         hp->n_expert_used, PD_MAX_EXPERTS_USED);
+    hp->n_ff_exp = hp->n_ff;
+    if (hp->arch == PD_ARCH_QWEN2MOE || hp->arch == PD_ARCH_QWEN3MOE) {
+        if (hp->n_ff > 0)
+            hp->n_ff_exp = hp->n_ff / hp->n_expert_used;
+        if ((rc = optional_u32(g, hp, "expert_feed_forward_length", &hp->n_ff_exp, err)))
+            return rc;
+    }
+    if (hp->arch == PD_ARCH_QWEN2MOE) {
+        hp->n_ff_shexp = hp->n_ff;
+        if ((rc = optional_u32(g, hp, "expert_shared_feed_forward_length", &hp->n_ff_shexp,
+                               err)))
+            return rc;
+    }
+    if (hp->n_ff_exp <= 0)
+        return pd_errorf(err, PD_EFORMAT, "'%s': the experts' feed-forward width is missing",
+                         hp->arch_name);
+    /* Mixtral and Qwen3-MoE renormalize the chosen weights; Qwen2-MoE and OLMoE do not. */
+    hp->expert_norm = hp->arch == PD_ARCH_LLAMA || hp->arch == PD_ARCH_QWEN3MOE;
+    return 0;
+}
+
 static int
 load_hparams(const struct pd_gguf *g, struct pd_hparams *hp, char *err)
 {
@@ -150,7 +191,8 @@ load_hparams(const struct pd_gguf *g, struct pd_hparams *hp, char *err)
             break;
     if (i == PD_ARRAY_SIZE(known_archs))
         return pd_errorf(err, PD_EUNSUPPORTED,
-                         "architecture '%s' is not supported (supported: llama, qwen2, qwen3)",
+                         "architecture '%s' is not supported (supported: llama, qwen2, qwen3, "
+                         "qwen2moe, qwen3moe, olmoe)",
                          arch);
     hp->arch = known_archs[i].arch;
     hp->arch_name = known_archs[i].name;
@@ -159,9 +201,15 @@ load_hparams(const struct pd_gguf *g, struct pd_hparams *hp, char *err)
     if ((rc = require_u32(g, hp, "context_length", &hp->n_ctx_train, err)) ||
         (rc = require_u32(g, hp, "embedding_length", &hp->n_embd, err)) ||
         (rc = require_u32(g, hp, "block_count", &hp->n_layer, err)) ||
-        (rc = require_u32(g, hp, "attention.head_count", &hp->n_head, err)) ||
-        (rc = require_u32(g, hp, "feed_forward_length", &hp->n_ff, err)))
+        (rc = require_u32(g, hp, "attention.head_count", &hp->n_head, err)))
         return rc;
+    char key[128];
+    bool has_expert_ff = pd_gguf_get(g, arch_key(key, sizeof key, hp,
+                                                 "expert_feed_forward_length")) != NULL;
+    if ((rc = (has_expert_ff ? optional_u32 : require_u32)(g, hp, "feed_forward_length",
+                                                             &hp->n_ff, err)))
+        return rc;
+    hp->qk_norm_full = hp->arch == PD_ARCH_OLMOE;
     hp->n_head_kv = hp->n_head;
     hp->head_dim = hp->n_embd / hp->n_head;
     if ((rc = optional_u32(g, hp, "attention.head_count_kv", &hp->n_head_kv, err)) ||
@@ -176,23 +224,19 @@ load_hparams(const struct pd_gguf *g, struct pd_hparams *hp, char *err)
     if (hp->n_head_kv <= 0 || hp->n_head % hp->n_head_kv)
         return pd_errorf(err, PD_EFORMAT, "%d query heads do not divide into %d key-value heads",
                          hp->n_head, hp->n_head_kv);
-    char key[128];
     if (pd_gguf_get_f32(g, arch_key(key, sizeof key, hp, "attention.layer_norm_rms_epsilon"),
                         &hp->rms_eps) != 0)
         return pd_errorf(err, PD_EFORMAT, "required key '%s' is missing", key);
-    uint32_t n_expert = 0;
-    pd_gguf_get_u32(g, arch_key(key, sizeof key, hp, "expert_count"), &n_expert);
-    if (n_expert > 0)
-        return pd_errorf(err, PD_EUNSUPPORTED,
-                         "'%s' has %u experts; mixture-of-experts models are not supported yet",
-                         arch, n_expert);
+    if ((rc = load_experts(g, hp, err)) != 0)
+        return rc;
     return load_rope(g, hp, err);
 }
 
-/* Bind tensor name (with ne0 x ne1 elements; ne1 = 0 for a vector) into w. */
+/* Bind tensor name (ne0 x ne1 x ne2 elements; ne1 = 0 for a vector, ne2 = 0 for a matrix) into
+ * w. */
 static int
-bind(struct pd_weight *w, const struct pd_gguf *g, const char *name, int64_t ne0, int64_t ne1,
-     bool required, char *err)
+bind3(struct pd_weight *w, const struct pd_gguf *g, const char *name, int64_t ne0, int64_t ne1,
+      int64_t ne2, bool required, char *err)
 {
     const struct pd_gguf_tensor *t = pd_gguf_tensor(g, name);
     if (t == NULL) {
@@ -201,13 +245,14 @@ bind(struct pd_weight *w, const struct pd_gguf *g, const char *name, int64_t ne0
         memset(w, 0, sizeof *w);
         return 0;
     }
-    uint64_t want1 = ne1 ? (uint64_t)ne1 : 1;
-    if (t->ne[0] != (uint64_t)ne0 || t->ne[1] != want1 || t->ne[2] != 1 || t->ne[3] != 1)
+    uint64_t want1 = ne1 ? (uint64_t)ne1 : 1, want2 = ne2 ? (uint64_t)ne2 : 1;
+    if (t->ne[0] != (uint64_t)ne0 || t->ne[1] != want1 || t->ne[2] != want2 || t->ne[3] != 1)
         return pd_errorf(err, PD_EFORMAT,
-                         "tensor '%s' has shape {%llu, %llu, %llu, %llu}, expected {%lld, %lld}",
-                         name, (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
-                         (unsigned long long)t->ne[2], (unsigned long long)t->ne[3],
-                         (long long)ne0, (long long)want1);
+                         "tensor '%s' has shape {%llu, %llu, %llu, %llu}, expected {%lld, %lld, "
+                         "%lld}", name, (unsigned long long)t->ne[0],
+                         (unsigned long long)t->ne[1], (unsigned long long)t->ne[2],
+                         (unsigned long long)t->ne[3], (long long)ne0, (long long)want1,
+                         (long long)want2);
     const struct pd_type_traits *tr = pd_type_traits_get(t->type);
     if (tr == NULL || !tr->supported)
         return pd_errorf(err, PD_EUNSUPPORTED, "tensor '%s' has type %s, which is not supported",
@@ -219,6 +264,50 @@ bind(struct pd_weight *w, const struct pd_gguf *g, const char *name, int64_t ne0
     w->type = (enum pd_type)t->type;
     w->ne[0] = ne0;
     w->ne[1] = (int64_t)want1;
+    w->ne[2] = (int64_t)want2;
+    w->expert_stride = pd_type_row_size(w->type, ne0) * want1;
+    return 0;
+}
+
+static int
+bind(struct pd_weight *w, const struct pd_gguf *g, const char *name, int64_t ne0, int64_t ne1,
+     bool required, char *err)
+{
+    return bind3(w, g, name, ne0, ne1, 0, required, err);
+}
+
+static int
+bind_ffn(struct pd_layer *l, const struct pd_gguf *g, const struct pd_hparams *hp, int il,
+         char *err)
+{
+    int64_t E = hp->n_embd, F = hp->n_ff, Fe = hp->n_ff_exp, Fs = hp->n_ff_shexp;
+    int64_t X = hp->n_expert;
+    bool shexp = Fs > 0;
+    char n[96];
+    int rc;
+#define B3(field, suffix, ne0, ne1, ne2, req)                              \
+    do {                                                                   \
+        snprintf(n, sizeof n, "blk.%d." suffix, il);                       \
+        if ((rc = bind3(&l->field, g, n, ne0, ne1, ne2, req, err)) != 0)   \
+            return rc;                                                     \
+    } while (0)
+    B3(ffn_norm, "ffn_norm.weight", E, 0, 0, true);
+    l->moe = X > 0;
+    if (!l->moe) {
+        B3(ffn_gate, "ffn_gate.weight", E, F, 0, true);
+        B3(ffn_up, "ffn_up.weight", E, F, 0, true);
+        B3(ffn_down, "ffn_down.weight", F, E, 0, true);
+        return 0;
+    }
+    B3(ffn_gate_inp, "ffn_gate_inp.weight", E, X, 0, true);
+    B3(ffn_gate_exps, "ffn_gate_exps.weight", E, Fe, X, true);
+    B3(ffn_up_exps, "ffn_up_exps.weight", E, Fe, X, true);
+    B3(ffn_down_exps, "ffn_down_exps.weight", Fe, E, X, true);
+    B3(ffn_gate_inp_shexp, "ffn_gate_inp_shexp.weight", E, 0, 0, shexp);
+    B3(ffn_gate_shexp, "ffn_gate_shexp.weight", E, Fs, 0, shexp);
+    B3(ffn_up_shexp, "ffn_up_shexp.weight", E, Fs, 0, shexp);
+    B3(ffn_down_shexp, "ffn_down_shexp.weight", Fs, E, 0, shexp);
+#undef B3
     return 0;
 }
 
@@ -226,10 +315,12 @@ static int
 bind_layer(struct pd_layer *l, const struct pd_gguf *g, const struct pd_hparams *hp, int il,
            char *err)
 {
-    int64_t E = hp->n_embd, D = hp->head_dim, F = hp->n_ff;
+    int64_t E = hp->n_embd, D = hp->head_dim;
     int64_t HD = (int64_t)hp->n_head * D, KD = (int64_t)hp->n_head_kv * D;
-    bool qk_norm = hp->arch == PD_ARCH_QWEN3;
+    bool qk_norm = hp->arch == PD_ARCH_QWEN3 || hp->arch == PD_ARCH_QWEN3MOE ||
+                   hp->arch == PD_ARCH_OLMOE;
     bool qkv_bias = hp->arch == PD_ARCH_QWEN2;
+    int64_t qn = hp->qk_norm_full ? HD : D, kn = hp->qk_norm_full ? KD : D;
     char n[96];
     int rc;
 #define B(field, suffix, ne0, ne1, req)                                    \
@@ -247,14 +338,10 @@ bind_layer(struct pd_layer *l, const struct pd_gguf *g, const struct pd_hparams 
     B(bk, "attn_k.bias", KD, 0, qkv_bias);
     B(bv, "attn_v.bias", KD, 0, qkv_bias);
     B(bo, "attn_output.bias", E, 0, false);
-    B(q_norm, "attn_q_norm.weight", D, 0, qk_norm);
-    B(k_norm, "attn_k_norm.weight", D, 0, qk_norm);
-    B(ffn_norm, "ffn_norm.weight", E, 0, true);
-    B(ffn_gate, "ffn_gate.weight", E, F, true);
-    B(ffn_up, "ffn_up.weight", E, F, true);
-    B(ffn_down, "ffn_down.weight", F, E, true);
+    B(q_norm, "attn_q_norm.weight", qn, 0, qk_norm);
+    B(k_norm, "attn_k_norm.weight", kn, 0, qk_norm);
 #undef B
-    return 0;
+    return bind_ffn(l, g, hp, il, err);
 }
 
 static int

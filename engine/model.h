@@ -5,7 +5,9 @@
  * architecture's hyper-parameters with llama.cpp's keys, binds every tensor by llama.cpp's names
  * and checks each one's shape and type before anything runs, and builds the tokenizer. A missing
  * tensor, a wrong shape, an unsupported tensor type or an unknown architecture is an error naming
- * it. Architectures: llama, qwen2 (QKV biases), qwen3 (Q/K RMSNorm).
+ * it. Architectures: llama (and Mixtral-style llama with experts), qwen2 (QKV biases), qwen3
+ * (Q/K RMSNorm), and the mixture-of-experts qwen2moe (shared expert behind a sigmoid gate),
+ * qwen3moe and olmoe (Q/K RMSNorm over the whole projection).
  *
  * pd_context holds what one conversation needs: the KV cache (n_ctx positions), the scratch of
  * the forward pass (planned once, for at most n_batch tokens at a time), the thread pool, and the
@@ -17,29 +19,43 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "engine/event.h"
 #include "engine/gguf.h"
 #include "engine/tokenizer.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/quant.h"
 
+/* The most experts a token may be routed to (DeepSeek-V3 uses 8). */
+#define PD_MAX_EXPERTS_USED 16
+
 enum pd_arch {
     PD_ARCH_LLAMA,
     PD_ARCH_QWEN2,
     PD_ARCH_QWEN3,
+    PD_ARCH_QWEN2MOE,
+    PD_ARCH_QWEN3MOE,
+    PD_ARCH_OLMOE,
 };
 
-/* A weight matrix or vector as stored: ne[0] elements per row, ne[1] rows. */
+/* A weight as stored: ne[0] elements per row, ne[1] rows, ne[2] experts (1 for a plain
+ * matrix); expert e's matrix starts at data + e * expert_stride bytes. */
 struct pd_weight {
     const void *data;
     enum pd_type type;
-    int64_t ne[2];
+    int64_t ne[3];
+    size_t expert_stride;
 };
 
 struct pd_layer {
     struct pd_weight attn_norm, wq, wk, wv, wo;
     struct pd_weight bq, bk, bv, bo;   /* optional (qwen2 has q/k/v) */
     struct pd_weight q_norm, k_norm;   /* optional (qwen3), D elements */
-    struct pd_weight ffn_norm, ffn_gate, ffn_up, ffn_down;
+    struct pd_weight ffn_norm, ffn_gate, ffn_up, ffn_down;   /* dense FFN (absent in MoE layers) */
+    /* mixture of experts: router {E, X}; experts {E, Fe, X} and {Fe, E, X} */
+    struct pd_weight ffn_gate_inp, ffn_gate_exps, ffn_up_exps, ffn_down_exps;
+    /* shared expert (qwen2moe): scalar sigmoid gate {E}, then a SwiGLU of width Fs */
+    struct pd_weight ffn_gate_inp_shexp, ffn_gate_shexp, ffn_up_shexp, ffn_down_shexp;
+    bool moe;
 };
 
 struct pd_hparams {
@@ -54,6 +70,12 @@ struct pd_hparams {
     int32_t head_dim;     /* D (key and value) */
     int32_t n_ff;         /* F */
     float rms_eps;
+    int32_t n_expert;     /* X; 0 for a dense model */
+    int32_t n_expert_used;/* K */
+    int32_t n_ff_exp;     /* Fe */
+    int32_t n_ff_shexp;   /* Fs (qwen2moe), 0 when there is no shared expert */
+    bool expert_norm;     /* renormalize the K chosen weights to sum to 1 */
+    bool qk_norm_full;    /* Q/K norms over the whole projection (olmoe), not per head */
     struct pd_rope rope;
     const char *rope_scaling; /* "none", "linear", "yarn" */
 };
@@ -99,6 +121,10 @@ int pd_context_decode(struct pd_context *ctx, const int32_t *tokens, int32_t n, 
 /* Logits of the last token evaluated (n_vocab floats); with logits_all, of token i of the last
  * call to pd_context_decode. Valid until the next decode. */
 const float *pd_context_logits(const struct pd_context *ctx, int32_t i);
+
+/* Routing of token i of the last decode (i = -1: its last token); NULL for a dense model.
+ * Valid until the next decode. */
+const struct pd_routing *pd_context_routing(const struct pd_context *ctx, int32_t i);
 
 /* Logits of the last token of the last decode, whatever logits_all says. */
 const float *pd_context_last_logits(const struct pd_context *ctx);

@@ -88,6 +88,21 @@ load_fixture(struct fixture *fx, const char *path)
     return true;
 }
 
+static void
+free_fixture(struct fixture *fx)
+{
+    free(fx->sample_ids);
+    free(fx->prompt);
+    free(fx->top_ids);
+    free(fx->top_logits);
+    free(fx->sample_logits);
+    for (uint32_t i = 0; i < fx->n_greedy; i++) {
+        free(fx->greedy[i].prompt);
+        free(fx->greedy[i].gen);
+        free(fx->greedy[i].margin);
+    }
+}
+
 static int32_t
 argmax(const float *x, int32_t n)
 {
@@ -232,9 +247,9 @@ check_context_full(struct pd_model *m, const struct fixture *fx)
 int
 main(void)
 {
-    const char *path = getenv("PONDER_TEST_MODEL");
-    if (path == NULL || path[0] == '\0')
-        path = strdup(test_path("models/SmolLM2-135M-Instruct.Q4_1.gguf"));
+    const char *env = getenv("PONDER_TEST_MODEL");
+    const char *path = strdup(env && env[0] ? env
+                                            : test_path("models/SmolLM2-135M-Instruct.Q4_1.gguf"));
     FILE *probe = fopen(path, "rb");
     if (probe == NULL)
         plan_skip_all("no test model: run tests/fetch-model or set PONDER_TEST_MODEL");
@@ -260,5 +275,7 @@ main(void)
     check_greedy(m, &fx, false);
     check_context_full(m, &fx);
     pd_model_free(m);
+    free_fixture(&fx);
+    free((char *)path);
     return exit_status();
 }

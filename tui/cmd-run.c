@@ -25,13 +25,13 @@ struct run_opts {
     struct pd_sampler_params sp;
     struct pd_context_params cp;
     long n_predict;
-    bool json, quiet, color;
+    bool json, quiet, color, routing;
     const char *stop[MAX_STOP + 1];
     int n_stop;
 };
 
 struct run_out {
-    bool json, color;
+    bool json, color, routing;
     enum pd_segment shown;   /* segment whose style is active on the terminal */
 };
 
@@ -68,11 +68,13 @@ static const char run_help[] =
     "      --precise           float activations in matrix products: slower, reproduces a\n"
     "                          float reference (transformers) to rounding\n"
     "      --json              one JSON object per token on standard output\n"
+    "      --routing           one line per token with the experts each MoE layer chose:\n"
+    "                          INDEX ID \"TEXT\" LAYER:EXPERT/WEIGHT,... (also in --json)\n"
     "  -q, --quiet             no timings on standard error\n"
     "  -h, --help              this help\n";
 
 enum { OPT_TEMP = 256, OPT_TOP_K, OPT_TOP_P, OPT_MIN_P, OPT_REPEAT, OPT_SEED, OPT_TEMPLATE,
-       OPT_JSON, OPT_STOP, OPT_PRECISE };
+       OPT_JSON, OPT_STOP, OPT_PRECISE, OPT_ROUTING };
 
 static const struct option run_longopts[] = {
     { "model", required_argument, NULL, 'm' },
@@ -91,6 +93,7 @@ static const struct option run_longopts[] = {
     { "stop", required_argument, NULL, OPT_STOP },
     { "json", no_argument, NULL, OPT_JSON },
     { "precise", no_argument, NULL, OPT_PRECISE },
+    { "routing", no_argument, NULL, OPT_ROUTING },
     { "quiet", no_argument, NULL, 'q' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
@@ -184,6 +187,7 @@ parse_run_opts(int argc, char **argv, struct run_opts *o)
             break;
         case OPT_JSON: o->json = true; break;
         case OPT_PRECISE: o->cp.precise = true; break;
+        case OPT_ROUTING: o->routing = true; break;
         case 'q': o->quiet = true; break;
         case 'h': fputs(run_help, stdout); return -1;
         default: return cli_usage_error("run", "unknown option");
@@ -238,6 +242,49 @@ segment_name(enum pd_segment s)
 }
 
 static void
+print_routing_json(const struct pd_routing *r)
+{
+    printf(",\"routing\":{\"layers\":[");
+    for (int32_t l = 0; l < r->n_layers; l++)
+        printf("%s%d", l ? "," : "", r->layer[l]);
+    printf("],\"experts\":[");
+    for (int32_t l = 0; l < r->n_layers; l++) {
+        printf("%s[", l ? "," : "");
+        for (int32_t k = 0; k < r->k; k++)
+            printf("%s%d", k ? "," : "", r->ids[l * r->k + k]);
+        printf("]");
+    }
+    printf("],\"weights\":[");
+    for (int32_t l = 0; l < r->n_layers; l++) {
+        printf("%s[", l ? "," : "");
+        for (int32_t k = 0; k < r->k; k++)
+            printf("%s%.4g", k ? "," : "", r->weights[l * r->k + k]);
+        printf("]");
+    }
+    printf("],\"entropy\":[");
+    for (int32_t l = 0; l < r->n_layers; l++)
+        printf("%s%.4g", l ? "," : "", r->entropy[l]);
+    printf("]}");
+}
+
+/* The --routing line of one token: INDEX ID "TEXT" LAYER:EXPERT/WEIGHT,... */
+static void
+print_routing_line(const struct pd_token_event *ev)
+{
+    printf("%d\t%d\t\"", ev->index, ev->id);
+    for (int i = 0; i < ev->n_spans; i++)
+        json_string_body(stdout, ev->spans[i].text, ev->spans[i].len);
+    printf("\"");
+    const struct pd_routing *r = ev->routing;
+    for (int32_t l = 0; r && l < r->n_layers; l++) {
+        printf("%s%d:", l ? " " : "\t", r->layer[l]);
+        for (int32_t k = 0; k < r->k; k++)
+            printf("%s%d/%.2f", k ? "," : "", r->ids[l * r->k + k], r->weights[l * r->k + k]);
+    }
+    printf("\n");
+}
+
+static void
 print_event_json(const struct pd_token_event *ev)
 {
     /* JSON has no infinities: a token the model gave no chance at all gets a null log-prob. */
@@ -261,15 +308,21 @@ print_event_json(const struct pd_token_event *ev)
     printf("],\"piece_bytes\":[");
     for (size_t i = 0; i < ev->piece_len; i++)
         printf("%s%u", i ? "," : "", (unsigned char)ev->piece[i]);
-    printf("]}\n");
+    printf("]");
+    if (ev->routing)
+        print_routing_json(ev->routing);
+    printf("}\n");
 }
 
 static int
 on_event(void *user, const struct pd_token_event *ev)
 {
     struct run_out *out = user;
-    if (out->json) {
-        print_event_json(ev);
+    if (out->json || (out->routing && ev->id >= 0)) {
+        if (out->json)
+            print_event_json(ev);
+        else
+            print_routing_line(ev);
         fflush(stdout);
         return atomic_load(&interrupted);
     }
@@ -349,8 +402,14 @@ run_generation(const struct run_opts *o, struct pd_model *m, const char *text)
     struct pd_gen_params gp = { .n_predict = (int32_t)o->n_predict,
                                 .stop = o->n_stop ? o->stop : NULL,
                                 .opened_think = opened, .cancel = &interrupted };
-    struct run_out out = { .json = o->json, .color = o->color && !o->json,
+    struct run_out out = { .json = o->json, .routing = o->routing,
+                           .color = o->color && !o->json && !o->routing,
                            .shown = PD_SEG_ANSWER };
+    if (o->routing && !o->json && m->hp.n_expert == 0)
+        fprintf(stderr, "ponder run: %s is a dense model: no experts to show; tokens are listed "
+                        "without routing\n", m->name);
+    if (o->routing && !o->json)
+        printf("# index\tid\ttext\tlayer:expert/weight,... (experts by decreasing weight)\n");
     struct pd_gen_result res;
     signal(SIGINT, on_sigint);
     rc = pd_generate(ctx, smp, ids, (int32_t)n_ids, &gp, on_event, &out, &res, err);

@@ -1,0 +1,80 @@
+/*
+ * forward-impl.h: what the files of the forward pass share: the context itself and the helpers
+ * every op uses. Not for use outside engine/forward*.c and engine/moe.c.
+ */
+#ifndef PD_FORWARD_IMPL_H
+#define PD_FORWARD_IMPL_H
+
+#include "engine/model.h"
+#include "kernels/cpu/threadpool.h"
+
+/* Scratch of the MoE layers, planned for n_batch tokens (B) routed to K experts each. */
+struct pd_moe_scratch {
+    int32_t n_layers;           /* MoE layers (Lm) */
+    int32_t *layer_of;          /* [Lm] model layer of each */
+    int32_t *index_of;          /* [n_layer] MoE index of each layer, -1 for a dense one */
+    float *probs;               /* [B][X] router logits, then probabilities */
+    int32_t *ids;               /* [B][Lm][K] the routing trace of the batch */
+    float *weights;             /* [B][Lm][K] */
+    float *entropy;             /* [B][Lm] */
+    struct pd_routing *routing; /* [B] views of the trace, one per token */
+    int32_t *count;             /* [X] tokens per expert in this layer */
+    int32_t *offset;            /* [X + 1] first gathered row of each expert */
+    int32_t *row_token;         /* [B*K] the token of each gathered row */
+    int32_t *token_row;         /* [B][K] the gathered row of each (token, choice) */
+    float *rx;                  /* [B*K][E] gathered inputs */
+    float *rgate, *rup;         /* [B*K][Fe] */
+    float *rout;                /* [B*K][E] expert outputs */
+    float *sgate, *sup, *sout;  /* shared expert: [B][Fs], [B][Fs], [B][E] */
+    float *sg;                  /* [B] shared expert's sigmoid gate */
+};
+
+struct pd_context {
+    struct pd_model *m;
+    struct pd_threadpool *pool;
+    int32_t n_ctx, n_batch, n_past;
+    bool logits_all;
+
+    float *k_cache, *v_cache;   /* [n_layer][n_ctx][Hkv*D] */
+
+    /* scratch, planned for n_batch tokens */
+    float *x, *xn, *q, *k, *v, *att, *gate, *up;
+    float *rope_cs;             /* [n_batch][n_rot] */
+    float *scores;              /* [n_threads][n_ctx] */
+    float *wbuf;                /* [n_threads][widest row], precise mode only */
+    bool precise;
+    void *xq;                   /* quantized activations */
+    float *logits;              /* [n_batch or 1][n_vocab] */
+    int32_t n_logits;
+
+    /* the batch being evaluated */
+    const int32_t *tokens;
+    int32_t T;
+
+    struct pd_moe_scratch moe;  /* mixture-of-experts layers; zeroed for a dense model */
+};
+
+
+#define BARRIER() pd_threadpool_barrier(c->pool)
+
+/* y[T][ldy] = W x for up to three weights sharing the input x[T][n_in] (forward.c). */
+void pd_fwd_project(struct pd_context *c, int ith, int nth, int n, float *const *ys,
+                    const int64_t *ldys, const struct pd_weight *const *ws, const float *x,
+                    int64_t T);
+
+/* This thread's precise-mode weight buffer, or NULL (forward.c). */
+float *pd_fwd_wbuf(struct pd_context *c, int ith);
+
+/* The widest activation row of the model: the size quantized scratch rows are planned for. */
+int64_t pd_fwd_widest_row(const struct pd_model *m);
+
+/* moe.c: plan and release the MoE scratch (a no-op for a dense model). */
+int pd_moe_alloc(struct pd_context *c, char *err);
+void pd_moe_free(struct pd_context *c);
+
+/* moe.c: the FFN of MoE layer il over T tokens, all threads: reads c->xn (normed input), adds the
+ * result to c->x, and records the routing of each token. */
+void pd_moe_forward(struct pd_context *c, const struct pd_layer *l, int il, int ith, int nth,
+                    int64_t T);
+
+#endif

@@ -1,0 +1,286 @@
+/*
+ * moe.c: the mixture-of-experts feed-forward layer, and the routing trace it leaves behind.
+ *
+ * For a batch of T tokens (glossary: E embedding, X experts, K chosen per token, Fe expert width,
+ * Fs shared-expert width), every thread of the pool runs these steps, a barrier between each:
+ *
+ *   1. router      probs[T][X] = W_router . xn               (a plain matrix product)
+ *   2. choose      per token: softmax, entropy, top-K by probability, weights (renormalized
+ *                  where the architecture says so); the choice is the routing trace
+ *   3. group       one thread counts tokens per expert and gives each (token, choice) a row of
+ *                  the gathered buffers, experts in order, so an expert's tokens are contiguous
+ *   4. gather      rx[row] = xn[token of row]
+ *   5. experts     for each expert with tokens: its gate and up products over its rows, SwiGLU,
+ *                  its down product. Every thread takes a share of each expert's weight rows,
+ *                  so an expert with many tokens and one with few keep all cores busy alike,
+ *                  and only the chosen experts' weights are read.
+ *   6. combine     x[t] += sum_k w[t][k] * rout[row of (t, k)]  (+ the shared expert, gated)
+ *
+ * Qwen2-MoE's shared expert is a dense SwiGLU of width Fs whose output is scaled by
+ * sigmoid(w_shexp . xn), computed for every token beside the routed experts.
+ */
+#include "config.h"
+
+#include "engine/forward-impl.h"
+#include "kernels/cpu/matmul.h"
+
+#include <math.h>
+#include <string.h>
+
+int
+pd_moe_alloc(struct pd_context *c, char *err)
+{
+    const struct pd_hparams *hp = &c->m->hp;
+    struct pd_moe_scratch *s = &c->moe;
+    memset(s, 0, sizeof *s);
+    if (hp->n_expert == 0)
+        return 0;
+    s->index_of = malloc(sizeof(int32_t) * (size_t)hp->n_layer);
+    s->layer_of = malloc(sizeof(int32_t) * (size_t)hp->n_layer);
+    if (s->index_of == NULL || s->layer_of == NULL)
+        return pd_errorf(err, PD_ENOMEM, "out of memory for the expert scratch");
+    for (int il = 0; il < hp->n_layer; il++) {
+        s->index_of[il] = c->m->layers[il].moe ? s->n_layers : -1;
+        if (c->m->layers[il].moe)
+            s->layer_of[s->n_layers++] = il;
+    }
+    size_t B = (size_t)c->n_batch, X = (size_t)hp->n_expert, K = (size_t)hp->n_expert_used;
+    size_t Lm = (size_t)s->n_layers, E = (size_t)hp->n_embd;
+    size_t Fe = (size_t)hp->n_ff_exp, Fs = (size_t)hp->n_ff_shexp;
+#define ALLOC(field, count)                                                                 \
+    do {                                                                                    \
+        size_t n_ = (count);                                                                \
+        s->field = calloc(n_ > 0 ? n_ : 1, sizeof *s->field);                               \
+        if (s->field == NULL)                                                               \
+            return pd_errorf(err, PD_ENOMEM, "out of memory allocating the expert %s (%zu "   \
+                             "MiB)", #field, n_ * sizeof *s->field >> 20);                  \
+    } while (0)
+    ALLOC(probs, B * X);
+    ALLOC(ids, B * Lm * K);
+    ALLOC(weights, B * Lm * K);
+    ALLOC(entropy, B * Lm);
+    ALLOC(routing, B);
+    ALLOC(count, X);
+    ALLOC(offset, X + 1);
+    ALLOC(row_token, B * K);
+    ALLOC(token_row, B * K);
+    ALLOC(rx, B * K * E);
+    ALLOC(rgate, B * K * Fe);
+    ALLOC(rup, B * K * Fe);
+    ALLOC(rout, B * K * E);
+    ALLOC(sgate, B * Fs);
+    ALLOC(sup, B * Fs);
+    ALLOC(sout, B * (Fs ? E : 0));
+    ALLOC(sg, B);
+#undef ALLOC
+    for (size_t t = 0; t < B; t++)
+        s->routing[t] = (struct pd_routing){
+            .n_layers = s->n_layers, .k = (int32_t)K, .layer = s->layer_of,
+            .ids = s->ids + t * Lm * K, .weights = s->weights + t * Lm * K,
+            .entropy = s->entropy + t * Lm,
+        };
+    return 0;
+}
+
+void
+pd_moe_free(struct pd_context *c)
+{
+    struct pd_moe_scratch *s = &c->moe;
+    free(s->layer_of);
+    free(s->index_of);
+    free(s->probs);
+    free(s->ids);
+    free(s->weights);
+    free(s->entropy);
+    free(s->routing);
+    free(s->count);
+    free(s->offset);
+    free(s->row_token);
+    free(s->token_row);
+    free(s->rx);
+    free(s->rgate);
+    free(s->rup);
+    free(s->rout);
+    free(s->sgate);
+    free(s->sup);
+    free(s->sout);
+    free(s->sg);
+}
+
+/* Softmax of p[X] in place; returns the entropy (nats) of the result. */
+static float
+softmax_entropy(float *p, int32_t X)
+{
+    float max = -INFINITY;
+    for (int32_t e = 0; e < X; e++)
+        max = p[e] > max ? p[e] : max;
+    double sum = 0.0;
+    for (int32_t e = 0; e < X; e++)
+        sum += p[e] = expf(p[e] - max);
+    double h = 0.0;
+    for (int32_t e = 0; e < X; e++) {
+        p[e] = (float)(p[e] / sum);
+        if (p[e] > 0.0f)
+            h -= p[e] * log(p[e]);
+    }
+    return (float)h;
+}
+
+/* The K largest of p[X], largest first (ties to the lower expert id): ids and values. */
+static void
+top_k(int32_t *ids, float *vals, const float *p, int32_t X, int32_t K)
+{
+    for (int32_t k = 0; k < K; k++) {
+        ids[k] = -1;
+        vals[k] = -INFINITY;
+    }
+    for (int32_t e = 0; e < X; e++) {
+        if (p[e] <= vals[K - 1])
+            continue;
+        int32_t k = K - 1;
+        for (; k > 0 && p[e] > vals[k - 1]; k--) {
+            ids[k] = ids[k - 1];
+            vals[k] = vals[k - 1];
+        }
+        ids[k] = e;
+        vals[k] = p[e];
+    }
+}
+
+/* Step 2 for token t: the routing decision, into the trace. */
+static void
+choose_experts(struct pd_context *c, const struct pd_layer *l, int im, int64_t t)
+{
+    const struct pd_hparams *hp = &c->m->hp;
+    struct pd_moe_scratch *s = &c->moe;
+    int32_t X = hp->n_expert, K = hp->n_expert_used;
+    size_t at = ((size_t)t * s->n_layers + (size_t)im) * (size_t)K;
+    float *p = s->probs + t * X;
+    s->entropy[(size_t)t * s->n_layers + im] = softmax_entropy(p, X);
+    top_k(s->ids + at, s->weights + at, p, X, K);
+    if (hp->expert_norm) {
+        float sum = 0.0f;
+        for (int32_t k = 0; k < K; k++)
+            sum += s->weights[at + k];
+        for (int32_t k = 0; k < K; k++)
+            s->weights[at + k] /= sum;
+    }
+    if (l->ffn_gate_inp_shexp.data) {
+        const float *w = l->ffn_gate_inp_shexp.data, *x = c->xn + t * hp->n_embd;
+        float d = 0.0f;
+        for (int32_t i = 0; i < hp->n_embd; i++)
+            d += w[i] * x[i];
+        s->sg[t] = 1.0f / (1.0f + expf(-d));
+    }
+}
+
+/* Step 3, one thread: rows of the gathered buffers, grouped by expert. */
+static void
+group_by_expert(struct pd_context *c, int im, int64_t T)
+{
+    struct pd_moe_scratch *s = &c->moe;
+    int32_t X = c->m->hp.n_expert, K = c->m->hp.n_expert_used;
+    memset(s->count, 0, sizeof(int32_t) * (size_t)X);
+    for (int64_t t = 0; t < T; t++)
+        for (int32_t k = 0; k < K; k++)
+            s->count[s->ids[((size_t)t * s->n_layers + im) * K + k]]++;
+    s->offset[0] = 0;
+    for (int32_t e = 0; e < X; e++)
+        s->offset[e + 1] = s->offset[e] + s->count[e];
+    memset(s->count, 0, sizeof(int32_t) * (size_t)X);
+    for (int64_t t = 0; t < T; t++)
+        for (int32_t k = 0; k < K; k++) {
+            int32_t e = s->ids[((size_t)t * s->n_layers + im) * K + k];
+            int32_t row = s->offset[e] + s->count[e]++;
+            s->row_token[row] = (int32_t)t;
+            s->token_row[t * K + k] = row;
+        }
+}
+
+/* out rows of every expert = W_e . in rows of that expert (W_e: expert e's slice of w). */
+static void
+experts_product(struct pd_context *c, int ith, int nth, float *out, int64_t ld_out,
+                const struct pd_weight *w, const float *in, int64_t n_rows)
+{
+    struct pd_moe_scratch *s = &c->moe;
+    int64_t n_in = w->ne[0], n_out = w->ne[1];
+    enum pd_type act = pd_matmul_act_type(w->type, c->precise);
+    size_t arow = pd_type_row_size(act, n_in);
+    pd_matmul_quantize(c->xq, in, act, n_in, n_rows, ith, nth);
+    BARRIER();
+    for (int32_t e = 0; e < c->m->hp.n_expert; e++) {
+        int32_t first = s->offset[e], n = s->offset[e + 1] - first;
+        if (n == 0)
+            continue;
+        pd_matmul(out + (int64_t)first * ld_out, ld_out,
+                  (const char *)w->data + (size_t)e * w->expert_stride, w->type,
+                  (const char *)c->xq + (size_t)first * arow, act, pd_fwd_wbuf(c, ith), n_in,
+                  n_out, n, ith, nth);
+    }
+    BARRIER();
+}
+
+static void
+shared_expert(struct pd_context *c, const struct pd_layer *l, int ith, int nth, int64_t T)
+{
+    struct pd_moe_scratch *s = &c->moe;
+    int64_t Fs = c->m->hp.n_ff_shexp, E = c->m->hp.n_embd;
+    float *gu[2] = { s->sgate, s->sup };
+    const int64_t ld[2] = { Fs, Fs };
+    const struct pd_weight *w[2] = { &l->ffn_gate_shexp, &l->ffn_up_shexp };
+    pd_fwd_project(c, ith, nth, 2, gu, ld, w, c->xn, T);
+    for (int64_t t = ith; t < T; t += nth)
+        pd_swiglu(s->sgate + t * Fs, s->sgate + t * Fs, s->sup + t * Fs, Fs);
+    BARRIER();
+    const struct pd_weight *down = &l->ffn_down_shexp;
+    float *out = s->sout;
+    const int64_t ld_e = E;
+    pd_fwd_project(c, ith, nth, 1, &out, &ld_e, &down, s->sgate, T);
+}
+
+void
+pd_moe_forward(struct pd_context *c, const struct pd_layer *l, int il, int ith, int nth,
+               int64_t T)
+{
+    const struct pd_hparams *hp = &c->m->hp;
+    struct pd_moe_scratch *s = &c->moe;
+    int im = s->index_of[il];
+    int64_t E = hp->n_embd, Fe = hp->n_ff_exp, X = hp->n_expert, K = hp->n_expert_used;
+
+    float *probs = s->probs;
+    const int64_t ld_x = X;
+    const struct pd_weight *router = &l->ffn_gate_inp;
+    pd_fwd_project(c, ith, nth, 1, &probs, &ld_x, &router, c->xn, T);
+    for (int64_t t = ith; t < T; t += nth)
+        choose_experts(c, l, im, t);
+    BARRIER();
+    if (ith == 0)
+        group_by_expert(c, im, T);
+    BARRIER();
+    for (int64_t r = ith; r < T * K; r += nth)
+        memcpy(s->rx + r * E, c->xn + (int64_t)s->row_token[r] * E, sizeof(float) * E);
+    BARRIER();
+
+    experts_product(c, ith, nth, s->rgate, Fe, &l->ffn_gate_exps, s->rx, T * K);
+    experts_product(c, ith, nth, s->rup, Fe, &l->ffn_up_exps, s->rx, T * K);
+    for (int64_t r = ith; r < T * K; r += nth)
+        pd_swiglu(s->rgate + r * Fe, s->rgate + r * Fe, s->rup + r * Fe, Fe);
+    BARRIER();
+    experts_product(c, ith, nth, s->rout, E, &l->ffn_down_exps, s->rgate, T * K);
+    if (l->ffn_gate_shexp.data)
+        shared_expert(c, l, ith, nth, T);
+
+    for (int64_t t = ith; t < T; t += nth) {
+        float *x = c->x + t * E;
+        const float *w = s->weights + ((size_t)t * s->n_layers + im) * K;
+        for (int64_t k = 0; k < K; k++) {
+            const float *y = s->rout + (int64_t)s->token_row[t * K + k] * E;
+            for (int64_t i = 0; i < E; i++)
+                x[i] += w[k] * y[i];
+        }
+        if (l->ffn_gate_shexp.data)
+            for (int64_t i = 0; i < E; i++)
+                x[i] += s->sg[t] * s->sout[t * E + i];
+    }
+    BARRIER();
+}
