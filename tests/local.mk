@@ -2,14 +2,15 @@
 EXTRA_DIST += %reldir%/tap.h %reldir%/fetch-model
 
 check_PROGRAMS += tests/test-model tests/test-threadpool tests/test-ops tests/test-cuda \
-	tests/test-archs
+	tests/test-archs tests/test-moe
 TESTS += tests/test-model tests/test-threadpool tests/test-ops tests/test-cuda tests/test-cli.sh \
-	tests/test-archs
+	tests/test-archs tests/test-moe
 tests_test_model_SOURCES = tests/test-model.c
 tests_test_threadpool_SOURCES = tests/test-threadpool.c
 tests_test_ops_SOURCES = tests/test-ops.c
 tests_test_cuda_SOURCES = tests/test-cuda.c
 tests_test_archs_SOURCES = tests/test-archs.c
+tests_test_moe_SOURCES = tests/test-moe.c
 EXTRA_DIST += %reldir%/test-cli.sh %reldir%/data/smollm2-logits.bin \
 	%reldir%/tools/make-model-fixtures.py
 EXTRA_DIST += %reldir%/tools/make-arch-fixtures.py \
@@ -17,3 +18,9 @@ EXTRA_DIST += %reldir%/tools/make-arch-fixtures.py \
 	%reldir%/data/arch-qwen3.gguf %reldir%/data/arch-qwen3.logits \
 	%reldir%/data/arch-llama-linear.gguf %reldir%/data/arch-llama-linear.logits \
 	%reldir%/data/arch-llama-yarn.gguf %reldir%/data/arch-llama-yarn.logits
+EXTRA_DIST += %reldir%/tools/make-moe-fixtures.py \
+	%reldir%/data/moe-qwen2moe.gguf %reldir%/data/moe-qwen2moe.ref \
+	%reldir%/data/moe-qwen3moe.gguf %reldir%/data/moe-qwen3moe.ref \
+	%reldir%/data/moe-qwen3moe-q8_0.gguf %reldir%/data/moe-qwen3moe-q8_0.ref \
+	%reldir%/data/moe-olmoe.gguf %reldir%/data/moe-olmoe.ref \
+	%reldir%/data/moe-mixtral.gguf %reldir%/data/moe-mixtral.ref
