@@ -121,7 +121,7 @@ write_message(FILE *f, const struct pd_turn_row *t, bool reasoning)
     const char *content = split ? t->answer : t->text;
     fputs(",\"content\":", f);
     js_string(f, content, strlen(content));
-    if (reasoning && split) {
+    if (reasoning && split && *t->think) {
         fputs(",\"reasoning_content\":", f);
         js_string(f, t->think, strlen(t->think));
     }

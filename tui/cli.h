@@ -26,6 +26,8 @@ struct pd_cmd_entry {
 extern const struct pd_cmd_entry cmd_run_entry;
 extern const struct pd_cmd_entry cmd_model_entry;
 extern const struct pd_cmd_entry cmd_bench_entry;
+extern const struct pd_cmd_entry cmd_sessions_entry;
+extern const struct pd_cmd_entry cmd_annotate_entry;
 
 /* "ponder CMD: message" on stderr; returns EXIT_USAGE (usage_error) or EXIT_RUNTIME (fail). */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -48,5 +50,17 @@ bool cli_use_color(int fd);
 
 /* The llama-bench style label of a quantization ("Q4_1") from general.file_type. */
 const char *cli_file_type_name(uint32_t ftype);
+
+/* The session log of `ponder run` (run-log.c). run_log_open returns NULL, after a warning on
+ * stderr, when the store cannot be used: the run then goes on unlogged. */
+struct pd_token_event;
+struct pd_gen_result;
+struct pd_sampler_params;
+struct run_log;
+struct run_log *run_log_open(const char *db, const struct pd_model *m, const char *model_path,
+                             const char *system, const char *prompt,
+                             const struct pd_sampler_params *sp);
+void run_log_token(struct run_log *log, const struct pd_token_event *ev);
+void run_log_close(struct run_log *log, const struct pd_gen_result *res);
 
 #endif

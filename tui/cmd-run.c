@@ -3,7 +3,8 @@
  *
  * On a terminal the think segment is dimmed and its tags are shown dim; piped, the text is
  * written plain. --json writes one JSON object per token event and a last object with the
- * totals, for scripts. Timings go to stderr unless --quiet.
+ * totals, for scripts. Timings go to stderr unless --quiet. The turn is logged to the session
+ * store (run-log.c) unless --no-log.
  */
 #include "config.h"
 
@@ -28,11 +29,14 @@ struct run_opts {
     bool json, quiet, color, routing;
     const char *stop[MAX_STOP + 1];
     int n_stop;
+    const char *db;          /* --db, else PONDER_DB, else the default */
+    bool no_log;
 };
 
 struct run_out {
     bool json, color, routing;
     enum pd_segment shown;   /* segment whose style is active on the terminal */
+    struct run_log *log;     /* NULL: not logged */
 };
 
 static atomic_bool interrupted;
@@ -70,11 +74,16 @@ static const char run_help[] =
     "      --json              one JSON object per token on standard output\n"
     "      --routing           one line per token with the experts each MoE layer chose:\n"
     "                          INDEX ID \"TEXT\" LAYER:EXPERT/WEIGHT,... (also in --json)\n"
+    "      --db PATH           session database (default: $PONDER_DB, else\n"
+    "                          $XDG_DATA_HOME/ponder/ponder.db)\n"
+    "      --no-log            do not record this run in the session database\n"
     "  -q, --quiet             no timings on standard error\n"
     "  -h, --help              this help\n";
 
 enum { OPT_TEMP = 256, OPT_TOP_K, OPT_TOP_P, OPT_MIN_P, OPT_REPEAT, OPT_SEED, OPT_TEMPLATE,
        OPT_JSON, OPT_STOP, OPT_PRECISE, OPT_ROUTING };
+
+enum { OPT_DB = 300, OPT_NO_LOG };
 
 static const struct option run_longopts[] = {
     { "model", required_argument, NULL, 'm' },
@@ -94,6 +103,8 @@ static const struct option run_longopts[] = {
     { "json", no_argument, NULL, OPT_JSON },
     { "precise", no_argument, NULL, OPT_PRECISE },
     { "routing", no_argument, NULL, OPT_ROUTING },
+    { "db", required_argument, NULL, OPT_DB },
+    { "no-log", no_argument, NULL, OPT_NO_LOG },
     { "quiet", no_argument, NULL, 'q' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
@@ -188,6 +199,8 @@ parse_run_opts(int argc, char **argv, struct run_opts *o)
         case OPT_JSON: o->json = true; break;
         case OPT_PRECISE: o->cp.precise = true; break;
         case OPT_ROUTING: o->routing = true; break;
+        case OPT_DB: o->db = optarg; break;
+        case OPT_NO_LOG: o->no_log = true; break;
         case 'q': o->quiet = true; break;
         case 'h': fputs(run_help, stdout); return -1;
         default: return cli_usage_error("run", "unknown option");
@@ -318,6 +331,7 @@ static int
 on_event(void *user, const struct pd_token_event *ev)
 {
     struct run_out *out = user;
+    run_log_token(out->log, ev);
     if (out->json || (out->routing && ev->id >= 0)) {
         if (out->json)
             print_event_json(ev);
@@ -410,10 +424,13 @@ run_generation(const struct run_opts *o, struct pd_model *m, const char *text)
                         "without routing\n", m->name);
     if (o->routing && !o->json)
         printf("# index\tid\ttext\tlayer:expert/weight,... (experts by decreasing weight)\n");
+    if (!o->no_log)
+        out.log = run_log_open(o->db, m, o->model, o->system, text, &o->sp);
     struct pd_gen_result res;
     signal(SIGINT, on_sigint);
     rc = pd_generate(ctx, smp, ids, (int32_t)n_ids, &gp, on_event, &out, &res, err);
     signal(SIGINT, SIG_DFL);
+    run_log_close(out.log, rc ? NULL : &res);
     if (out.color && out.shown != PD_SEG_ANSWER)
         fputs("\033[0m", stdout);
     if (rc) {

@@ -1,4 +1,5 @@
 # The ponder program: main and one file per sub-command.
 ponder_SOURCES += \
 	%reldir%/main.c %reldir%/cli.h %reldir%/cli.c \
-	%reldir%/cmd-run.c %reldir%/cmd-model.c %reldir%/cmd-bench.c
+	%reldir%/cmd-run.c %reldir%/cmd-model.c %reldir%/cmd-bench.c \
+	%reldir%/run-log.c %reldir%/cmd-sessions.c %reldir%/cmd-annotate.c
