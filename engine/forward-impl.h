@@ -14,6 +14,7 @@ struct pd_moe_scratch {
     int32_t *layer_of;          /* [Lm] model layer of each */
     int32_t *index_of;          /* [n_layer] MoE index of each layer, -1 for a dense one */
     float *probs;               /* [B][X] router logits, then probabilities */
+    float *sel;                 /* [B][X] selection scores: probabilities plus bias, masked */
     int32_t *ids;               /* [B][Lm][K] the routing trace of the batch */
     float *weights;             /* [B][Lm][K] */
     float *entropy;             /* [B][Lm] */
@@ -27,6 +28,14 @@ struct pd_moe_scratch {
     float *rout;                /* [B*K][E] expert outputs */
     float *sgate, *sup, *sout;  /* shared expert: [B][Fs], [B][Fs], [B][E] */
     float *sg;                  /* [B] shared expert's sigmoid gate */
+};
+
+/* Scratch of multi-head latent attention (deepseek2), planned for n_batch tokens (B). */
+struct pd_mla_scratch {
+    float *qa;      /* [B][Rq] the query's low-rank bottleneck */
+    float *qn;      /* [H][B][Dn] the no-RoPE parts of the queries, head-major */
+    float *qabs;    /* [B][H][R+Dr] queries in latent space, with their RoPE parts */
+    float *olat;    /* [H][B][R] attention outputs in latent space, head-major */
 };
 
 struct pd_context {
@@ -52,6 +61,7 @@ struct pd_context {
     int32_t T;
 
     struct pd_moe_scratch moe;  /* mixture-of-experts layers; zeroed for a dense model */
+    struct pd_mla_scratch mla;  /* latent attention; zeroed for other architectures */
 };
 
 
@@ -61,6 +71,22 @@ struct pd_context {
 void pd_fwd_project(struct pd_context *c, int ith, int nth, int n, float *const *ys,
                     const int64_t *ldys, const struct pd_weight *const *ws, const float *x,
                     int64_t T);
+
+/* Floats in one token's row of the K cache (MLA: latent plus shared RoPE key). */
+int64_t pd_fwd_kv_row(const struct pd_hparams *hp);
+
+/* mla.c: plan and release the MLA scratch (a no-op for other architectures). */
+int pd_mla_alloc(struct pd_context *c, char *err);
+void pd_mla_free(struct pd_context *c);
+
+/* mla.c: attention of layer il over T tokens, all threads: reads c->xn, writes c->att
+ * [T][H*Dv] (the input of the output projection), appends to the cache. */
+void pd_mla_attention(struct pd_context *c, const struct pd_layer *l, int il, int ith, int nth,
+                      int64_t T);
+
+/* y[T][ldy] = W x for one weight (forward.c). */
+void pd_fwd_project1(struct pd_context *c, int ith, int nth, float *y, int64_t ldy,
+                     const struct pd_weight *w, const float *x, int64_t T);
 
 /* This thread's precise-mode weight buffer, or NULL (forward.c). */
 float *pd_fwd_wbuf(struct pd_context *c, int ith);

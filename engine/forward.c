@@ -31,20 +31,39 @@ pd_context_params_default(struct pd_context_params *p)
 }
 
 int64_t
+pd_fwd_kv_row(const struct pd_hparams *hp)
+{
+    if (hp->arch == PD_ARCH_DEEPSEEK2)
+        return (int64_t)hp->kv_lora_rank + hp->rope.n_rot;
+    return (int64_t)hp->n_head_kv * hp->head_dim;
+}
+
+int64_t
 pd_fwd_widest_row(const struct pd_model *m)
 {
     const struct pd_hparams *hp = &m->hp;
     int64_t w = PD_MAX(PD_MAX(hp->n_embd, hp->n_ff), (int64_t)hp->n_head * hp->head_dim);
+    w = PD_MAX(w, (int64_t)hp->n_head * hp->head_dim_v);
+    w = PD_MAX(w, PD_MAX(hp->q_lora_rank, pd_fwd_kv_row(hp)));
     return PD_MAX(w, PD_MAX(hp->n_ff_exp, hp->n_ff_shexp));
 }
 
-/* Rows of quantized activations the scratch must hold: a batch, or a batch routed K ways. */
+/* Bytes of quantized activations the scratch must hold: a batch of the widest rows, a batch
+ * routed K ways through the experts, or (MLA) a batch once per head. Every activation format
+ * takes at most 4 bytes an element plus its block headers. */
 static size_t
 act_scratch_size(const struct pd_model *m, int64_t T)
 {
-    int64_t rows = T * PD_MAX(1, m->hp.n_expert_used);
-    /* Every activation format takes at most 4 bytes an element plus its block headers. */
-    return (size_t)rows * ((size_t)pd_fwd_widest_row(m) * 4 + 1024);
+    const struct pd_hparams *hp = &m->hp;
+    size_t per_row = 4, extra = 1024;
+    size_t plain = (size_t)T * ((size_t)pd_fwd_widest_row(m) * per_row + extra);
+    size_t routed = (size_t)T * (size_t)hp->n_expert_used *
+                    ((size_t)PD_MAX(hp->n_embd, hp->n_ff_exp) * per_row + extra);
+    size_t per_head = 0;
+    if (hp->arch == PD_ARCH_DEEPSEEK2)
+        per_head = (size_t)T * (size_t)hp->n_head *
+                   ((size_t)PD_MAX(hp->kv_lora_rank, hp->head_dim) * per_row + extra);
+    return PD_MAX(plain, PD_MAX(routed, per_head));
 }
 
 static int
@@ -53,8 +72,11 @@ alloc_buffers(struct pd_context *c, char *err)
     const struct pd_hparams *hp = &c->m->hp;
     size_t B = (size_t)c->n_batch;
     size_t E = hp->n_embd, HD = (size_t)hp->n_head * hp->head_dim;
-    size_t KD = (size_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff;
+    size_t KD = (size_t)pd_fwd_kv_row(hp), F = hp->n_ff;
+    size_t HDV = (size_t)hp->n_head * hp->head_dim_v;
     size_t cache = (size_t)hp->n_layer * (size_t)c->n_ctx * KD;
+    /* MLA keeps its values inside the K rows (the latent), so it has no V cache */
+    size_t v_cache = hp->arch == PD_ARCH_DEEPSEEK2 ? 1 : cache;
     int nth = pd_threadpool_size(c->pool);
     c->n_logits = c->logits_all ? c->n_batch : 1;
 #define ALLOC(field, count)                                                             \
@@ -65,13 +87,13 @@ alloc_buffers(struct pd_context *c, char *err)
                              #field, sizeof(float) * (size_t)(count) >> 20);            \
     } while (0)
     ALLOC(k_cache, cache);
-    ALLOC(v_cache, cache);
+    ALLOC(v_cache, v_cache);
     ALLOC(x, B * E);
     ALLOC(xn, B * E);
     ALLOC(q, B * HD);
     ALLOC(k, B * KD);
     ALLOC(v, B * KD);
-    ALLOC(att, B * HD);
+    ALLOC(att, B * PD_MAX(HD, HDV));
     ALLOC(gate, B * F);
     ALLOC(up, B * F);
     ALLOC(rope_cs, B * hp->rope.n_rot);
@@ -83,7 +105,8 @@ alloc_buffers(struct pd_context *c, char *err)
     c->xq = malloc(act_scratch_size(c->m, c->n_batch));
     if (c->xq == NULL)
         return pd_errorf(err, PD_ENOMEM, "out of memory for activation scratch");
-    return pd_moe_alloc(c, err);
+    int rc = pd_moe_alloc(c, err);
+    return rc ? rc : pd_mla_alloc(c, err);
 }
 
 int
@@ -137,6 +160,7 @@ pd_context_free(struct pd_context *c)
     free(c->xq);
     free(c->logits);
     pd_moe_free(c);
+    pd_mla_free(c);
     free(c);
 }
 
@@ -172,9 +196,9 @@ pd_fwd_project(struct pd_context *c, int ith, int nth, int n, float *const *ys,
     BARRIER();
 }
 
-static void
-project1(struct pd_context *c, int ith, int nth, float *y, int64_t ldy, const struct pd_weight *w,
-         const float *x, int64_t T)
+void
+pd_fwd_project1(struct pd_context *c, int ith, int nth, float *y, int64_t ldy,
+                const struct pd_weight *w, const float *x, int64_t T)
 {
     pd_fwd_project(c, ith, nth, 1, &y, &ldy, &w, x, T);
 }
@@ -232,7 +256,7 @@ attention(struct pd_context *c, int il, int ith, int nth, int64_t T)
     int64_t HD = (int64_t)H * D, KD = (int64_t)hp->n_head_kv * D;
     const float *kc = c->k_cache + (size_t)il * c->n_ctx * KD;
     const float *vc = c->v_cache + (size_t)il * c->n_ctx * KD;
-    float scale = 1.0f / sqrtf((float)D);
+    float scale = hp->kq_scale;
     float *scores = c->scores + (size_t)ith * c->n_ctx;
     for (int64_t i = ith; i < T * H; i += nth) {
         int64_t t = i / H;
@@ -253,15 +277,19 @@ layer_forward(struct pd_context *c, int il, int ith, int nth, int64_t T)
     int64_t HD = (int64_t)hp->n_head * hp->head_dim, KD = (int64_t)hp->n_head_kv * hp->head_dim;
 
     norm_rows(c, ith, nth, c->xn, c->x, &l->attn_norm, T);
-    float *qkv[3] = { c->q, c->k, c->v };
-    const int64_t qkv_ld[3] = { HD, KD, KD };
-    const struct pd_weight *qkv_w[3] = { &l->wq, &l->wk, &l->wv };
-    pd_fwd_project(c, ith, nth, 3, qkv, qkv_ld, qkv_w, c->xn, T);
-    for (int64_t t = ith; t < T; t += nth)
-        prepare_qkv(c, l, il, t);
-    BARRIER();
-    attention(c, il, ith, nth, T);
-    project1(c, ith, nth, c->xn, E, &l->wo, c->att, T);
+    if (hp->arch == PD_ARCH_DEEPSEEK2) {
+        pd_mla_attention(c, l, il, ith, nth, T);
+    } else {
+        float *qkv[3] = { c->q, c->k, c->v };
+        const int64_t qkv_ld[3] = { HD, KD, KD };
+        const struct pd_weight *qkv_w[3] = { &l->wq, &l->wk, &l->wv };
+        pd_fwd_project(c, ith, nth, 3, qkv, qkv_ld, qkv_w, c->xn, T);
+        for (int64_t t = ith; t < T; t += nth)
+            prepare_qkv(c, l, il, t);
+        BARRIER();
+        attention(c, il, ith, nth, T);
+    }
+    pd_fwd_project1(c, ith, nth, c->xn, E, &l->wo, c->att, T);
     for (int64_t t = ith; t < T; t += nth) {
         add_bias(c->xn + t * E, &l->bo);
         pd_add(c->x + t * E, c->xn + t * E, E);
@@ -280,7 +308,7 @@ layer_forward(struct pd_context *c, int il, int ith, int nth, int64_t T)
     for (int64_t t = ith; t < T; t += nth)
         pd_swiglu(c->gate + t * F, c->gate + t * F, c->up + t * F, F);
     BARRIER();
-    project1(c, ith, nth, c->xn, E, &l->ffn_down, c->gate, T);
+    pd_fwd_project1(c, ith, nth, c->xn, E, &l->ffn_down, c->gate, T);
     for (int64_t t = ith; t < T; t += nth)
         pd_add(c->x + t * E, c->xn + t * E, E);
     BARRIER();
@@ -307,7 +335,7 @@ forward_worker(void *arg, int ith, int nth)
     /* Only the rows whose logits are wanted go through the output head. */
     int64_t first = c->logits_all ? 0 : T - 1;
     norm_rows(c, ith, nth, c->xn, c->x + first * E, &m->output_norm, T - first);
-    project1(c, ith, nth, c->logits, hp->n_vocab, &m->output, c->xn, T - first);
+    pd_fwd_project1(c, ith, nth, c->logits, hp->n_vocab, &m->output, c->xn, T - first);
 }
 
 int

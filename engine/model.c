@@ -23,6 +23,7 @@ static const struct {
     { "qwen2moe", PD_ARCH_QWEN2MOE },
     { "qwen3moe", PD_ARCH_QWEN3MOE },
     { "olmoe", PD_ARCH_OLMOE },
+    { "deepseek2", PD_ARCH_DEEPSEEK2 },
 };
 
 /* "{arch}.suffix" into buf. */
@@ -101,7 +102,7 @@ load_rope(const struct pd_gguf *g, struct pd_hparams *hp, char *err)
     if (r->n_rot <= 0 || r->n_rot > hp->head_dim || r->n_rot % 2)
         return pd_errorf(err, PD_EFORMAT, "rope dimension count %d does not fit head size %d",
                          r->n_rot, hp->head_dim);
-    r->neox = hp->arch != PD_ARCH_LLAMA;
+    r->neox = hp->arch != PD_ARCH_LLAMA && hp->arch != PD_ARCH_DEEPSEEK2;
     r->freq_base = 10000.0f;
     optional_f32(g, hp, "rope.freq_base", &r->freq_base);
     r->freq_scale = 1.0f;
@@ -141,6 +142,67 @@ load_rope(const struct pd_gguf *g, struct pd_hparams *hp, char *err)
     return pd_errorf(err, PD_EUNSUPPORTED, "rope scaling type '%s' is not supported", type);
 }
 
+/* DeepSeek's routing: gating function, groups, normalization, scale and shared experts all come
+ * from the file. */
+static int
+load_deepseek_experts(const struct pd_gguf *g, struct pd_hparams *hp, char *err)
+{
+    char key[128];
+    int rc;
+    int32_t n_shared = 0, gating = PD_GATING_SOFTMAX;
+    if ((rc = require_u32(g, hp, "expert_feed_forward_length", &hp->n_ff_exp, err)) ||
+        (rc = optional_u32(g, hp, "expert_shared_count", &n_shared, err)) ||
+        (rc = optional_u32(g, hp, "expert_gating_func", &gating, err)) ||
+        (rc = optional_u32(g, hp, "expert_group_count", &hp->n_expert_groups, err)) ||
+        (rc = optional_u32(g, hp, "expert_group_used_count", &hp->n_expert_groups_used, err)) ||
+        (rc = optional_u32(g, hp, "leading_dense_block_count", &hp->n_dense_lead, err)))
+        return rc;
+    if (gating == 0)
+        gating = PD_GATING_SOFTMAX;
+    if (gating != PD_GATING_SOFTMAX && gating != PD_GATING_SIGMOID)
+        return pd_errorf(err, PD_EUNSUPPORTED, "expert gating function %d is not supported "
+                         "(1 softmax and 2 sigmoid are)", gating);
+    hp->gating = (enum pd_gating)gating;
+    hp->n_ff_shexp = n_shared * hp->n_ff_exp;
+    pd_gguf_get_bool(g, arch_key(key, sizeof key, hp, "expert_weights_norm"), &hp->expert_norm);
+    float scale = 0.0f;
+    optional_f32(g, hp, "expert_weights_scale", &scale);
+    if (scale > 0.0f)
+        hp->expert_weights_scale = scale;
+    if (hp->n_expert_groups > 1 &&
+        (hp->n_expert_groups > PD_MAX_EXPERT_GROUPS ||
+         hp->n_expert % hp->n_expert_groups || hp->n_expert_groups_used <= 0 ||
+         hp->n_expert_groups_used > hp->n_expert_groups ||
+         hp->n_expert_used > hp->n_expert_groups_used * (hp->n_expert / hp->n_expert_groups)))
+        return pd_errorf(err, PD_EFORMAT, "%d experts in %d groups with %d used cannot give %d "
+                         "experts a token", hp->n_expert, hp->n_expert_groups,
+                         hp->n_expert_groups_used, hp->n_expert_used);
+    return 0;
+}
+
+/* Multi-head latent attention's widths. Only the absorbed layout (attn_k_b / attn_v_b, written
+ * by current converters with key_length_mla) is read; older files carry attn_kv_b instead. */
+static int
+load_mla(const struct pd_gguf *g, struct pd_hparams *hp, char *err)
+{
+    char key[128];
+    int rc;
+    int32_t dk = 0, dv = 0;
+    if ((rc = require_u32(g, hp, "attention.kv_lora_rank", &hp->kv_lora_rank, err)) ||
+        (rc = optional_u32(g, hp, "attention.q_lora_rank", &hp->q_lora_rank, err)) ||
+        (rc = optional_u32(g, hp, "attention.key_length_mla", &dk, err)) ||
+        (rc = optional_u32(g, hp, "attention.value_length_mla", &dv, err)))
+        return rc;
+    if (dk <= 0 || dv <= 0)
+        return pd_errorf(err, PD_EUNSUPPORTED, "'%s' lacks attention.key_length_mla: an older "
+                         "conversion with attn_kv_b; convert the model again with a current "
+                         "llama.cpp", arch_key(key, sizeof key, hp, "attention"));
+    hp->head_dim = dk;
+    hp->head_dim_v = dv;
+    hp->n_head_kv = 1;
+    return 0;
+}
+
 /* Expert counts and widths, and the routing rules llama.cpp hard-codes per architecture. */
 static int
 load_experts(const struct pd_gguf *g, struct pd_hparams *hp, char *err)
@@ -150,7 +212,7 @@ load_experts(const struct pd_gguf *g, struct pd_hparams *hp, char *err)
         (rc = optional_u32(g, hp, "expert_used_count", &hp->n_expert_used, err)))
         return rc;
     bool moe_arch = hp->arch == PD_ARCH_QWEN2MOE || hp->arch == PD_ARCH_QWEN3MOE ||
-                    hp->arch == PD_ARCH_OLMOE;
+                    hp->arch == PD_ARCH_OLMOE || hp->arch == PD_ARCH_DEEPSEEK2;
     if (hp->n_expert == 0 && !moe_arch)
         return 0;
     if (hp->n_expert <= 0 || hp->n_expert_used <= 0 || hp->n_expert_used > hp->n_expert ||
@@ -159,6 +221,10 @@ load_experts(const struct pd_gguf *g, struct pd_hparams *hp, char *err)
                          "1 <= used <= %d and used <= experts", hp->arch_name, hp->n_expert,
                          hp->n_expert_used, PD_MAX_EXPERTS_USED);
     hp->n_ff_exp = hp->n_ff;
+    hp->gating = PD_GATING_SOFTMAX;
+    hp->expert_weights_scale = 1.0f;
+    if (hp->arch == PD_ARCH_DEEPSEEK2)
+        return load_deepseek_experts(g, hp, err);
     if (hp->arch == PD_ARCH_QWEN2MOE || hp->arch == PD_ARCH_QWEN3MOE) {
         if (hp->n_ff > 0)
             hp->n_ff_exp = hp->n_ff / hp->n_expert_used;
@@ -179,6 +245,37 @@ load_experts(const struct pd_gguf *g, struct pd_hparams *hp, char *err)
     return 0;
 }
 
+/* YaRN's magnitude factor for a context stretched by scale, with coefficient m. */
+static float
+yarn_mscale(float scale, float m)
+{
+    return scale <= 1.0f ? 1.0f : 0.1f * m * logf(scale) + 1.0f;
+}
+
+/*
+ * DeepSeek's YaRN, as llama.cpp applies it. The file stores 0.1 * mscale_all_dim as
+ * rope.scaling.yarn_log_multiplier. With it (V2, V3), the rotation is left unscaled and the whole
+ * attention score is scaled by mscale^2 instead, mscale = 1 + 0.1 * mscale_all_dim * ln(factor).
+ * Without it, YaRN's usual factor applies to the rotation and, squared, to the score.
+ */
+static void
+deepseek_yarn_scales(const struct pd_gguf *g, struct pd_hparams *hp)
+{
+    struct pd_rope *r = &hp->rope;
+    if (r->ext_factor == 0.0f || r->freq_scale >= 1.0f)
+        return;
+    float log_mul = 0.0f;
+    optional_f32(g, hp, "rope.scaling.yarn_log_multiplier", &log_mul);
+    log_mul /= 0.1f;
+    float factor = 1.0f / r->freq_scale;
+    /* the rotation's magnitude: llama.cpp takes mscale = mscale_all_dim, so their ratio is 1 */
+    float base = log_mul != 0.0f ? 1.0f : yarn_mscale(factor, 1.0f);
+    /* pd_rope_cache multiplies by 1 + 0.1 ln(factor) itself, as ggml's rope does */
+    r->attn_factor = base / (1.0f + 0.1f * logf(factor));
+    float mscale = base * (1.0f + 0.1f * log_mul * logf(factor));
+    hp->kq_scale = mscale * mscale / sqrtf((float)hp->head_dim);
+}
+
 static int
 load_hparams(const struct pd_gguf *g, struct pd_hparams *hp, char *err)
 {
@@ -192,7 +289,7 @@ load_hparams(const struct pd_gguf *g, struct pd_hparams *hp, char *err)
     if (i == PD_ARRAY_SIZE(known_archs))
         return pd_errorf(err, PD_EUNSUPPORTED,
                          "architecture '%s' is not supported (supported: llama, qwen2, qwen3, "
-                         "qwen2moe, qwen3moe, olmoe)",
+                         "qwen2moe, qwen3moe, olmoe, deepseek2)",
                          arch);
     hp->arch = known_archs[i].arch;
     hp->arch_name = known_archs[i].name;
@@ -212,15 +309,21 @@ load_hparams(const struct pd_gguf *g, struct pd_hparams *hp, char *err)
     hp->qk_norm_full = hp->arch == PD_ARCH_OLMOE;
     hp->n_head_kv = hp->n_head;
     hp->head_dim = hp->n_embd / hp->n_head;
-    if ((rc = optional_u32(g, hp, "attention.head_count_kv", &hp->n_head_kv, err)) ||
-        (rc = optional_u32(g, hp, "attention.key_length", &hp->head_dim, err)))
-        return rc;
-    int32_t vlen = hp->head_dim;
-    if ((rc = optional_u32(g, hp, "attention.value_length", &vlen, err)))
-        return rc;
-    if (vlen != hp->head_dim)
-        return pd_errorf(err, PD_EUNSUPPORTED, "value head size %d differs from key head size %d",
-                         vlen, hp->head_dim);
+    if (hp->arch == PD_ARCH_DEEPSEEK2) {
+        if ((rc = load_mla(g, hp, err)) != 0)
+            return rc;
+    } else {
+        if ((rc = optional_u32(g, hp, "attention.head_count_kv", &hp->n_head_kv, err)) ||
+            (rc = optional_u32(g, hp, "attention.key_length", &hp->head_dim, err)))
+            return rc;
+        int32_t vlen = hp->head_dim;
+        if ((rc = optional_u32(g, hp, "attention.value_length", &vlen, err)))
+            return rc;
+        if (vlen != hp->head_dim)
+            return pd_errorf(err, PD_EUNSUPPORTED, "value head size %d differs from key head "
+                             "size %d", vlen, hp->head_dim);
+        hp->head_dim_v = hp->head_dim;
+    }
     if (hp->n_head_kv <= 0 || hp->n_head % hp->n_head_kv)
         return pd_errorf(err, PD_EFORMAT, "%d query heads do not divide into %d key-value heads",
                          hp->n_head, hp->n_head_kv);
@@ -229,7 +332,12 @@ load_hparams(const struct pd_gguf *g, struct pd_hparams *hp, char *err)
         return pd_errorf(err, PD_EFORMAT, "required key '%s' is missing", key);
     if ((rc = load_experts(g, hp, err)) != 0)
         return rc;
-    return load_rope(g, hp, err);
+    if ((rc = load_rope(g, hp, err)) != 0)
+        return rc;
+    hp->kq_scale = 1.0f / sqrtf((float)hp->head_dim);
+    if (hp->arch == PD_ARCH_DEEPSEEK2)
+        deepseek_yarn_scales(g, hp);
+    return 0;
 }
 
 /* Bind tensor name (ne0 x ne1 x ne2 elements; ne1 = 0 for a vector, ne2 = 0 for a matrix) into
@@ -283,6 +391,7 @@ bind_ffn(struct pd_layer *l, const struct pd_gguf *g, const struct pd_hparams *h
     int64_t E = hp->n_embd, F = hp->n_ff, Fe = hp->n_ff_exp, Fs = hp->n_ff_shexp;
     int64_t X = hp->n_expert;
     bool shexp = Fs > 0;
+    bool gated_shexp = shexp && hp->arch == PD_ARCH_QWEN2MOE;
     char n[96];
     int rc;
 #define B3(field, suffix, ne0, ne1, ne2, req)                              \
@@ -292,7 +401,7 @@ bind_ffn(struct pd_layer *l, const struct pd_gguf *g, const struct pd_hparams *h
             return rc;                                                     \
     } while (0)
     B3(ffn_norm, "ffn_norm.weight", E, 0, 0, true);
-    l->moe = X > 0;
+    l->moe = X > 0 && il >= hp->n_dense_lead;
     if (!l->moe) {
         B3(ffn_gate, "ffn_gate.weight", E, F, 0, true);
         B3(ffn_up, "ffn_up.weight", E, F, 0, true);
@@ -303,7 +412,8 @@ bind_ffn(struct pd_layer *l, const struct pd_gguf *g, const struct pd_hparams *h
     B3(ffn_gate_exps, "ffn_gate_exps.weight", E, Fe, X, true);
     B3(ffn_up_exps, "ffn_up_exps.weight", E, Fe, X, true);
     B3(ffn_down_exps, "ffn_down_exps.weight", Fe, E, X, true);
-    B3(ffn_gate_inp_shexp, "ffn_gate_inp_shexp.weight", E, 0, 0, shexp);
+    B3(exp_probs_b, "exp_probs_b.bias", X, 0, 0, false);
+    B3(ffn_gate_inp_shexp, "ffn_gate_inp_shexp.weight", E, 0, 0, gated_shexp);
     B3(ffn_gate_shexp, "ffn_gate_shexp.weight", E, Fs, 0, shexp);
     B3(ffn_up_shexp, "ffn_up_shexp.weight", E, Fs, 0, shexp);
     B3(ffn_down_shexp, "ffn_down_shexp.weight", Fs, E, 0, shexp);
@@ -311,10 +421,41 @@ bind_ffn(struct pd_layer *l, const struct pd_gguf *g, const struct pd_hparams *h
     return 0;
 }
 
+/* Multi-head latent attention's tensors (hparams glossary in model.h). */
+static int
+bind_mla(struct pd_layer *l, const struct pd_gguf *g, const struct pd_hparams *hp, int il,
+         char *err)
+{
+    int64_t E = hp->n_embd, H = hp->n_head, Dk = hp->head_dim, Dv = hp->head_dim_v;
+    int64_t Dr = hp->rope.n_rot, Dn = Dk - Dr, R = hp->kv_lora_rank, Rq = hp->q_lora_rank;
+    char n[96];
+    int rc;
+#define B3(field, suffix, ne0, ne1, ne2, req)                              \
+    do {                                                                   \
+        snprintf(n, sizeof n, "blk.%d." suffix, il);                       \
+        if ((rc = bind3(&l->field, g, n, ne0, ne1, ne2, req, err)) != 0)   \
+            return rc;                                                     \
+    } while (0)
+    B3(attn_norm, "attn_norm.weight", E, 0, 0, true);
+    B3(wq, "attn_q.weight", E, H * Dk, 0, Rq == 0);
+    B3(wq_a, "attn_q_a.weight", E, Rq, 0, Rq > 0);
+    B3(q_a_norm, "attn_q_a_norm.weight", Rq, 0, 0, Rq > 0);
+    B3(wq_b, "attn_q_b.weight", Rq, H * Dk, 0, Rq > 0);
+    B3(wkv_a, "attn_kv_a_mqa.weight", E, R + Dr, 0, true);
+    B3(kv_a_norm, "attn_kv_a_norm.weight", R, 0, 0, true);
+    B3(wk_b, "attn_k_b.weight", Dn, R, H, true);
+    B3(wv_b, "attn_v_b.weight", R, Dv, H, true);
+    B3(wo, "attn_output.weight", H * Dv, E, 0, true);
+#undef B3
+    return bind_ffn(l, g, hp, il, err);
+}
+
 static int
 bind_layer(struct pd_layer *l, const struct pd_gguf *g, const struct pd_hparams *hp, int il,
            char *err)
 {
+    if (hp->arch == PD_ARCH_DEEPSEEK2)
+        return bind_mla(l, g, hp, il, err);
     int64_t E = hp->n_embd, D = hp->head_dim;
     int64_t HD = (int64_t)hp->n_head * D, KD = (int64_t)hp->n_head_kv * D;
     bool qk_norm = hp->arch == PD_ARCH_QWEN3 || hp->arch == PD_ARCH_QWEN3MOE ||

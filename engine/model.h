@@ -27,6 +27,8 @@
 
 /* The most experts a token may be routed to (DeepSeek-V3 uses 8). */
 #define PD_MAX_EXPERTS_USED 16
+/* The most expert groups group-limited routing may use (DeepSeek-V3 has 8). */
+#define PD_MAX_EXPERT_GROUPS 256
 
 enum pd_arch {
     PD_ARCH_LLAMA,
@@ -35,6 +37,13 @@ enum pd_arch {
     PD_ARCH_QWEN2MOE,
     PD_ARCH_QWEN3MOE,
     PD_ARCH_OLMOE,
+    PD_ARCH_DEEPSEEK2,
+};
+
+/* How router scores become probabilities (deepseek2.expert_gating_func). */
+enum pd_gating {
+    PD_GATING_SOFTMAX = 1,
+    PD_GATING_SIGMOID = 2,
 };
 
 /* A weight as stored: ne[0] elements per row, ne[1] rows, ne[2] experts (1 for a plain
@@ -55,7 +64,13 @@ struct pd_layer {
     struct pd_weight ffn_gate_inp, ffn_gate_exps, ffn_up_exps, ffn_down_exps;
     /* shared expert (qwen2moe): scalar sigmoid gate {E}, then a SwiGLU of width Fs */
     struct pd_weight ffn_gate_inp_shexp, ffn_gate_shexp, ffn_up_shexp, ffn_down_shexp;
+    struct pd_weight exp_probs_b;      /* selection bias {X} (DeepSeek-V3), optional */
     bool moe;
+    /* multi-head latent attention (deepseek2): q straight {E, H*Dk}, or through a rank-Rq
+     * bottleneck (q_a {E, Rq}, its norm, q_b {Rq, H*Dk}); kv_a {E, R+Dr} gives the latent and the
+     * shared RoPE key; k_b {Dn, R, H} takes a query into latent space; v_b {R, Dv, H} takes an
+     * attention output out of it */
+    struct pd_weight wq_a, q_a_norm, wq_b, wkv_a, kv_a_norm, wk_b, wv_b;
 };
 
 struct pd_hparams {
@@ -76,6 +91,16 @@ struct pd_hparams {
     int32_t n_ff_shexp;   /* Fs (qwen2moe), 0 when there is no shared expert */
     bool expert_norm;     /* renormalize the K chosen weights to sum to 1 */
     bool qk_norm_full;    /* Q/K norms over the whole projection (olmoe), not per head */
+    enum pd_gating gating;
+    int32_t n_expert_groups;      /* group-limited routing: X experts in this many groups */
+    int32_t n_expert_groups_used; /* of which the best this many are eligible */
+    float expert_weights_scale;   /* the chosen weights are multiplied by it (1: none) */
+    /* deepseek2 */
+    int32_t n_dense_lead;  /* the first layers have a dense FFN */
+    int32_t q_lora_rank;   /* Rq; 0 = plain attn_q */
+    int32_t kv_lora_rank;  /* R, the latent width cached per token */
+    int32_t head_dim_v;    /* Dv (MLA) */
+    float kq_scale;        /* attention score scale (MLA: includes YaRN's mscale squared) */
     struct pd_rope rope;
     const char *rope_scaling; /* "none", "linear", "yarn" */
 };

@@ -5,8 +5,10 @@
  * Fs shared-expert width), every thread of the pool runs these steps, a barrier between each:
  *
  *   1. router      probs[T][X] = W_router . xn               (a plain matrix product)
- *   2. choose      per token: softmax, entropy, top-K by probability, weights (renormalized
- *                  where the architecture says so); the choice is the routing trace
+ *   2. choose      per token: softmax or sigmoid, entropy, top-K by probability plus the
+ *                  selection bias within the best expert groups (DeepSeek-V3), weights from the
+ *                  unbiased probabilities, renormalized and scaled where the model says so; the
+ *                  choice is the routing trace
  *   3. group       one thread counts tokens per expert and gives each (token, choice) a row of
  *                  the gathered buffers, experts in order, so an expert's tokens are contiguous
  *   4. gather      rx[row] = xn[token of row]
@@ -17,7 +19,8 @@
  *   6. combine     x[t] += sum_k w[t][k] * rout[row of (t, k)]  (+ the shared expert, gated)
  *
  * Qwen2-MoE's shared expert is a dense SwiGLU of width Fs whose output is scaled by
- * sigmoid(w_shexp . xn), computed for every token beside the routed experts.
+ * sigmoid(w_shexp . xn), computed for every token beside the routed experts; DeepSeek's shared
+ * experts are the same SwiGLU, ungated.
  */
 #include "config.h"
 
@@ -25,6 +28,7 @@
 #include "kernels/cpu/matmul.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 int
@@ -56,6 +60,7 @@ pd_moe_alloc(struct pd_context *c, char *err)
                              "MiB)", #field, n_ * sizeof *s->field >> 20);                  \
     } while (0)
     ALLOC(probs, B * X);
+    ALLOC(sel, B * X);
     ALLOC(ids, B * Lm * K);
     ALLOC(weights, B * Lm * K);
     ALLOC(entropy, B * Lm);
@@ -89,6 +94,7 @@ pd_moe_free(struct pd_context *c)
     free(s->layer_of);
     free(s->index_of);
     free(s->probs);
+    free(s->sel);
     free(s->ids);
     free(s->weights);
     free(s->entropy);
@@ -147,7 +153,67 @@ top_k(int32_t *ids, float *vals, const float *p, int32_t X, int32_t K)
     }
 }
 
-/* Step 2 for token t: the routing decision, into the trace. */
+/* Sigmoid scores in place; returns the entropy of the distribution they make once normalized. */
+static float
+sigmoid_entropy(float *p, int32_t X)
+{
+    double sum = 0.0;
+    for (int32_t e = 0; e < X; e++)
+        sum += p[e] = 1.0f / (1.0f + expf(-p[e]));
+    double h = 0.0;
+    for (int32_t e = 0; e < X; e++) {
+        double q = p[e] / sum;
+        if (q > 0.0)
+            h -= q * log(q);
+    }
+    return (float)h;
+}
+
+/* Group-limited routing (DeepSeek-V3): a group's score is the sum of its two best selection
+ * scores; only the best n_used groups keep their experts eligible. */
+static void
+mask_groups(float *sel, int32_t X, int32_t n_groups, int32_t n_used)
+{
+    int32_t per = X / n_groups;
+    float gscore[PD_MAX_EXPERT_GROUPS] = { 0 }, gval[PD_MAX_EXPERT_GROUPS];
+    int32_t gid[PD_MAX_EXPERT_GROUPS];
+    for (int32_t g = 0; g < n_groups; g++) {
+        float best[2];
+        int32_t ids[2];
+        top_k(ids, best, sel + g * per, per, per >= 2 ? 2 : 1);
+        gscore[g] = best[0] + (per >= 2 ? best[1] : 0.0f);
+    }
+    top_k(gid, gval, gscore, n_groups, n_used);
+    for (int32_t g = 0; g < n_groups; g++) {
+        bool keep = false;
+        for (int32_t i = 0; i < n_used; i++)
+            keep |= gid[i] == g;
+        if (!keep)
+            for (int32_t e = 0; e < per; e++)
+                sel[g * per + e] = -INFINITY;
+    }
+}
+
+/* Order the K chosen experts by decreasing weight (ties: lower id first). */
+static void
+sort_by_weight(int32_t *ids, float *w, int32_t K)
+{
+    for (int32_t i = 1; i < K; i++)
+        for (int32_t j = i; j > 0 && (w[j] > w[j - 1] || (w[j] == w[j - 1] &&
+                                                          ids[j] < ids[j - 1])); j--) {
+            float tw = w[j];
+            w[j] = w[j - 1];
+            w[j - 1] = tw;
+            int32_t ti = ids[j];
+            ids[j] = ids[j - 1];
+            ids[j - 1] = ti;
+        }
+}
+
+/* Step 2 for token t: the routing decision, into the trace. Probabilities come from the gating
+ * function; the choice is made on them plus the selection bias (when the model has one), within
+ * the eligible groups; the weights are the unbiased probabilities of the chosen, renormalized and
+ * scaled as the model says. */
 static void
 choose_experts(struct pd_context *c, const struct pd_layer *l, int im, int64_t t)
 {
@@ -155,21 +221,36 @@ choose_experts(struct pd_context *c, const struct pd_layer *l, int im, int64_t t
     struct pd_moe_scratch *s = &c->moe;
     int32_t X = hp->n_expert, K = hp->n_expert_used;
     size_t at = ((size_t)t * s->n_layers + (size_t)im) * (size_t)K;
-    float *p = s->probs + t * X;
-    s->entropy[(size_t)t * s->n_layers + im] = softmax_entropy(p, X);
-    top_k(s->ids + at, s->weights + at, p, X, K);
+    float *p = s->probs + t * X, *sel = s->sel + t * X;
+    s->entropy[(size_t)t * s->n_layers + im] =
+        hp->gating == PD_GATING_SIGMOID ? sigmoid_entropy(p, X) : softmax_entropy(p, X);
+    const float *bias = l->exp_probs_b.data;
+    for (int32_t e = 0; e < X; e++)
+        sel[e] = p[e] + (bias ? bias[e] : 0.0f);
+    if (hp->n_expert_groups > 1)
+        mask_groups(sel, X, hp->n_expert_groups, hp->n_expert_groups_used);
+    int32_t *ids = s->ids + at;
+    float *w = s->weights + at;
+    top_k(ids, w, sel, X, K);
+    for (int32_t k = 0; k < K; k++)
+        w[k] = p[ids[k]];
     if (hp->expert_norm) {
         float sum = 0.0f;
         for (int32_t k = 0; k < K; k++)
-            sum += s->weights[at + k];
+            sum += w[k];
+        sum = sum > 6.1e-5f ? sum : 6.1e-5f;   /* llama.cpp's floor */
         for (int32_t k = 0; k < K; k++)
-            s->weights[at + k] /= sum;
+            w[k] /= sum;
     }
+    for (int32_t k = 0; k < K; k++)
+        w[k] *= hp->expert_weights_scale;
+    sort_by_weight(ids, w, K);
+    s->sg[t] = 1.0f;   /* DeepSeek's shared experts are ungated */
     if (l->ffn_gate_inp_shexp.data) {
-        const float *w = l->ffn_gate_inp_shexp.data, *x = c->xn + t * hp->n_embd;
+        const float *gw = l->ffn_gate_inp_shexp.data, *x = c->xn + t * hp->n_embd;
         float d = 0.0f;
         for (int32_t i = 0; i < hp->n_embd; i++)
-            d += w[i] * x[i];
+            d += gw[i] * x[i];
         s->sg[t] = 1.0f / (1.0f + expf(-d));
     }
 }
