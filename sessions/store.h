@@ -88,8 +88,9 @@ int pd_store_turn_add(struct pd_store *st, int64_t session, const char *role, co
 int pd_store_turn_begin(struct pd_store *st, int64_t session, const char *sampler_json,
                         int64_t *turn_id, char *err);
 
-/* Record one token event (its routing is not read: see pd_store_turn_token_routed). Flushes when
- * 100 ms have passed since the last flush. The error message is kept: pd_store_errmsg. */
+/* Record one token event, its routing packed with f16 weights (pd_routing_pack) when it has one.
+ * Flushes when 100 ms have passed since the last flush. The error message is kept:
+ * pd_store_errmsg. */
 int pd_store_turn_token(struct pd_store *st, const struct pd_token_event *ev);
 
 /* The same with a packed routing blob (pd_routing_pack), copied. */

@@ -182,7 +182,20 @@ pd_store_turn_token_routed(struct pd_store *st, const struct pd_token_event *ev,
 int
 pd_store_turn_token(struct pd_store *st, const struct pd_token_event *ev)
 {
-    return pd_store_turn_token_routed(st, ev, NULL, 0);
+    const struct pd_routing *r = ev->routing;
+    if (r == NULL || r->n_layers <= 0 || r->k <= 0)
+        return pd_store_turn_token_routed(st, ev, NULL, 0);
+    /* Expert ids fit 16 bits (the largest models have 256 experts); weights go in as f16. */
+    enum { MAX_PAIRS = 4096 };   /* layers x k: DeepSeek-V3 has 58 x 8 */
+    int pairs = r->n_layers * r->k;
+    if (pairs > MAX_PAIRS)
+        return pd_store_turn_token_routed(st, ev, NULL, 0);
+    uint16_t ids[MAX_PAIRS];
+    for (int i = 0; i < pairs; i++)
+        ids[i] = (uint16_t)r->ids[i];
+    unsigned char blob[8 + MAX_PAIRS * 4];
+    size_t n = pd_routing_pack(blob, r->n_layers, r->k, ids, r->weights, true);
+    return pd_store_turn_token_routed(st, ev, blob, n);
 }
 
 /* The turn row's text, counts, timings and stop reason. */
