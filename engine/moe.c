@@ -278,25 +278,36 @@ group_by_expert(struct pd_context *c, int im, int64_t T)
         }
 }
 
-/* out rows of every expert = W_e . in rows of that expert (W_e: expert e's slice of w). */
+/* For each of n weights: out rows of every expert = W_e . in rows of that expert (W_e: expert
+ * e's slice of the weight). The input is quantized once when the weights agree on its format. */
 static void
-experts_product(struct pd_context *c, int ith, int nth, float *out, int64_t ld_out,
-                const struct pd_weight *w, const float *in, int64_t n_rows)
+experts_product(struct pd_context *c, int ith, int nth, int n, float *const *outs,
+                int64_t ld_out, const struct pd_weight *const *ws, const float *in,
+                int64_t n_rows)
 {
     struct pd_moe_scratch *s = &c->moe;
-    int64_t n_in = w->ne[0], n_out = w->ne[1];
-    enum pd_type act = pd_matmul_act_type(w->type, c->precise);
-    size_t arow = pd_type_row_size(act, n_in);
-    pd_matmul_quantize(c->xq, in, act, n_in, n_rows, ith, nth);
-    BARRIER();
-    for (int32_t e = 0; e < c->m->hp.n_expert; e++) {
-        int32_t first = s->offset[e], n = s->offset[e + 1] - first;
-        if (n == 0)
-            continue;
-        pd_matmul(out + (int64_t)first * ld_out, ld_out,
-                  (const char *)w->data + (size_t)e * w->expert_stride, w->type,
-                  (const char *)c->xq + (size_t)first * arow, act, pd_fwd_wbuf(c, ith), n_in,
-                  n_out, n, ith, nth);
+    enum pd_type act = PD_TYPE_COUNT;
+    for (int i = 0; i < n; i++) {
+        const struct pd_weight *w = ws[i];
+        int64_t n_in = w->ne[0];
+        enum pd_type need = pd_matmul_act_type(w->type, c->precise);
+        if (need != act) {
+            if (i > 0)
+                BARRIER();
+            pd_matmul_quantize(c->xq, in, need, n_in, n_rows, ith, nth);
+            act = need;
+            BARRIER();
+        }
+        size_t arow = pd_type_row_size(act, n_in);
+        for (int32_t e = 0; e < c->m->hp.n_expert; e++) {
+            int32_t first = s->offset[e], rows = s->offset[e + 1] - first;
+            if (rows == 0)
+                continue;
+            pd_matmul(outs[i] + (int64_t)first * ld_out, ld_out,
+                      (const char *)w->data + (size_t)e * w->expert_stride, w->type,
+                      (const char *)c->xq + (size_t)first * arow, act, pd_fwd_wbuf(c, ith), n_in,
+                      w->ne[1], rows, ith, nth);
+        }
     }
     BARRIER();
 }
@@ -342,12 +353,15 @@ pd_moe_forward(struct pd_context *c, const struct pd_layer *l, int il, int ith, 
         memcpy(s->rx + r * E, c->xn + (int64_t)s->row_token[r] * E, sizeof(float) * E);
     BARRIER();
 
-    experts_product(c, ith, nth, s->rgate, Fe, &l->ffn_gate_exps, s->rx, T * K);
-    experts_product(c, ith, nth, s->rup, Fe, &l->ffn_up_exps, s->rx, T * K);
+    float *gu[2] = { s->rgate, s->rup };
+    const struct pd_weight *gu_w[2] = { &l->ffn_gate_exps, &l->ffn_up_exps };
+    experts_product(c, ith, nth, 2, gu, Fe, gu_w, s->rx, T * K);
     for (int64_t r = ith; r < T * K; r += nth)
         pd_swiglu(s->rgate + r * Fe, s->rgate + r * Fe, s->rup + r * Fe, Fe);
     BARRIER();
-    experts_product(c, ith, nth, s->rout, E, &l->ffn_down_exps, s->rgate, T * K);
+    float *down[1] = { s->rout };
+    const struct pd_weight *down_w[1] = { &l->ffn_down_exps };
+    experts_product(c, ith, nth, 1, down, E, down_w, s->rgate, T * K);
     if (l->ffn_gate_shexp.data)
         shared_expert(c, l, ith, nth, T);
 
