@@ -24,7 +24,7 @@ expect() {
 }
 has() { grep -q -- "$2" "$1"; ok $? "$3"; }
 
-echo "1..30"
+echo "1..34"
 expect 0 "--version" -- "$ponder" --version
 has "$tmp/out" "^ponder 0" "--version prints the name and version"
 expect 0 "--help" -- "$ponder" --help
@@ -36,12 +36,19 @@ has "$tmp/err" "no model" "and it says a model is missing"
 expect 2 "a malformed number" -- "$ponder" run -m x.gguf -p hi -n abc
 expect 1 "a model that does not exist" -- "$ponder" run -m "$tmp/nope.gguf" -p hi
 has "$tmp/err" "nope.gguf" "the message names the file"
+moe=${top_srcdir:-.}/tests/data/moe-qwen3moe.gguf
+expect 0 "--routing on a mixture-of-experts model" -- "$ponder" run -m "$moe" --template none -p hello -n 4 --temp 0 -q --no-log --routing
+# every token line: index, id, text, then both MoE layers with two experts each, by weight
+[ "$(grep -cE '^[0-9]+	[0-9]+	"[^"]*"	0:[0-7]/[01]\.[0-9]+,[0-7]/[01]\.[0-9]+ 1:[0-7]/[01]\.[0-9]+,[0-7]/[01]\.[0-9]+$' "$tmp/out")" = 4 ]
+ok $? "--routing prints one line per token with each layer's experts and weights"
+expect 0 "--json on a mixture-of-experts model" -- "$ponder" run -m "$moe" --template none -p hello -n 2 --temp 0 -q --no-log --json
+has "$tmp/out" '"routing":{"layers":\[0,1\],"experts":\[\[' "--json carries the routing of each token"
 printf 'GGUF\003\000\000\000garbage' >"$tmp/bad.gguf"
 expect 1 "a truncated GGUF" -- "$ponder" run -m "$tmp/bad.gguf" -p hi
 expect 1 "model info on a truncated GGUF" -- "$ponder" model info "$tmp/bad.gguf"
 
 if [ ! -f "$model" ]; then
-    for i in $(seq 14 30); do skip "no test model (run tests/fetch-model or set PONDER_TEST_MODEL)"; done
+    for i in $(seq 18 34); do skip "no test model (run tests/fetch-model or set PONDER_TEST_MODEL)"; done
     exit 0
 fi
 
