@@ -2,15 +2,16 @@
 EXTRA_DIST += %reldir%/tap.h %reldir%/fetch-model
 
 check_PROGRAMS += tests/test-model tests/test-threadpool tests/test-ops tests/test-cuda \
-	tests/test-archs tests/test-moe
+	tests/test-archs tests/test-moe tests/test-deepseek
 TESTS += tests/test-model tests/test-threadpool tests/test-ops tests/test-cuda tests/test-cli.sh \
-	tests/test-archs tests/test-moe
+	tests/test-archs tests/test-moe tests/test-deepseek
 tests_test_model_SOURCES = tests/test-model.c
 tests_test_threadpool_SOURCES = tests/test-threadpool.c
 tests_test_ops_SOURCES = tests/test-ops.c
 tests_test_cuda_SOURCES = tests/test-cuda.c
 tests_test_archs_SOURCES = tests/test-archs.c
-tests_test_moe_SOURCES = tests/test-moe.c
+tests_test_moe_SOURCES = tests/test-moe.c tests/moe-check.h
+tests_test_deepseek_SOURCES = tests/test-deepseek.c tests/moe-check.h
 EXTRA_DIST += %reldir%/test-cli.sh %reldir%/data/smollm2-logits.bin \
 	%reldir%/tools/make-model-fixtures.py
 EXTRA_DIST += %reldir%/tools/make-arch-fixtures.py \
@@ -24,3 +25,6 @@ EXTRA_DIST += %reldir%/tools/make-moe-fixtures.py \
 	%reldir%/data/moe-qwen3moe-q8_0.gguf %reldir%/data/moe-qwen3moe-q8_0.ref \
 	%reldir%/data/moe-olmoe.gguf %reldir%/data/moe-olmoe.ref \
 	%reldir%/data/moe-mixtral.gguf %reldir%/data/moe-mixtral.ref
+EXTRA_DIST += %reldir%/tools/make-deepseek-fixtures.py \
+	%reldir%/data/ds-v3.gguf %reldir%/data/ds-v3.ref \
+	%reldir%/data/ds-lite-yarn-q8_0.gguf %reldir%/data/ds-lite-yarn-q8_0.ref
