@@ -11,6 +11,10 @@
  * the bytes between tensors, and after the last one, are zeros, as llama.cpp and the Python gguf
  * package write them. The file is written to "<path>.tmp" and renamed over path only when
  * complete, so a crash never leaves a half-written model under the real name.
+ *
+ * A tensor may instead come with a fill callback (pd_gguf_writer_add_tensor_fill): its bytes are
+ * asked for a few MiB at a time while the file is written, so a file may be far larger than
+ * memory (ponder model synth writes DeepSeek-V3-sized files this way).
  */
 #include "config.h"
 
@@ -37,6 +41,8 @@ struct writer_tensor {
     uint32_t n_dims;
     uint64_t ne[PD_GGUF_MAX_DIMS];
     const void *data;             /* the caller's */
+    pd_gguf_fill_fn fill;         /* or this makes the data during the write */
+    void *fill_ud;
     uint64_t nbytes;
     uint64_t offset;              /* set when writing */
 };
@@ -323,6 +329,10 @@ pd_gguf_writer_set_arr_str(struct pd_gguf_writer *w, const char *key, const char
     return rc;
 }
 
+static int add_tensor(struct pd_gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+                      const uint64_t *ne, const void *data, uint64_t nbytes, pd_gguf_fill_fn fill,
+                      void *ud);
+
 /* Add a tensor whose nbytes at data stay valid until pd_gguf_writer_write returns. PD_EINVAL for
  * a duplicate name, an unknown type, n_dims outside 1..4, ne[0] not a multiple of the block size,
  * or nbytes that do not match the shape. */
@@ -330,10 +340,38 @@ int
 pd_gguf_writer_add_tensor(struct pd_gguf_writer *w, const char *name, uint32_t type,
                           uint32_t n_dims, const uint64_t *ne, const void *data, uint64_t nbytes)
 {
+    if (data == NULL && nbytes > 0)
+        return PD_EINVAL;
+    return add_tensor(w, name, type, n_dims, ne, data, nbytes, NULL, NULL);
+}
+
+/* Add a tensor whose bytes fill makes during the write (see gguf.h). PD_EINVAL as
+ * pd_gguf_writer_add_tensor, or for a NULL fill. */
+int
+pd_gguf_writer_add_tensor_fill(struct pd_gguf_writer *w, const char *name, uint32_t type,
+                               uint32_t n_dims, const uint64_t *ne, pd_gguf_fill_fn fill, void *ud)
+{
+    const struct pd_type_traits *tr = pd_type_traits_get(type);
+    if (fill == NULL || tr == NULL || ne == NULL || n_dims < 1 || n_dims > PD_GGUF_MAX_DIMS ||
+        ne[0] % (uint64_t)tr->block_size != 0)
+        return PD_EINVAL;
+    uint64_t nbytes = ne[0] / (uint64_t)tr->block_size;
+    bool ovf = __builtin_mul_overflow(nbytes, (uint64_t)tr->type_size, &nbytes);
+    for (uint32_t j = 1; j < n_dims; j++)
+        ovf |= __builtin_mul_overflow(nbytes, ne[j], &nbytes);
+    if (ovf)
+        return PD_EINVAL;
+    return add_tensor(w, name, type, n_dims, ne, NULL, nbytes, fill, ud);
+}
+
+/* The body of both adders: checks, then a new entry holding data or fill. */
+static int
+add_tensor(struct pd_gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+           const uint64_t *ne, const void *data, uint64_t nbytes, pd_gguf_fill_fn fill, void *ud)
+{
     const struct pd_type_traits *tr = pd_type_traits_get(type);
     if (w == NULL || name == NULL || ne == NULL || tr == NULL || n_dims < 1 ||
-        n_dims > PD_GGUF_MAX_DIMS || (data == NULL && nbytes > 0) ||
-        ne[0] % (uint64_t)tr->block_size != 0)
+        n_dims > PD_GGUF_MAX_DIMS || ne[0] % (uint64_t)tr->block_size != 0)
         return PD_EINVAL;
     uint64_t want = ne[0] / (uint64_t)tr->block_size;
     bool ovf = __builtin_mul_overflow(want, (uint64_t)tr->type_size, &want);
@@ -353,7 +391,8 @@ pd_gguf_writer_add_tensor(struct pd_gguf_writer *w, const char *name, uint32_t t
         w->cap_tensors = cap;
     }
     struct writer_tensor *t = &w->tensors[w->n_tensors];
-    *t = (struct writer_tensor){ .type = type, .n_dims = n_dims, .data = data, .nbytes = nbytes };
+    *t = (struct writer_tensor){ .type = type, .n_dims = n_dims, .data = data, .nbytes = nbytes,
+                                 .fill = fill, .fill_ud = ud };
     for (uint32_t j = 0; j < PD_GGUF_MAX_DIMS; j++)
         t->ne[j] = j < n_dims ? ne[j] : 1;
     t->name = bytes_dup(name, strlen(name));
@@ -366,17 +405,53 @@ pd_gguf_writer_add_tensor(struct pd_gguf_writer *w, const char *name, uint32_t t
 /* ---- writing -------------------------------------------------------------------------------- */
 
 struct out {
-    FILE *f;
+    FILE *f;                      /* NULL: only count the bytes */
     uint64_t pos;
     bool failed;
+    int fill_rc;                  /* a fill callback's failure; err holds its message */
+    char *err;
 };
 
 static void
 put(struct out *o, const void *p, size_t n)
 {
-    if (n > 0 && !o->failed && fwrite(p, 1, n, o->f) != n)
+    if (n > 0 && !o->failed && o->f != NULL && fwrite(p, 1, n, o->f) != n)
         o->failed = true;
     o->pos += n;
+}
+
+#define FILL_CHUNK ((size_t)4 << 20)
+
+/* The bytes of tensor index, asked of its fill callback a chunk of whole rows at a time. */
+static void
+put_fill(struct out *o, const struct writer_tensor *t, size_t index)
+{
+    if (o->f == NULL || o->failed) {
+        o->pos += t->nbytes;
+        return;
+    }
+    const struct pd_type_traits *tr = pd_type_traits_get(t->type);
+    uint64_t row = t->ne[0] / (uint64_t)tr->block_size * (uint64_t)tr->type_size;
+    uint64_t rows = row ? t->nbytes / row : 0;
+    uint64_t per = row >= FILL_CHUNK ? 1 : FILL_CHUNK / row;
+    void *buf = rows ? malloc((size_t)(PD_MIN(per, rows) * row)) : NULL;
+    if (rows && buf == NULL) {
+        o->failed = true;
+        o->fill_rc = pd_errorf(o->err, PD_ENOMEM, "tensor '%s': out of memory for a %" PRIu64
+                               "-byte buffer", t->name, PD_MIN(per, rows) * row);
+        return;
+    }
+    for (uint64_t r = 0; r < rows && !o->failed; r += per) {
+        uint64_t n = PD_MIN(per, rows - r);
+        int rc = t->fill(t->fill_ud, index, r, n, buf, o->err);
+        if (rc != 0) {
+            o->failed = true;
+            o->fill_rc = rc;
+            break;
+        }
+        put(o, buf, (size_t)(n * row));
+    }
+    free(buf);
 }
 
 /* The low `size` bytes of x, little-endian. */
@@ -508,7 +583,10 @@ write_all(struct pd_gguf_writer *w, struct out *o, uint64_t alignment)
     }
     put_pad(o, alignment);
     for (size_t i = 0; i < w->n_tensors; i++) {
-        put(o, w->tensors[i].data, (size_t)w->tensors[i].nbytes);
+        if (w->tensors[i].fill != NULL)
+            put_fill(o, &w->tensors[i], i);
+        else
+            put(o, w->tensors[i].data, (size_t)w->tensors[i].nbytes);
         put_pad(o, alignment);
     }
 }
@@ -528,7 +606,7 @@ pd_gguf_writer_write(struct pd_gguf_writer *w, const char *path, char *err)
         return pd_errorf(err, PD_ENOMEM, "%s: out of memory", path);
     memcpy(tmp, path, n);
     memcpy(tmp + n, ".tmp", 5);
-    struct out o = { .f = fopen(tmp, "wb") };
+    struct out o = { .f = fopen(tmp, "wb"), .err = err };
     if (o.f == NULL) {
         rc = pd_errorf(err, PD_EIO, "%s: cannot create: %s", tmp, strerror(errno));
         free(tmp);
@@ -549,11 +627,27 @@ pd_gguf_writer_write(struct pd_gguf_writer *w, const char *path, char *err)
         e = errno;
     }
     o.failed = !ok;
-    if (o.failed) {
+    if (o.failed && o.fill_rc != 0) {
+        unlink(tmp);
+        rc = o.fill_rc;
+    } else if (o.failed) {
         unlink(tmp);
         rc = pd_errorf(err, PD_EIO, "%s: write failed after %" PRIu64 " bytes: %s", path, o.pos,
                        strerror(e ? e : EIO));
     }
     free(tmp);
     return rc;
+}
+
+/* Contract: see gguf.h. Lays the file out as pd_gguf_writer_write would, writing nothing. */
+uint64_t
+pd_gguf_writer_file_size(struct pd_gguf_writer *w)
+{
+    uint64_t alignment;
+    char err[PD_ERR_MAX];
+    if (writer_alignment(w, &alignment, err) != 0)
+        return 0;
+    struct out o = { .f = NULL, .err = err };
+    write_all(w, &o, alignment);
+    return o.pos;
 }

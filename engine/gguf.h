@@ -164,4 +164,25 @@ int pd_gguf_writer_add_tensor(struct pd_gguf_writer *w, const char *name, uint32
 
 int pd_gguf_writer_write(struct pd_gguf_writer *w, const char *path, char *err);
 
+/* ---- streaming tensors ----
+ *
+ * A tensor whose bytes are made while the file is written, for files larger than memory. The
+ * writer calls fill for consecutive runs of whole rows, in order, from row 0 (a row is ne[0]
+ * elements; there are ne[1]*ne[2]*ne[3] rows): fill writes n_rows rows into buf (n_rows times the
+ * row size in bytes) and returns 0, or a negative PD_E* code after filling err (PD_ERR_MAX), which
+ * stops the write: pd_gguf_writer_write then returns that code and message, and path is untouched.
+ * index is the tensor's position among all tensors added. Runs are at most a few MiB (one row
+ * when a row is larger), so memory stays small whatever the tensor's size. */
+typedef int (*pd_gguf_fill_fn)(void *ud, size_t index, uint64_t row0, uint64_t n_rows, void *buf,
+                               char *err);
+
+/* As pd_gguf_writer_add_tensor, with fill(ud, ...) producing the data during the write. */
+int pd_gguf_writer_add_tensor_fill(struct pd_gguf_writer *w, const char *name, uint32_t type,
+                                   uint32_t n_dims, const uint64_t *ne, pd_gguf_fill_fn fill,
+                                   void *ud);
+
+/* The size in bytes of the file pd_gguf_writer_write would write now; 0 for a bad
+ * general.alignment. */
+uint64_t pd_gguf_writer_file_size(struct pd_gguf_writer *w);
+
 #endif

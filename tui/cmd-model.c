@@ -1,5 +1,6 @@
 /*
- * cmd-model.c: `ponder model info FILE`: what a GGUF file holds, readable.
+ * cmd-model.c: `ponder model info FILE`: what a GGUF file holds, readable; `ponder model synth`
+ * (random-weight models of any shape) lives in cmd-model-synth.c.
  *
  * Works from the GGUF metadata alone, so it also describes files ponder cannot run (an
  * architecture it does not know, a tensor type it does not compute with) and says why.
@@ -18,12 +19,19 @@
 
 static const char model_help[] =
     "usage: ponder model info [--tensors] MODEL.gguf\n"
+    "       ponder model synth (--shape NAME | --arch ARCH) [KEY=VALUE...] [--type T] -o FILE\n"
+    "       ponder model synth --list\n"
     "\n"
-    "Describe a GGUF model: architecture, parameters, tensor types, context, vocabulary,\n"
+    "info: describe a GGUF model: architecture, parameters, tensor types, context, vocabulary,\n"
     "chat template and special tokens.\n"
     "\n"
     "  --tensors    also list every tensor with its type and shape\n"
-    "  -h, --help   this help\n";
+    "  -h, --help   this help\n"
+    "\n"
+    "synth: write a random-weight model of a real shape (DeepSeek-V3, Qwen3-30B-A3B, OLMoE,\n"
+    "SmolLM2, ...) or any other, to measure speed; `ponder model synth --help` tells more.\n";
+
+int cmd_model_synth(int argc, char **argv);
 
 static void
 print_kv_str(const struct pd_gguf *g, const char *label, const char *key)
@@ -228,12 +236,14 @@ cmd_model_exec(int argc, char **argv)
     }
     if (strcmp(argv[1], "info") == 0)
         return cmd_model_info(argc - 1, argv + 1);
-    return cli_usage_error("model", "unknown sub-command '%s' (known: info)", argv[1]);
+    if (strcmp(argv[1], "synth") == 0)
+        return cmd_model_synth(argc - 1, argv + 1);
+    return cli_usage_error("model", "unknown sub-command '%s' (known: info, synth)", argv[1]);
 }
 
 const struct pd_cmd_entry cmd_model_entry = {
     .name = "model",
-    .usage = "info MODEL.gguf",
-    .summary = "describe a GGUF model",
+    .usage = "info MODEL.gguf | synth --shape NAME -o FILE",
+    .summary = "describe a GGUF model; write a random-weight one",
     .exec = cmd_model_exec,
 };
