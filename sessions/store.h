@@ -192,4 +192,17 @@ int pd_store_export(struct pd_store *st, int64_t session, enum pd_export_format 
  * All or nothing: a malformed line rolls the whole import back. */
 int pd_store_import(struct pd_store *st, FILE *f, int *n_sessions, char *err);
 
+/* ---- for ponder chat (chat-support.c) ---- */
+
+/* Rename a session (and touch its updated time); PD_ENOTFOUND when absent. */
+int pd_store_session_set_title(struct pd_store *st, int64_t id, const char *title, char *err);
+
+/* A new session that starts as a copy of session: its turns with their tokens, titled
+ * "TITLE (fork)", forked_from_session and forked_from_token set. at_token >= 0 cuts the last
+ * assistant turn to its first at_token tokens (text, think and answer rebuilt from their bytes;
+ * turns after it are left out); < 0 copies everything. PD_ENOTFOUND when session is absent,
+ * PD_EINVAL when there is no assistant turn to cut or it has fewer tokens. One transaction. */
+int pd_store_session_fork(struct pd_store *st, int64_t session, int at_token, int64_t *new_id,
+                          char *err);
+
 #endif

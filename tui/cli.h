@@ -28,6 +28,7 @@ extern const struct pd_cmd_entry cmd_model_entry;
 extern const struct pd_cmd_entry cmd_bench_entry;
 extern const struct pd_cmd_entry cmd_sessions_entry;
 extern const struct pd_cmd_entry cmd_annotate_entry;
+extern const struct pd_cmd_entry cmd_chat_entry;
 
 /* "ponder CMD: message" on stderr; returns EXIT_USAGE (usage_error) or EXIT_RUNTIME (fail). */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -10,6 +10,7 @@
 
 static const struct pd_cmd_entry *const cmd_table[] = {
     &cmd_run_entry,
+    &cmd_chat_entry,
     &cmd_model_entry,
     &cmd_bench_entry,
     &cmd_sessions_entry,

@@ -1,0 +1,104 @@
+/*
+ * chat.h: what the files of `ponder chat` share: the chat's state (options, the model and its
+ * context, the conversation, the session it is recorded in), the generation of one reply
+ * (chat-gen.c) and line input with history (chat-line.c). cmd-chat.c holds the command itself:
+ * options, the loop, and the slash commands.
+ */
+#ifndef PD_TUI_CHAT_H
+#define PD_TUI_CHAT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/chat-template.h"
+#include "engine/generate.h"
+#include "engine/model.h"
+#include "engine/sampler.h"
+
+struct pd_store;
+
+enum chat_think {
+    CHAT_THINK_AUTO = 0,   /* stream the thoughts, fold them to one line when they end */
+    CHAT_THINK_ON,         /* show the thoughts in full */
+    CHAT_THINK_OFF,        /* show only the fold line */
+};
+
+/* One message of the conversation. For an assistant, text is what the model wrote, think tags
+ * included (as the store keeps it). */
+struct chat_msg {
+    char *role;
+    char *text;
+    char *think, *answer;      /* assistant: the two segments apart ("" when none) */
+    int n_think;               /* assistant: thought tokens */
+    double think_s;
+};
+
+struct chat {
+    /* options */
+    const char *model_path, *db, *system, *template_name;
+    struct pd_sampler_params sp;
+    struct pd_context_params cp;
+    long n_predict;
+    enum chat_think think;
+    bool keep_thinking, no_log;
+    /* the terminal */
+    bool tty_in, tty_out, color;
+    /* the model */
+    struct pd_model *m;
+    struct pd_context *ctx;
+    bool raw;                  /* --template none: the messages' text, concatenated */
+    enum pd_template tmpl;
+    int32_t *cached;           /* the tokens the KV cache holds, in order */
+    size_t n_cached, cap_cached;
+    unsigned n_replies;        /* replies generated: the seed of each is seed + n_replies */
+    /* the conversation (the system message, if any, is msgs[0]) */
+    struct chat_msg *msgs;
+    size_t n_msgs, cap_msgs;
+    /* the store: NULL with --no-log or when it cannot be opened */
+    struct pd_store *st;
+    int64_t model_id;
+    int64_t session;           /* 0: not created yet (it is, with the first turn) */
+    char *title;               /* the session's title, or the one /title gave before it exists */
+};
+
+/* Set from the SIGINT handler: stops a reply; at the prompt, clears the line. */
+extern atomic_bool chat_interrupted;
+
+/* Abort-on-OOM helpers for the UI. */
+void *chat_xmalloc(size_t n);
+void *chat_xrealloc(void *p, size_t n);
+char *chat_xstrdup(const char *s);
+
+/* ---- the conversation (chat-gen.c) ---- */
+
+/* Append a message (copies); think/answer may be NULL. */
+struct chat_msg *chat_push(struct chat *c, const char *role, const char *text);
+/* Forget messages from i on. */
+void chat_truncate(struct chat *c, size_t i);
+
+/* Generate the assistant's reply to the conversation as it stands, streaming it to stdout and
+ * recording it in the session; appends it to the conversation (even when interrupted). 0, or
+ * -1 after a message on stderr (the conversation is then unchanged). */
+int chat_reply(struct chat *c);
+
+/* The fold line for a thought: "▸ thought 12.4 s · 812 tokens", dimmed when colours are on. */
+void chat_print_fold(const struct chat *c, double secs, int tokens, const char *note);
+
+/* The session to record in, created on first use; false (after a warning) when the store is off
+ * or the write failed. */
+bool chat_session_ensure(struct chat *c, const char *first_user_text);
+
+/* ---- input (chat-line.c) ---- */
+
+/* Set up line editing and history (on a terminal). */
+void chat_line_init(struct chat *c);
+/* The next line, malloc'd, without its newline; NULL at end of input. *cleared is set when
+ * Ctrl-C emptied the line (the caller asks again). */
+char *chat_line_read(struct chat *c, bool *cleared);
+/* Remember a line in the history (and save the history file). */
+void chat_line_remember(struct chat *c, const char *line);
+void chat_line_done(struct chat *c);
+
+#endif
