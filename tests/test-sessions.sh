@@ -12,7 +12,7 @@ unset PONDER_DB
 db=$tmp/s.db
 n=0
 fail=0
-kills=20
+kills=50
 
 ok() { # ok COND-STATUS DESCRIPTION
     n=$((n + 1))
@@ -83,10 +83,20 @@ stored=0
 i=0
 while [ $i -lt $kills ]; do
     i=$((i + 1))
-    delay=$(awk -v s=$i 'BEGIN { srand(s * 7919); printf "%.2f", 0.05 + rand() * 1.2 }')
-    "$ponder" run -m "$model" -p "$prompt" --temp 0 -n 120 -t 2 -q --db "$cdb" >/dev/null 2>&1 &
+    delay=$(awk -v s=$i 'BEGIN { srand(s * 7919); printf "%.2f", rand() * 0.5 }')
+    "$ponder" run -m "$model" -p "$prompt" --temp 0 -n 120 -t 2 -q --db "$cdb" >"$tmp/stream" 2>&1 &
     pid=$!
-    sleep "$delay"
+    # Kill while it streams: wait for its first output (loading takes longer under the
+    # sanitizers), then a random moment within the next half second; every fifth run is killed
+    # at once, while it is still loading or opening the store.
+    if [ $((i % 5)) != 0 ]; then
+        waited=0
+        while [ ! -s "$tmp/stream" ] && [ $waited -lt 600 ] && kill -0 $pid 2>/dev/null; do
+            sleep 0.05
+            waited=$((waited + 1))
+        done
+        sleep "$delay"
+    fi
     kill -9 $pid 2>/dev/null
     wait $pid 2>/dev/null
     "$ponder" sessions check --db "$cdb" >/dev/null 2>"$tmp/check.err" && good_check=$((good_check + 1))
