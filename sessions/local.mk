@@ -7,6 +7,7 @@ sessions_libsessions_a_SOURCES = \
 	%reldir%/json.h %reldir%/json.c %reldir%/export.c %reldir%/import.c \
 	%reldir%/sha256.h %reldir%/sha256.c
 sessions_libsessions_a_SOURCES += %reldir%/chat-support.c
+sessions_libsessions_a_SOURCES += %reldir%/replay.c
 
 check_PROGRAMS += tests/test-store
 TESTS += tests/test-store tests/test-sessions.sh

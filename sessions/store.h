@@ -205,4 +205,27 @@ int pd_store_session_set_title(struct pd_store *st, int64_t id, const char *titl
 int pd_store_session_fork(struct pd_store *st, int64_t session, int at_token, int64_t *new_id,
                           char *err);
 
+/* ---- for ponder sessions replay (replay.c) ---- */
+
+struct pd_token_row {
+    int32_t pos, id;
+    int segment;                /* enum pd_segment: 0 think, 1 answer, 2 tag */
+    const char *bytes;          /* the token's own bytes (may be part of a character) */
+    size_t len;
+    float logprob, entropy;
+    double t;                   /* seconds since the turn began */
+};
+
+struct pd_token_list {
+    struct pd_token_row *rows;
+    size_t n;
+    char *blob;                 /* the rows' bytes */
+};
+
+/* A turn's tokens in order, read into *out (caller frees with pd_token_list_free); an empty list
+ * for a turn without tokens. */
+int pd_store_turn_tokens(struct pd_store *st, int64_t turn, struct pd_token_list *out,
+                         char *err);
+void pd_token_list_free(struct pd_token_list *l);
+
 #endif
