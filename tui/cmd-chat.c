@@ -6,13 +6,15 @@
  * also backs /sessions, /open, /title and /fork. Lines starting with '/' are commands (a line
  * starting with "//" is sent as a message starting with '/'). Ctrl-C stops a reply (what was
  * written stays, in the conversation and the store) or, at the prompt, empties the line; Ctrl-D
- * or /quit ends the chat.
+ * or /quit ends the chat. The configuration file (config.h) gives the defaults that the flags
+ * override.
  */
 #include "config.h"
 
 #include "sessions/store.h"
 #include "tui/chat.h"
 #include "tui/cli.h"
+#include "tui/config.h"
 
 #include <getopt.h>
 #include <locale.h>
@@ -80,9 +82,11 @@ static const char chat_help[] =
     "                          (default); on: show them in full; off: only the fold line\n"
     "      --keep-thinking     keep earlier replies' thinking in the context (r1 templates\n"
     "                          drop it, as DeepSeek-R1's own template does)\n"
-    "      --db PATH           session database (default: $PONDER_DB, else\n"
+    "      --db PATH           session database (default: $PONDER_DB, else db in\n"
+    "                          the configuration, else\n"
     "                          $XDG_DATA_HOME/ponder/ponder.db)\n"
     "      --no-log            do not record this chat in the session database\n"
+    "      --log               record it even where the configuration says log = off\n"
     "  -h, --help              this help\n";
 
 static const char slash_help[] =
@@ -100,7 +104,7 @@ static const char slash_help[] =
     "line that begins with /.\n";
 
 enum { OPT_TEMP = 256, OPT_TOP_K, OPT_TOP_P, OPT_MIN_P, OPT_REPEAT, OPT_SEED, OPT_TEMPLATE,
-       OPT_PRECISE, OPT_THINK, OPT_KEEP_THINKING, OPT_DB, OPT_NO_LOG };
+       OPT_PRECISE, OPT_THINK, OPT_KEEP_THINKING, OPT_DB, OPT_NO_LOG, OPT_LOG };
 
 static const struct option chat_longopts[] = {
     { "model", required_argument, NULL, 'm' },
@@ -120,6 +124,7 @@ static const struct option chat_longopts[] = {
     { "keep-thinking", no_argument, NULL, OPT_KEEP_THINKING },
     { "db", required_argument, NULL, OPT_DB },
     { "no-log", no_argument, NULL, OPT_NO_LOG },
+    { "log", no_argument, NULL, OPT_LOG },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -203,6 +208,7 @@ parse_opt(struct chat *c, int opt, const char *arg)
     case OPT_KEEP_THINKING: c->keep_thinking = true; break;
     case OPT_DB: c->db = arg; break;
     case OPT_NO_LOG: c->no_log = true; break;
+    case OPT_LOG: c->no_log = false; break;
     case 'h': fputs(chat_help, stdout); return -1;
     default: return cli_usage_error("chat", "unknown option (see --help)");
     }
@@ -214,6 +220,13 @@ parse_opts(int argc, char **argv, struct chat *c)
 {
     pd_sampler_params_default(&c->sp);
     pd_context_params_default(&c->cp);
+    const struct cli_config *cfg = cli_config_load("chat");
+    cli_config_apply(cfg, &c->sp, &c->cp);
+    c->template_name = cfg->template_name;
+    c->db = cli_config_db(cfg);
+    c->no_log = cfg->log == 0;
+    if (cfg->think)
+        parse_think(cfg->think, &c->think);
     c->n_predict = -1;
     int opt;
     optind = 1;
@@ -509,7 +522,7 @@ cmd_chat_exec(int argc, char **argv)
     setlocale(LC_CTYPE, "");
     c.tty_in = isatty(STDIN_FILENO);
     c.tty_out = isatty(STDOUT_FILENO);
-    c.color = cli_use_color(STDOUT_FILENO);
+    c.color = cli_config_color(cli_config_load("chat"), STDOUT_FILENO);
     if ((rc = cli_load_model("chat", c.model_path, &c.m)) != EXIT_OK)
         return rc;
     char err[PD_ERR_MAX] = "";

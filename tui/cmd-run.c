@@ -4,13 +4,15 @@
  * On a terminal the think segment is dimmed and its tags are shown dim; piped, the text is
  * written plain. --json writes one JSON object per token event and a last object with the
  * totals, for scripts. Timings go to stderr unless --quiet. The turn is logged to the session
- * store (run-log.c) unless --no-log.
+ * store (run-log.c) unless --no-log. The configuration file (config.h) gives the defaults that
+ * the flags override.
  */
 #include "config.h"
 
 #include "engine/chat-template.h"
 #include "engine/generate.h"
 #include "tui/cli.h"
+#include "tui/config.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -74,16 +76,18 @@ static const char run_help[] =
     "      --json              one JSON object per token on standard output\n"
     "      --routing           one line per token with the experts each MoE layer chose:\n"
     "                          INDEX ID \"TEXT\" LAYER:EXPERT/WEIGHT,... (also in --json)\n"
-    "      --db PATH           session database (default: $PONDER_DB, else\n"
+    "      --db PATH           session database (default: $PONDER_DB, else db in\n"
+    "                          the configuration, else\n"
     "                          $XDG_DATA_HOME/ponder/ponder.db)\n"
     "      --no-log            do not record this run in the session database\n"
+    "      --log               record it even where the configuration says log = off\n"
     "  -q, --quiet             no timings on standard error\n"
     "  -h, --help              this help\n";
 
 enum { OPT_TEMP = 256, OPT_TOP_K, OPT_TOP_P, OPT_MIN_P, OPT_REPEAT, OPT_SEED, OPT_TEMPLATE,
        OPT_JSON, OPT_STOP, OPT_PRECISE, OPT_ROUTING };
 
-enum { OPT_DB = 300, OPT_NO_LOG };
+enum { OPT_DB = 300, OPT_NO_LOG, OPT_LOG };
 
 static const struct option run_longopts[] = {
     { "model", required_argument, NULL, 'm' },
@@ -105,6 +109,7 @@ static const struct option run_longopts[] = {
     { "routing", no_argument, NULL, OPT_ROUTING },
     { "db", required_argument, NULL, OPT_DB },
     { "no-log", no_argument, NULL, OPT_NO_LOG },
+    { "log", no_argument, NULL, OPT_LOG },
     { "quiet", no_argument, NULL, 'q' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
@@ -162,6 +167,11 @@ parse_run_opts(int argc, char **argv, struct run_opts *o)
 {
     pd_sampler_params_default(&o->sp);
     pd_context_params_default(&o->cp);
+    const struct cli_config *cfg = cli_config_load("run");
+    cli_config_apply(cfg, &o->sp, &o->cp);
+    o->template_name = cfg->template_name;
+    o->db = cli_config_db(cfg);
+    o->no_log = cfg->log == 0;
     o->n_predict = -1;
     long l;
     int c;
@@ -201,6 +211,7 @@ parse_run_opts(int argc, char **argv, struct run_opts *o)
         case OPT_ROUTING: o->routing = true; break;
         case OPT_DB: o->db = optarg; break;
         case OPT_NO_LOG: o->no_log = true; break;
+        case OPT_LOG: o->no_log = false; break;
         case 'q': o->quiet = true; break;
         case 'h': fputs(run_help, stdout); return -1;
         default: return cli_usage_error("run", "unknown option");
@@ -461,7 +472,7 @@ cmd_run_exec(int argc, char **argv)
     int rc = parse_run_opts(argc, argv, &o);
     if (rc != EXIT_OK)
         return rc < 0 ? EXIT_OK : rc;
-    o.color = cli_use_color(STDOUT_FILENO);
+    o.color = cli_config_color(cli_config_load("run"), STDOUT_FILENO);
     char *stdin_text = NULL;
     const char *text = o.prompt;
     if (text == NULL || strcmp(text, "-") == 0) {

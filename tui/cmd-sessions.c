@@ -11,7 +11,7 @@
  *   ponder sessions fork ID [--at TOKEN] [--title T]
  *   ponder sessions rm ID
  *   ponder sessions check
- * Every form takes --db PATH.
+ * Every form takes --db PATH; without it, the database the configuration file names (config.h).
  *
  * replay streams the stored tokens of each reply again with the timing they were generated
  * with (each token's t, divided by --speed), the user's turns printed before the replies. The
@@ -23,6 +23,7 @@
 
 #include "sessions/store.h"
 #include "tui/cli.h"
+#include "tui/config.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -53,7 +54,8 @@ static const char sessions_help[] =
     "new session (cut after the first TOKEN tokens of its last reply), delete one, or check\n"
     "the database's integrity.\n"
     "\n"
-    "      --db PATH       the database (default: $PONDER_DB, else\n"
+    "      --db PATH       the database (default: $PONDER_DB, else db in\n"
+    "                      the configuration, else\n"
     "                      $XDG_DATA_HOME/ponder/ponder.db)\n"
     "  -n, --limit N       at most N sessions or hits\n"
     "      --model SUBSTR  only sessions whose model name or path contains SUBSTR\n"
@@ -214,7 +216,9 @@ static int
 sessions_show(struct pd_store *st, const struct sess_opts *o, int64_t id)
 {
     char err[PD_ERR_MAX];
-    struct show_ctx sc = { .full = o->full, .color = cli_use_color(STDOUT_FILENO) };
+    struct show_ctx sc = { .full = o->full,
+                           .color = cli_config_color(cli_config_load("sessions"),
+                                                     STDOUT_FILENO) };
     if (pd_store_session_get(st, id, show_header, NULL, err) ||
         pd_store_turns_each(st, id, show_turn, &sc, err))
         return cli_fail("sessions", "%s", err);
@@ -432,7 +436,8 @@ static int
 sessions_replay(struct pd_store *st, const struct sess_opts *o, int64_t id)
 {
     char err[PD_ERR_MAX];
-    struct replay rp = { .color = cli_use_color(STDOUT_FILENO), .speed = o->speed };
+    struct replay rp = { .color = cli_config_color(cli_config_load("sessions"), STDOUT_FILENO),
+                         .speed = o->speed };
     int rc = pd_store_session_get(st, id, replay_noop, NULL, err);
     if (rc == 0 && (rc = pd_store_turns_each(st, id, replay_collect, &rp, err)) != 0 &&
         rc == PD_ECANCELED)
@@ -547,6 +552,8 @@ cmd_sessions_exec(int argc, char **argv)
         return cli_usage_error("sessions", "unexpected argument '%s'", argv[argc - 1]);
     char err[PD_ERR_MAX];
     struct pd_store *st = NULL;
+    if (o.db == NULL)
+        o.db = cli_config_db(cli_config_load("sessions"));
     if (pd_store_open(&st, o.db, err))
         return cli_fail("sessions", "%s", err);
     rc = dispatch(st, &o, verb, arg);
