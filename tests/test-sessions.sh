@@ -1,8 +1,9 @@
 #!/bin/sh
 # test-sessions.sh: the session store through the ponder binary: ponder run logs its turn,
-# sessions list/show/search/export/import/rm, annotate, refusals that leave a file alone, and a
-# crash test: ponder run killed with SIGKILL at random moments, after which the database must
-# pass its integrity check and hold a prefix of the tokens a complete greedy run produces.
+# sessions list/show/search/export/import/replay/fork/rm, annotate, refusals that leave a file
+# alone, and a crash test: ponder run killed with SIGKILL at random moments, after which the
+# database must pass its integrity check and hold a prefix of the tokens a complete greedy run
+# produces.
 set -u
 ponder=${top_builddir:-.}/ponder
 model=${PONDER_TEST_MODEL:-${top_srcdir:-.}/tests/models/SmolLM2-135M-Instruct.Q4_1.gguf}
@@ -28,7 +29,7 @@ expect() { # expect STATUS DESCRIPTION -- CMD...
 }
 has() { grep -q -- "$2" "$1"; ok $? "$3"; }
 
-echo "1..30"
+echo "1..37"
 expect 0 "sessions --help" -- "$ponder" sessions --help
 expect 0 "sessions list on a new database" -- "$ponder" sessions list --db "$db"
 has "$tmp/out" "TITLE" "the list has its header"
@@ -43,13 +44,14 @@ expect 1 "annotate a turn that does not exist" -- "$ponder" annotate 999 --label
 expect 2 "annotate with no annotation" -- "$ponder" annotate 1 --db "$db"
 
 if [ ! -f "$model" ]; then
-    for i in $(seq 11 30); do skip "no test model (run tests/fetch-model or set PONDER_TEST_MODEL)"; done
+    for i in $(seq 11 37); do skip "no test model (run tests/fetch-model or set PONDER_TEST_MODEL)"; done
     exit 0
 fi
 
 expect 0 "run with an unusable database still runs" -- "$ponder" run -m "$model" -p hi -n 4 -q --db "$tmp/notes.txt/x.db"
 has "$tmp/err" "not logged" "and warns that the run is not logged"
 expect 0 "run logs its turn" -- "$ponder" run -m "$model" -p "What is the capital of France?" --temp 0 -n 24 -q --precise --db "$db"
+cp "$tmp/out" "$tmp/run.out"
 expect 0 "run --no-log" -- "$ponder" run -m "$model" -p "Say hi." --temp 0 -n 4 -q --no-log --db "$db"
 "$ponder" sessions list --db "$db" >"$tmp/list"
 [ "$(grep -c 'capital of France' "$tmp/list")" = 1 ] && [ "$(wc -l <"$tmp/list")" = 2 ]
@@ -69,6 +71,16 @@ cmp -s "$tmp/e1" "$tmp/e2"; ok $? "export -> import -> export: the same bytes"
 has "$tmp/trl" '"gold":"Paris"' "trl export carries the gold answer"
 "$ponder" sessions export 1 --format openai --db "$db" >"$tmp/oa"
 has "$tmp/oa" '^{"messages":\[{"role":"user"' "openai export: chat messages"
+expect 0 "replay --speed 0" -- "$ponder" sessions replay 1 --speed 0 --db "$db"
+grep -v '^» ' "$tmp/out" | cmp -s - "$tmp/run.out"; ok $? "replay prints the answer text the run printed"
+has "$tmp/out" "^» What is the capital of France?" "replay prints the user's turn before the reply"
+expect 1 "replay --turn of a turn not in the session" -- "$ponder" sessions replay 1 --turn 999 --speed 0 --db "$db"
+expect 0 "fork --at 3" -- "$ponder" sessions fork 1 --at 3 --title "cut short" --db "$db"
+fork=$(cat "$tmp/out")
+"$ponder" sessions show "$fork" --db "$db" 2>/dev/null | grep '^\[[0-9]* tokens' | tail -n 1 >"$tmp/last"
+has "$tmp/last" '^\[3 tokens' "the fork's last turn has 3 tokens"
+"$ponder" sessions list --db "$db" | awk -v id="$fork" '$1 == id' >"$tmp/forked"
+has "$tmp/forked" "cut short" "the fork has the title --title gave"
 expect 0 "rm" -- "$ponder" sessions rm 1 --db "$db"
 expect 1 "show after rm" -- "$ponder" sessions show 1 --db "$db"
 
