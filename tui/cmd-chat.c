@@ -14,7 +14,7 @@
 #include "sessions/store.h"
 #include "tui/chat.h"
 #include "tui/cli.h"
-#include "tui/config.h"
+#include "tui/settings.h"
 
 #include <getopt.h>
 #include <locale.h>

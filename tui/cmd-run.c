@@ -12,7 +12,7 @@
 #include "engine/chat-template.h"
 #include "engine/generate.h"
 #include "tui/cli.h"
-#include "tui/config.h"
+#include "tui/settings.h"
 
 #include <getopt.h>
 #include <math.h>

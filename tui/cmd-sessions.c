@@ -23,7 +23,7 @@
 
 #include "sessions/store.h"
 #include "tui/cli.h"
-#include "tui/config.h"
+#include "tui/settings.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -4,4 +4,4 @@ ponder_SOURCES += \
 	%reldir%/cmd-run.c %reldir%/cmd-model.c %reldir%/cmd-bench.c \
 	%reldir%/run-log.c %reldir%/cmd-sessions.c %reldir%/cmd-annotate.c
 ponder_SOURCES += %reldir%/chat.h %reldir%/cmd-chat.c %reldir%/chat-gen.c %reldir%/chat-line.c
-ponder_SOURCES += %reldir%/config.h %reldir%/config.c
+ponder_SOURCES += %reldir%/settings.h %reldir%/settings.c

@@ -1,5 +1,5 @@
 /*
- * config.h: ponder's configuration file: defaults for `ponder run` and `ponder chat` that their
+ * settings.h: ponder's configuration file: defaults for `ponder run` and `ponder chat` that their
  * command-line flags override, and the database `ponder sessions` reads.
  *
  * The file is $PONDER_CONFIG when set, else $XDG_CONFIG_HOME/ponder/config, else
@@ -11,14 +11,8 @@
  * of the file still applies: the configuration never stops a command.
  */
 
-/* Every file of tui/ starts with #include "config.h", meaning the build's config.h, and that
- * name finds this file first (a quoted include looks beside the including file before the -I
- * folders). So this file passes it on: <config.h> is searched for in the -I folders only, where
- * configure put it. */
-#include <config.h>
-
-#ifndef PD_TUI_CONFIG_H
-#define PD_TUI_CONFIG_H
+#ifndef PD_TUI_SETTINGS_H
+#define PD_TUI_SETTINGS_H
 
 #include <stdbool.h>
 #include <stdint.h>

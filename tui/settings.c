@@ -1,5 +1,5 @@
 /*
- * config.c: reading ponder's configuration file (config.h) once per process.
+ * settings.c: reading ponder's configuration file once per process.
  *
  * Each line is checked on its own: a line that is not `key = value`, an unknown key or a value
  * out of range is one warning naming the file and line, and is skipped; everything else in the
@@ -9,7 +9,7 @@
 
 #include "engine/chat-template.h"
 #include "tui/cli.h"
-#include "tui/config.h"
+#include "tui/settings.h"
 
 #include <errno.h>
 #include <limits.h>
