@@ -5,6 +5,8 @@
 
 #include "tui/cli.h"
 
+#include "engine/sampler.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -69,6 +71,51 @@ cli_parse_float(const char *cmd, const char *opt, const char *s, double lo, doub
     }
     *out = v;
     return true;
+}
+
+int
+cli_parse_sampler_opt(const char *cmd, int opt, const char *arg, struct pd_sampler_params *sp)
+{
+    double d;
+    long l;
+    switch (opt) {
+    case CLI_OPT_TEMP:
+        if (!cli_parse_float(cmd, "--temp", arg, 0, 100, &d))
+            return -1;
+        sp->temp = (float)d;
+        return 0;
+    case CLI_OPT_TOP_K:
+        if (!cli_parse_int(cmd, "--top-k", arg, 0, INT32_MAX, &l))
+            return -1;
+        sp->top_k = (int32_t)l;
+        return 0;
+    case CLI_OPT_TOP_P:
+        if (!cli_parse_float(cmd, "--top-p", arg, 0, 1, &d))
+            return -1;
+        sp->top_p = (float)d;
+        return 0;
+    case CLI_OPT_MIN_P:
+        if (!cli_parse_float(cmd, "--min-p", arg, 0, 1, &d))
+            return -1;
+        sp->min_p = (float)d;
+        return 0;
+    case CLI_OPT_REPEAT:
+        if (!cli_parse_float(cmd, "--repeat-penalty", arg, 0.01, 100, &d))
+            return -1;
+        sp->repeat_penalty = (float)d;
+        return 0;
+    case CLI_OPT_SEED: {
+        char *end;
+        unsigned long long v = strtoull(arg, &end, 0);
+        if (*arg == '\0' || *end != '\0' || *arg == '-') {
+            cli_usage_error(cmd, "--seed: '%s' is not a whole number", arg);
+            return -1;
+        }
+        sp->seed = v;
+        return 0;
+    }
+    }
+    return 1;
 }
 
 int

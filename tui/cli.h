@@ -40,6 +40,31 @@ bool cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, lon
 bool cli_parse_float(const char *cmd, const char *opt, const char *s, double lo, double hi,
                      double *out);
 
+/* The sampler options run and chat share: getopt_long ids and entries. */
+enum cli_sampler_opt {
+    CLI_OPT_TEMP = 1000,
+    CLI_OPT_TOP_K,
+    CLI_OPT_TOP_P,
+    CLI_OPT_MIN_P,
+    CLI_OPT_REPEAT,
+    CLI_OPT_SEED,
+};
+
+#define CLI_SAMPLER_LONGOPTS                                          \
+    { "temp", required_argument, NULL, CLI_OPT_TEMP },                \
+    { "top-k", required_argument, NULL, CLI_OPT_TOP_K },              \
+    { "top-p", required_argument, NULL, CLI_OPT_TOP_P },              \
+    { "min-p", required_argument, NULL, CLI_OPT_MIN_P },              \
+    { "repeat-penalty", required_argument, NULL, CLI_OPT_REPEAT },    \
+    { "seed", required_argument, NULL, CLI_OPT_SEED }
+
+struct pd_sampler_params;
+
+/* Apply sampler option opt (a getopt_long id) with its argument to sp: 0 when applied, -1 after
+ * a usage message for a bad value, 1 when opt is not a sampler option. */
+int cli_parse_sampler_opt(const char *cmd, int opt, const char *arg,
+                          struct pd_sampler_params *sp);
+
 /* Load a model, printing "ponder CMD: MODEL: why" on failure. */
 int cli_load_model(const char *cmd, const char *path, struct pd_model **out);
 

@@ -103,8 +103,8 @@ static const char slash_help[] =
     "Ctrl-C stops a reply; at the prompt it clears the line. Start a message with // to send a\n"
     "line that begins with /.\n";
 
-enum { OPT_TEMP = 256, OPT_TOP_K, OPT_TOP_P, OPT_MIN_P, OPT_REPEAT, OPT_SEED, OPT_TEMPLATE,
-       OPT_PRECISE, OPT_THINK, OPT_KEEP_THINKING, OPT_DB, OPT_NO_LOG, OPT_LOG };
+enum { OPT_TEMPLATE = 256, OPT_PRECISE, OPT_THINK, OPT_KEEP_THINKING, OPT_DB, OPT_NO_LOG,
+       OPT_LOG };
 
 static const struct option chat_longopts[] = {
     { "model", required_argument, NULL, 'm' },
@@ -112,12 +112,7 @@ static const struct option chat_longopts[] = {
     { "n-predict", required_argument, NULL, 'n' },
     { "ctx-size", required_argument, NULL, 'c' },
     { "threads", required_argument, NULL, 't' },
-    { "temp", required_argument, NULL, OPT_TEMP },
-    { "top-k", required_argument, NULL, OPT_TOP_K },
-    { "top-p", required_argument, NULL, OPT_TOP_P },
-    { "min-p", required_argument, NULL, OPT_MIN_P },
-    { "repeat-penalty", required_argument, NULL, OPT_REPEAT },
-    { "seed", required_argument, NULL, OPT_SEED },
+    CLI_SAMPLER_LONGOPTS,
     { "template", required_argument, NULL, OPT_TEMPLATE },
     { "precise", no_argument, NULL, OPT_PRECISE },
     { "think", required_argument, NULL, OPT_THINK },
@@ -147,7 +142,9 @@ parse_think(const char *s, enum chat_think *out)
 static int
 parse_opt(struct chat *c, int opt, const char *arg)
 {
-    double d;
+    int r = cli_parse_sampler_opt("chat", opt, arg, &c->sp);
+    if (r <= 0)
+        return r < 0 ? EXIT_USAGE : EXIT_OK;
     long l;
     switch (opt) {
     case 'm': c->model_path = arg; break;
@@ -166,39 +163,6 @@ parse_opt(struct chat *c, int opt, const char *arg)
             return EXIT_USAGE;
         c->cp.n_threads = (int32_t)l;
         break;
-    case OPT_TEMP:
-        if (!cli_parse_float("chat", "--temp", arg, 0, 100, &d))
-            return EXIT_USAGE;
-        c->sp.temp = (float)d;
-        break;
-    case OPT_TOP_K:
-        if (!cli_parse_int("chat", "--top-k", arg, 0, INT32_MAX, &l))
-            return EXIT_USAGE;
-        c->sp.top_k = (int32_t)l;
-        break;
-    case OPT_TOP_P:
-        if (!cli_parse_float("chat", "--top-p", arg, 0, 1, &d))
-            return EXIT_USAGE;
-        c->sp.top_p = (float)d;
-        break;
-    case OPT_MIN_P:
-        if (!cli_parse_float("chat", "--min-p", arg, 0, 1, &d))
-            return EXIT_USAGE;
-        c->sp.min_p = (float)d;
-        break;
-    case OPT_REPEAT:
-        if (!cli_parse_float("chat", "--repeat-penalty", arg, 0.01, 100, &d))
-            return EXIT_USAGE;
-        c->sp.repeat_penalty = (float)d;
-        break;
-    case OPT_SEED: {
-        char *end;
-        unsigned long long v = strtoull(arg, &end, 0);
-        if (*arg == '\0' || *end != '\0' || *arg == '-')
-            return cli_usage_error("chat", "--seed: '%s' is not a whole number", arg);
-        c->sp.seed = v;
-        break;
-    }
     case OPT_TEMPLATE: c->template_name = arg; break;
     case OPT_PRECISE: c->cp.precise = true; break;
     case OPT_THINK:

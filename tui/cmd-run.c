@@ -84,8 +84,7 @@ static const char run_help[] =
     "  -q, --quiet             no timings on standard error\n"
     "  -h, --help              this help\n";
 
-enum { OPT_TEMP = 256, OPT_TOP_K, OPT_TOP_P, OPT_MIN_P, OPT_REPEAT, OPT_SEED, OPT_TEMPLATE,
-       OPT_JSON, OPT_STOP, OPT_PRECISE, OPT_ROUTING };
+enum { OPT_TEMPLATE = 256, OPT_JSON, OPT_STOP, OPT_PRECISE, OPT_ROUTING };
 
 enum { OPT_DB = 300, OPT_NO_LOG, OPT_LOG };
 
@@ -96,12 +95,7 @@ static const struct option run_longopts[] = {
     { "n-predict", required_argument, NULL, 'n' },
     { "ctx-size", required_argument, NULL, 'c' },
     { "threads", required_argument, NULL, 't' },
-    { "temp", required_argument, NULL, OPT_TEMP },
-    { "top-k", required_argument, NULL, OPT_TOP_K },
-    { "top-p", required_argument, NULL, OPT_TOP_P },
-    { "min-p", required_argument, NULL, OPT_MIN_P },
-    { "repeat-penalty", required_argument, NULL, OPT_REPEAT },
-    { "seed", required_argument, NULL, OPT_SEED },
+    CLI_SAMPLER_LONGOPTS,
     { "template", required_argument, NULL, OPT_TEMPLATE },
     { "stop", required_argument, NULL, OPT_STOP },
     { "json", no_argument, NULL, OPT_JSON },
@@ -114,52 +108,6 @@ static const struct option run_longopts[] = {
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
-
-/* Sampler options; -1 on a bad value, 1 when the option was not a sampler option. */
-static int
-parse_sampler_opt(int c, const char *arg, struct pd_sampler_params *sp)
-{
-    double d;
-    long l;
-    switch (c) {
-    case OPT_TEMP:
-        if (!cli_parse_float("run", "--temp", arg, 0, 100, &d))
-            return -1;
-        sp->temp = (float)d;
-        return 0;
-    case OPT_TOP_K:
-        if (!cli_parse_int("run", "--top-k", arg, 0, INT32_MAX, &l))
-            return -1;
-        sp->top_k = (int32_t)l;
-        return 0;
-    case OPT_TOP_P:
-        if (!cli_parse_float("run", "--top-p", arg, 0, 1, &d))
-            return -1;
-        sp->top_p = (float)d;
-        return 0;
-    case OPT_MIN_P:
-        if (!cli_parse_float("run", "--min-p", arg, 0, 1, &d))
-            return -1;
-        sp->min_p = (float)d;
-        return 0;
-    case OPT_REPEAT:
-        if (!cli_parse_float("run", "--repeat-penalty", arg, 0.01, 100, &d))
-            return -1;
-        sp->repeat_penalty = (float)d;
-        return 0;
-    case OPT_SEED: {
-        char *end;
-        unsigned long long v = strtoull(arg, &end, 0);
-        if (*arg == '\0' || *end != '\0' || *arg == '-') {
-            cli_usage_error("run", "--seed: '%s' is not a whole number", arg);
-            return -1;
-        }
-        sp->seed = v;
-        return 0;
-    }
-    }
-    return 1;
-}
 
 /* EXIT_OK to run, another exit status to return at once. */
 static int
@@ -177,7 +125,7 @@ parse_run_opts(int argc, char **argv, struct run_opts *o)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:p:s:n:c:t:qh", run_longopts, NULL)) != -1) {
-        int r = parse_sampler_opt(c, optarg, &o->sp);
+        int r = cli_parse_sampler_opt("run", c, optarg, &o->sp);
         if (r < 0)
             return EXIT_USAGE;
         if (r == 0)
