@@ -29,13 +29,22 @@ expect() { # expect STATUS DESCRIPTION -- CMD...
 }
 has() { grep -q -- "$2" "$1"; ok $? "$3"; }
 
-echo "1..37"
+echo "1..39"
 expect 0 "sessions --help" -- "$ponder" sessions --help
 expect 0 "sessions list on a new database" -- "$ponder" sessions list --db "$db"
 has "$tmp/out" "TITLE" "the list has its header"
 expect 2 "an unknown sub-command" -- "$ponder" sessions frobnicate --db "$db"
 echo "my notes" >"$tmp/notes.txt"
 cp "$tmp/notes.txt" "$tmp/notes.orig"
+# A location nobody may write: a read-only folder, or (root writes through permissions) sysfs.
+if [ "$(id -u)" = 0 ] && [ -d /sys/kernel ]; then
+    ro=/sys/ponder-test.db
+else
+    mkdir -p "$tmp/ro" && chmod 555 "$tmp/ro"
+    ro=$tmp/ro/ponder.db
+fi
+expect 1 "a database in a read-only location" -- "$ponder" sessions list --db "$ro"
+has "$tmp/err" "cannot create the database" "says it cannot create it there"
 expect 1 "a file that is not a database" -- "$ponder" sessions list --db "$tmp/notes.txt"
 has "$tmp/err" "not an SQLite database" "says it is not SQLite"
 cmp -s "$tmp/notes.txt" "$tmp/notes.orig"; ok $? "and leaves it as it was"
