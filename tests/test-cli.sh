@@ -24,7 +24,7 @@ expect() {
 }
 has() { grep -q -- "$2" "$1"; ok $? "$3"; }
 
-echo "1..34"
+echo "1..36"
 expect 0 "--version" -- "$ponder" --version
 has "$tmp/out" "^ponder 0" "--version prints the name and version"
 expect 0 "--help" -- "$ponder" --help
@@ -43,12 +43,15 @@ expect 0 "--routing on a mixture-of-experts model" -- "$ponder" run -m "$moe" --
 ok $? "--routing prints one line per token with each layer's experts and weights"
 expect 0 "--json on a mixture-of-experts model" -- "$ponder" run -m "$moe" --template none -p hello -n 2 --temp 0 -q --no-log --json
 has "$tmp/out" '"routing":{"layers":\[0,1\],"experts":\[\[' "--json carries the routing of each token"
+expect 0 "model info on a DeepSeek-style model" -- "$ponder" model info "${top_srcdir:-.}/tests/data/ds-v3.gguf"
+grep -q "kv lora rank *32" "$tmp/out" && grep -q "shared experts *1" "$tmp/out" && grep -q "runs in ponder *yes" "$tmp/out"
+ok $? "it shows the latent attention and expert settings, and that ponder runs it"
 printf 'GGUF\003\000\000\000garbage' >"$tmp/bad.gguf"
 expect 1 "a truncated GGUF" -- "$ponder" run -m "$tmp/bad.gguf" -p hi
 expect 1 "model info on a truncated GGUF" -- "$ponder" model info "$tmp/bad.gguf"
 
 if [ ! -f "$model" ]; then
-    for i in $(seq 18 34); do skip "no test model (run tests/fetch-model or set PONDER_TEST_MODEL)"; done
+    for i in $(seq 20 36); do skip "no test model (run tests/fetch-model or set PONDER_TEST_MODEL)"; done
     exit 0
 fi
 

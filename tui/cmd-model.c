@@ -63,6 +63,19 @@ print_kv_num(const struct pd_gguf *g, const char *label, const char *arch, const
         printf("  %-22s %llu\n", label, (unsigned long long)v->v.u64);
 }
 
+/* deepseek2.expert_gating_func, by name. */
+static void
+print_gating(const struct pd_gguf *g, const char *arch)
+{
+    static const char *const names[] = { "none", "softmax", "sigmoid", "softmax over the chosen",
+                                         "sqrt(softplus)" };
+    char key[160];
+    snprintf(key, sizeof key, "%s.expert_gating_func", arch);
+    uint32_t v;
+    if (pd_gguf_get_u32(g, key, &v) == 0)
+        printf("  %-22s %s (%u)\n", "expert gating", v < PD_ARRAY_SIZE(names) ? names[v] : "?", v);
+}
+
 static void
 print_size(const char *label, double bytes)
 {
@@ -182,6 +195,17 @@ print_info(const char *path, const struct pd_gguf *g)
     print_kv_num(g, "feed-forward", arch, "feed_forward_length");
     print_kv_num(g, "experts", arch, "expert_count");
     print_kv_num(g, "experts per token", arch, "expert_used_count");
+    print_kv_num(g, "expert width", arch, "expert_feed_forward_length");
+    print_kv_num(g, "shared experts", arch, "expert_shared_count");
+    print_kv_num(g, "expert groups", arch, "expert_group_count");
+    print_kv_num(g, "groups per token", arch, "expert_group_used_count");
+    print_gating(g, arch);
+    print_kv_num(g, "expert weight scale", arch, "expert_weights_scale");
+    print_kv_num(g, "leading dense layers", arch, "leading_dense_block_count");
+    print_kv_num(g, "q/k head size (MLA)", arch, "attention.key_length_mla");
+    print_kv_num(g, "v head size (MLA)", arch, "attention.value_length_mla");
+    print_kv_num(g, "kv lora rank", arch, "attention.kv_lora_rank");
+    print_kv_num(g, "q lora rank", arch, "attention.q_lora_rank");
     print_kv_num(g, "rope base", arch, "rope.freq_base");
     print_kv_num(g, "rope dimensions", arch, "rope.dimension_count");
     print_kv_num(g, "rope scaling", arch, "rope.scaling.type");
