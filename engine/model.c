@@ -384,6 +384,17 @@ bind(struct pd_weight *w, const struct pd_gguf *g, const char *name, int64_t ne0
     return bind3(w, g, name, ne0, ne1, 0, required, err);
 }
 
+/* A fused {E, 2*Fe, X} gate-and-up expert tensor (each expert's Fe gate rows, then its Fe up
+ * rows) seen as the two tensors it holds: same expert stride, the up view Fe rows further on. */
+static void
+split_gate_up(struct pd_weight *gate, struct pd_weight *up, int64_t Fe)
+{
+    size_t row = pd_type_row_size(gate->type, gate->ne[0]);
+    gate->ne[1] = Fe;
+    *up = *gate;
+    up->data = (const char *)gate->data + (size_t)Fe * row;
+}
+
 static int
 bind_ffn(struct pd_layer *l, const struct pd_gguf *g, const struct pd_hparams *hp, int il,
          char *err)
@@ -409,8 +420,14 @@ bind_ffn(struct pd_layer *l, const struct pd_gguf *g, const struct pd_hparams *h
         return 0;
     }
     B3(ffn_gate_inp, "ffn_gate_inp.weight", E, X, 0, true);
-    B3(ffn_gate_exps, "ffn_gate_exps.weight", E, Fe, X, true);
-    B3(ffn_up_exps, "ffn_up_exps.weight", E, Fe, X, true);
+    snprintf(n, sizeof n, "blk.%d.ffn_gate_up_exps.weight", il);
+    if (pd_gguf_tensor(g, n) != NULL) {
+        B3(ffn_gate_exps, "ffn_gate_up_exps.weight", E, 2 * Fe, X, true);
+        split_gate_up(&l->ffn_gate_exps, &l->ffn_up_exps, Fe);
+    } else {
+        B3(ffn_gate_exps, "ffn_gate_exps.weight", E, Fe, X, true);
+        B3(ffn_up_exps, "ffn_up_exps.weight", E, Fe, X, true);
+    }
     B3(ffn_down_exps, "ffn_down_exps.weight", Fe, E, X, true);
     B3(exp_probs_b, "exp_probs_b.bias", X, 0, 0, false);
     B3(ffn_gate_inp_shexp, "ffn_gate_inp_shexp.weight", E, 0, 0, gated_shexp);

@@ -54,6 +54,7 @@ struct moe_case {
     const char *name;
     const char *arch_name;
     enum pd_type etype;      /* of the expert tensors */
+    const char *ref;         /* the reference's name when it is another case's (same weights) */
 };
 
 struct fixture {
@@ -373,7 +374,7 @@ check_case(const struct moe_case *mc, const char *prefix)
 {
     char rel[128];
     struct fixture fx = { 0 };
-    snprintf(rel, sizeof rel, "data/%s%s.ref", prefix, mc->name);
+    snprintf(rel, sizeof rel, "data/%s%s.ref", prefix, mc->ref ? mc->ref : mc->name);
     if (!ok(load_fixture(&fx, test_path(rel)), "%s: read tests/%s", mc->name, rel)) {
         free_fixture(&fx);
         return;

@@ -32,8 +32,11 @@
 #include "tests/moe-check.h"
 
 static const struct moe_case cases[] = {
-    { "v3", "deepseek2", PD_TYPE_F32 },
-    { "lite-yarn-q8_0", "deepseek2", PD_TYPE_Q8_0 },
+    { "v3", "deepseek2", PD_TYPE_F32, NULL },
+    /* the same weights with each expert's gate and up fused in one tensor, as llama.cpp's
+     * converter writes them with --fuse-gate-up-exps (tests/tools/make-fused-fixture.py) */
+    { "v3-fused", "deepseek2", PD_TYPE_F32, "v3" },
+    { "lite-yarn-q8_0", "deepseek2", PD_TYPE_Q8_0, NULL },
 };
 
 int

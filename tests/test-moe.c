@@ -31,11 +31,11 @@
 #include "tests/moe-check.h"
 
 static const struct moe_case cases[] = {
-    { "qwen2moe", "qwen2moe", PD_TYPE_F32 },
-    { "qwen3moe", "qwen3moe", PD_TYPE_F32 },
-    { "qwen3moe-q8_0", "qwen3moe", PD_TYPE_Q8_0 },
-    { "olmoe", "olmoe", PD_TYPE_F32 },
-    { "mixtral", "llama", PD_TYPE_F32 },
+    { "qwen2moe", "qwen2moe", PD_TYPE_F32, NULL },
+    { "qwen3moe", "qwen3moe", PD_TYPE_F32, NULL },
+    { "qwen3moe-q8_0", "qwen3moe", PD_TYPE_Q8_0, NULL },
+    { "olmoe", "olmoe", PD_TYPE_F32, NULL },
+    { "mixtral", "llama", PD_TYPE_F32, NULL },
 };
 
 int
