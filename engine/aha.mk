@@ -1,0 +1,1 @@
+# engine/aha.mk: the built-in aha-moment detector.

@@ -1,0 +1,1 @@
+# engine/train/bpe.mk: the byte-level BPE tokenizer trainer.
