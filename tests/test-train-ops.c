@@ -1,0 +1,1028 @@
+/*
+ * test-train-ops.c: every training op's float32 backward against float64 central differences
+ * of a double-precision reference forward written out longhand here, the forwards against the
+ * same references (and against inference's kernels where those exist), MLA composed from the
+ * ops, and the optimizer: AdamW against a hand-computed double run, the clip, the schedule's
+ * shape, and aux-loss-free balancing on a skewed router.
+ *
+ * Gradient check: loss = sum(out . R) for a random R. The float backward gets dout = R, into
+ * gradient buffers that already hold random values (so accumulation is checked too); the double
+ * reference is differentiated by central differences, input by input. The error reported is the
+ * largest difference over the largest numerical gradient component.
+ */
+#include "config.h"
+
+#include "engine/train/ops.h"
+#include "engine/train/optim.h"
+#include "kernels/cpu/threadpool.h"
+#include "tests/tap.h"
+
+#include <math.h>
+#include <string.h>
+
+#define GRAD_TOL 1e-3
+#define FWD_TOL 1e-5
+
+static uint64_t seed = 7;
+static struct pd_threadpool *pool;
+static double worst_grad;   /* the largest relative gradient error seen */
+
+static double
+urand(void)
+{
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(seed >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Scratch freed after each check, so a leak checker stays quiet. */
+static void *scratch[256];
+static int n_scratch;
+
+static void *
+tmp(size_t bytes)
+{
+    PD_ASSERT(n_scratch < (int)PD_ARRAY_SIZE(scratch));
+    void *p = calloc(1, bytes ? bytes : 1);
+    PD_ASSERT(p);
+    return scratch[n_scratch++] = p;
+}
+
+static void
+tmp_free(void)
+{
+    while (n_scratch > 0)
+        free(scratch[--n_scratch]);
+}
+
+static float *
+frnd(int64_t n, double scale)
+{
+    float *x = tmp(sizeof(float) * n);
+    for (int64_t i = 0; i < n; i++)
+        x[i] = (float)((urand() * 2.0 - 1.0) * scale);
+    return x;
+}
+
+static float *
+fcopy(const float *x, int64_t n)
+{
+    float *y = tmp(sizeof(float) * n);
+    memcpy(y, x, sizeof(float) * n);
+    return y;
+}
+
+static double *
+dcopy(const float *x, int64_t n)
+{
+    double *y = tmp(sizeof(double) * n);
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i];
+    return y;
+}
+
+/* ---- the harness ------------------------------------------------------------------------- */
+
+enum { MAX_IN = 10 };
+
+/* A double reference op: fwd fills out from in[], with parameters p. */
+struct ref {
+    void (*fwd)(const struct ref *r);
+    const void *p;
+    double *in[MAX_IN];
+    int64_t n[MAX_IN];
+    double *out;
+    int64_t n_out;
+    double *R;
+};
+
+static void
+ref_init(struct ref *r, void (*fwd)(const struct ref *), const void *p, int64_t n_out,
+         const float *R)
+{
+    memset(r, 0, sizeof *r);
+    r->fwd = fwd;
+    r->p = p;
+    r->n_out = n_out;
+    r->out = tmp(sizeof(double) * n_out);
+    r->R = dcopy(R, n_out);
+}
+
+static void
+ref_in(struct ref *r, int i, const float *x, int64_t n)
+{
+    r->in[i] = x ? dcopy(x, n) : NULL;
+    r->n[i] = n;
+}
+
+static double
+ref_loss(const struct ref *r)
+{
+    r->fwd(r);
+    double l = 0.0;
+    for (int64_t j = 0; j < r->n_out; j++)
+        l += r->out[j] * r->R[j];
+    return l;
+}
+
+/* got: the gradient buffer after the backward; before: its contents before (NULL: zeros). */
+static void
+check_grad(struct ref *r, int i, const float *got, const float *before, const char *what)
+{
+    double max_num = 0.0, max_diff = 0.0;
+    for (int64_t j = 0; j < r->n[i]; j++) {
+        double s = r->in[i][j], h = 1e-5 * fmax(1.0, fabs(s));
+        r->in[i][j] = s + h;
+        double lp = ref_loss(r);
+        r->in[i][j] = s - h;
+        double lm = ref_loss(r);
+        r->in[i][j] = s;
+        double num = (lp - lm) / (2.0 * h), ana = (double)got[j] - (before ? before[j] : 0.0);
+        max_num = fmax(max_num, fabs(num));
+        max_diff = fmax(max_diff, fabs(num - ana));
+    }
+    double rel = max_diff / fmax(max_num, 1e-30);
+    worst_grad = fmax(worst_grad, rel);
+    ok(rel < GRAD_TOL && max_num > 0.0, "%s: gradient matches central differences (rel err "
+       "%.1e)", what, rel);
+}
+
+static void
+check_fwd(struct ref *r, const float *got, double tol, const char *what)
+{
+    r->fwd(r);
+    double max_ref = 0.0, max_diff = 0.0;
+    for (int64_t j = 0; j < r->n_out; j++) {
+        max_ref = fmax(max_ref, fabs(r->out[j]));
+        max_diff = fmax(max_diff, fabs(r->out[j] - got[j]));
+    }
+    double rel = max_diff / fmax(max_ref, 1e-30);
+    ok(rel < tol, "%s: forward matches the double reference (rel err %.1e)", what, rel);
+}
+
+/* ---- double references ------------------------------------------------------------------- */
+
+static void
+d_linear(double *y, const double *x, const double *W, const double *b, int64_t N, int64_t n_in,
+         int64_t n_out)
+{
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t o = 0; o < n_out; o++) {
+            double s = b ? b[o] : 0.0;
+            for (int64_t i = 0; i < n_in; i++)
+                s += x[n * n_in + i] * W[o * n_in + i];
+            y[n * n_out + o] = s;
+        }
+}
+
+static void
+d_rmsnorm(double *y, const double *x, const double *w, int64_t N, int64_t E, double eps)
+{
+    for (int64_t n = 0; n < N; n++) {
+        double ss = 0.0;
+        for (int64_t i = 0; i < E; i++)
+            ss += x[n * E + i] * x[n * E + i];
+        double r = 1.0 / sqrt(ss / E + eps);
+        for (int64_t i = 0; i < E; i++)
+            y[n * E + i] = x[n * E + i] * r * w[i];
+    }
+}
+
+/* The textbook rotation: theta_i = pos * base^(-2i / n_rot). */
+static void
+d_rope(double *x, const int32_t *pos, int64_t N, int64_t ld, int n_head, int64_t hs, int n_rot,
+       bool neox, double base)
+{
+    int half = n_rot / 2;
+    for (int64_t n = 0; n < N; n++)
+        for (int h = 0; h < n_head; h++) {
+            double *xh = x + n * ld + h * hs;
+            for (int i = 0; i < half; i++) {
+                double th = pos[n] * pow(base, -2.0 * i / n_rot);
+                int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+                double x0 = xh[a], x1 = xh[b];
+                xh[a] = x0 * cos(th) - x1 * sin(th);
+                xh[b] = x0 * sin(th) + x1 * cos(th);
+            }
+        }
+}
+
+static void
+d_attn(double *out, const double *q, const double *k, const double *kr, const double *v,
+       const struct pd_tr_attn *a)
+{
+    int Dq = a->Dk + a->Dr, group = a->H / a->Hkv;
+    double s[64];
+    PD_ASSERT(a->T <= 64);
+    for (int64_t b = 0; b < a->B; b++)
+        for (int h = 0; h < a->H; h++)
+            for (int64_t t = 0; t < a->T; t++) {
+                const double *qt = q + ((b * a->T + t) * a->H + h) * Dq;
+                double max = -INFINITY, sum = 0.0;
+                for (int64_t j = 0; j <= t; j++) {
+                    const double *kj = k + ((b * a->T + j) * a->Hkv + h / group) * a->Dk;
+                    double d = 0.0;
+                    for (int i = 0; i < a->Dk; i++)
+                        d += qt[i] * kj[i];
+                    for (int i = 0; i < a->Dr; i++)
+                        d += qt[a->Dk + i] * kr[(b * a->T + j) * a->Dr + i];
+                    s[j] = d * a->scale;
+                    max = fmax(max, s[j]);
+                }
+                for (int64_t j = 0; j <= t; j++)
+                    sum += s[j] = exp(s[j] - max);
+                double *o = out + ((b * a->T + t) * a->H + h) * a->Dv;
+                for (int i = 0; i < a->Dv; i++)
+                    o[i] = 0.0;
+                for (int64_t j = 0; j <= t; j++)
+                    for (int i = 0; i < a->Dv; i++)
+                        o[i] += s[j] / sum * v[((b * a->T + j) * a->Hkv + h / group) * a->Dv + i];
+            }
+}
+
+/* ---- embedding, RMSNorm, SwiGLU, linear ---------------------------------------------------- */
+
+struct dims { int64_t N, a, b; const int32_t *ids; double eps; };
+
+static void
+embed_ref(const struct ref *r)
+{
+    const struct dims *d = r->p;
+    for (int64_t n = 0; n < d->N; n++)
+        for (int64_t i = 0; i < d->a; i++)
+            r->out[n * d->a + i] = r->in[0][(int64_t)d->ids[n] * d->a + i];
+}
+
+static void
+check_embed(void)
+{
+    enum { V = 7, E = 5, N = 6 };
+    const int32_t ids[N] = { 3, 0, 6, 3, 3, 1 };   /* repeats: the scatter must add */
+    struct dims d = { .N = N, .a = E, .ids = ids };
+    float *table = frnd(V * E, 1), *out = tmp(sizeof(float) * N * E), *R = frnd(N * E, 1);
+    float *g0 = frnd(V * E, 0.5), *g = fcopy(g0, V * E);
+    char err[PD_ERR_MAX];
+    is_int(pd_tr_embed_forward(out, table, ids, N, E, V, err), 0, "embed: forward");
+    pd_tr_embed_backward(g, R, ids, N, E);
+    struct ref r;
+    ref_init(&r, embed_ref, &d, N * E, R);
+    ref_in(&r, 0, table, V * E);
+    check_fwd(&r, out, 0.0 + 1e-12, "embed");
+    check_grad(&r, 0, g, g0, "embed: dtable");
+    const int32_t bad[1] = { V };
+    ok(pd_tr_embed_forward(out, table, bad, 1, E, V, err) == PD_EINVAL && strstr(err, "id 7"),
+       "embed: an id outside the vocabulary is refused (%s)", err);
+    tmp_free();
+}
+
+static void
+rmsnorm_ref(const struct ref *r)
+{
+    const struct dims *d = r->p;
+    d_rmsnorm(r->out, r->in[0], r->in[1], d->N, d->a, d->eps);
+}
+
+static void
+check_rmsnorm(void)
+{
+    enum { N = 3, E = 16 };
+    struct dims d = { .N = N, .a = E, .eps = 1e-5 };
+    float *x = frnd(N * E, 2), *w = frnd(E, 1), *out = tmp(sizeof(float) * N * E);
+    float *rstd = tmp(sizeof(float) * N), *R = frnd(N * E, 1), *inf = tmp(sizeof(float) * E);
+    float *dx0 = frnd(N * E, 0.5), *dx = fcopy(dx0, N * E), *dw0 = frnd(E, 0.5);
+    float *dw = fcopy(dw0, E);
+    x[0] = 1e-3f;   /* a small row value keeps the eps term visible */
+    pd_tr_rmsnorm_forward(out, rstd, x, w, N, E, 1e-5f);
+    pd_tr_rmsnorm_backward(dx, dw, R, x, w, rstd, N, E);
+    struct ref r;
+    ref_init(&r, rmsnorm_ref, &d, N * E, R);
+    ref_in(&r, 0, x, N * E);
+    ref_in(&r, 1, w, E);
+    check_fwd(&r, out, FWD_TOL, "rmsnorm");
+    check_grad(&r, 0, dx, dx0, "rmsnorm: dx");
+    check_grad(&r, 1, dw, dw0, "rmsnorm: dw");
+    pd_rmsnorm(inf, x + E, w, E, 1e-5f);
+    ok(memcmp(inf, out + E, sizeof(float) * E) == 0, "rmsnorm: bit-identical to inference's");
+    tmp_free();
+}
+
+static void
+swiglu_ref(const struct ref *r)
+{
+    for (int64_t i = 0; i < r->n_out; i++) {
+        double g = r->in[0][i];
+        r->out[i] = g / (1.0 + exp(-g)) * r->in[1][i];
+    }
+}
+
+static void
+check_swiglu(void)
+{
+    enum { n = 24 };
+    float *gate = frnd(n, 4), *up = frnd(n, 2), *out = tmp(sizeof(float) * n), *R = frnd(n, 1);
+    float *inf = tmp(sizeof(float) * n), *dg0 = frnd(n, 0.5), *dg = fcopy(dg0, n);
+    float *du0 = frnd(n, 0.5), *du = fcopy(du0, n);
+    pd_tr_swiglu_forward(out, gate, up, n);
+    pd_tr_swiglu_backward(dg, du, R, gate, up, n);
+    struct ref r;
+    ref_init(&r, swiglu_ref, NULL, n, R);
+    ref_in(&r, 0, gate, n);
+    ref_in(&r, 1, up, n);
+    check_fwd(&r, out, FWD_TOL, "swiglu");
+    check_grad(&r, 0, dg, dg0, "swiglu: dgate");
+    check_grad(&r, 1, du, du0, "swiglu: dup");
+    pd_swiglu(inf, gate, up, n);
+    ok(memcmp(inf, out, sizeof(float) * n) == 0, "swiglu: bit-identical to inference's");
+    tmp_free();
+}
+
+static void
+linear_ref(const struct ref *r)
+{
+    const struct dims *d = r->p;
+    d_linear(r->out, r->in[0], r->in[1], r->in[2], d->N, d->a, d->b);
+}
+
+static void
+check_linear(void)
+{
+    enum { N = 13, I = 29, O = 19 };
+    struct dims d = { .N = N, .a = I, .b = O };
+    float *x = frnd(N * I, 1), *W = frnd(O * I, 1), *b = frnd(O, 1);
+    float *y = tmp(sizeof(float) * N * O), *R = frnd(N * O, 1);
+    float *dx0 = frnd(N * I, 0.5), *dx = fcopy(dx0, N * I), *dW0 = frnd(O * I, 0.5);
+    float *dW = fcopy(dW0, O * I), *db0 = frnd(O, 0.5), *db = fcopy(db0, O);
+    pd_tr_linear_forward(pool, y, x, W, b, N, I, O);
+    pd_tr_linear_backward(pool, dx, dW, db, R, x, W, N, I, O);
+    struct ref r;
+    ref_init(&r, linear_ref, &d, N * O, R);
+    ref_in(&r, 0, x, N * I);
+    ref_in(&r, 1, W, O * I);
+    ref_in(&r, 2, b, O);
+    check_fwd(&r, y, FWD_TOL, "linear");
+    check_grad(&r, 0, dx, dx0, "linear: dx");
+    check_grad(&r, 1, dW, dW0, "linear: dW");
+    check_grad(&r, 2, db, db0, "linear: db");
+    tmp_free();
+}
+
+/* The blocked product in all four transpose combinations, at sizes that cross every block edge
+ * (K > KC, M > MC, N > NC, none a multiple of the micro-tile), threaded, against double. */
+static void
+check_gemm(void)
+{
+    enum { M = 203, N = 141, K = 300 };
+    float *A = frnd(M * K, 1), *B = frnd(K * N, 1), *C = tmp(sizeof(float) * M * N);
+    double worst = 0.0;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            float *C0 = frnd(M * N, 1);
+            memcpy(C, C0, sizeof(float) * M * N);
+            pd_tr_gemm(pool, C, N, A, ta ? M : K, ta, B, tb ? K : N, tb, M, N, K);
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < N; j++) {
+                    double s = C0[i * N + j];
+                    for (int64_t k = 0; k < K; k++)
+                        s += (double)A[ta ? k * M + i : i * K + k] *
+                             B[tb ? j * K + k : k * N + j];
+                    worst = fmax(worst, fabs(s - C[i * N + j]));
+                }
+        }
+    ok(worst < 1e-3, "gemm: C += op(A) op(B), all four transposes, 203x141x300 on %d threads "
+       "(max err %.1e)", pd_threadpool_size(pool), worst);
+    tmp_free();
+}
+
+static void
+bench_linear(void)
+{
+    enum { N = 1024, I = 512, O = 512 };
+    float *x = frnd(N * I, 1), *W = frnd(O * I, 1), *y = tmp(sizeof(float) * N * O);
+    float *dx = tmp(sizeof(float) * N * I), *dW = tmp(sizeof(float) * O * I);
+    double t0 = pd_time_now();
+    pd_tr_linear_forward(pool, y, x, W, NULL, N, I, O);
+    pd_tr_linear_backward(pool, dx, dW, NULL, y, x, W, N, I, O);
+    double dt = pd_time_now() - t0;
+    diag("linear 1024x512x512, forward and backward: %.1f ms, %.1f GFLOP/s on %d threads",
+         dt * 1e3, 6.0 * N * I * O / dt * 1e-9, pd_threadpool_size(pool));
+    tmp_free();
+}
+
+/* ---- RoPE ------------------------------------------------------------------------------------ */
+
+struct rope_p { int64_t N, ld, hs, off; int n_head, n_rot; bool neox; const int32_t *pos; };
+
+static void
+rope_ref(const struct ref *r)
+{
+    const struct rope_p *p = r->p;
+    memcpy(r->out, r->in[0], sizeof(double) * r->n_out);
+    d_rope(r->out + p->off, p->pos, p->N, p->ld, p->n_head, p->hs, p->n_rot, p->neox, 10000.0);
+}
+
+/* Rotate the last n_rot = 6 of each 10-wide head (MLA's layout), 3 heads a row. */
+static void
+check_rope(bool neox)
+{
+    enum { N = 4, H = 3, HS = 10, LD = H * HS, OFF = 4, ROT = 6 };
+    const int32_t pos[N] = { 0, 5, 17, 3 };
+    struct rope_p p = { .N = N, .ld = LD, .hs = HS, .off = OFF, .n_head = H, .n_rot = ROT,
+                        .neox = neox, .pos = pos };
+    struct pd_rope rp = pd_tr_rope_plain(ROT, neox, 10000.0f);
+    float *x = frnd(N * LD, 1), *y = fcopy(x, N * LD), *R = frnd(N * LD, 1);
+    float *g = fcopy(R, N * LD);
+    const char *name = neox ? "rope neox" : "rope norm";
+    pd_tr_rope_forward(y + OFF, pos, &rp, N, LD, H, HS);
+    pd_tr_rope_backward(g + OFF, pos, &rp, N, LD, H, HS);
+    struct ref r;
+    ref_init(&r, rope_ref, &p, N * LD, R);
+    ref_in(&r, 0, x, N * LD);
+    check_fwd(&r, y, FWD_TOL, name);
+    check_grad(&r, 0, g, NULL, name);
+    tmp_free();
+}
+
+/* YaRN scales the rotation by its magnitude factor m; the backward must still be the exact
+ * transpose: <R x, y> = <x, R^T y>. */
+static void
+check_rope_yarn(void)
+{
+    enum { N = 5, D = 16 };
+    const int32_t pos[N] = { 1, 100, 2000, 7, 40000 };
+    struct pd_rope rp = pd_tr_rope_plain(D, false, 10000.0f);
+    rp.freq_scale = 0.25f;
+    rp.ext_factor = 1.0f;
+    rp.n_ctx_orig = 4096;
+    float *x = frnd(N * D, 1), *y = frnd(N * D, 1), *rx = fcopy(x, N * D), *ry = fcopy(y, N * D);
+    pd_tr_rope_forward(rx, pos, &rp, N, D, 1, D);
+    pd_tr_rope_backward(ry, pos, &rp, N, D, 1, D);
+    double a = 0.0, b = 0.0;
+    for (int i = 0; i < N * D; i++) {
+        a += (double)rx[i] * y[i];
+        b += (double)x[i] * ry[i];
+    }
+    ok(fabs(a - b) < 1e-5 * (fabs(a) + 1.0), "rope yarn: the backward is the forward's transpose "
+       "(%.7f vs %.7f)", a, b);
+    tmp_free();
+}
+
+/* ---- attention ------------------------------------------------------------------------------- */
+
+static void
+attn_ref(const struct ref *r)
+{
+    d_attn(r->out, r->in[0], r->in[1], r->in[2], r->in[3], r->p);
+}
+
+static void
+check_attn(const struct pd_tr_attn *a, const char *name)
+{
+    int64_t N = a->B * a->T, nq = N * a->H * (a->Dk + a->Dr), nk = N * a->Hkv * a->Dk;
+    int64_t nr = N * a->Dr, nv = N * a->Hkv * a->Dv, no = N * a->H * a->Dv;
+    float *q = frnd(nq, 1), *k = frnd(nk, 1), *kr = a->Dr ? frnd(nr, 1) : NULL;
+    float *v = frnd(nv, 1), *out = tmp(sizeof(float) * no), *R = frnd(no, 1);
+    float *probs = tmp(sizeof(float) * a->B * a->H * a->T * a->T);
+    float *g0[4] = { frnd(nq, 0.5), frnd(nk, 0.5), frnd(nr, 0.5), frnd(nv, 0.5) };
+    float *g[4] = { fcopy(g0[0], nq), fcopy(g0[1], nk), fcopy(g0[2], nr), fcopy(g0[3], nv) };
+    pd_tr_attn_forward(pool, out, probs, q, k, kr, v, a);
+    pd_tr_attn_backward(pool, g[0], g[1], a->Dr ? g[2] : NULL, g[3], R, probs, q, k, kr, v, a);
+    struct ref r;
+    ref_init(&r, attn_ref, a, no, R);
+    ref_in(&r, 0, q, nq);
+    ref_in(&r, 1, k, nk);
+    ref_in(&r, 2, kr, nr);
+    ref_in(&r, 3, v, nv);
+    char what[64];
+    check_fwd(&r, out, FWD_TOL, name);
+    static const char *const names[4] = { "dq", "dk", "dkrope", "dv" };
+    for (int i = 0; i < 4; i++) {
+        if (i == 2 && !a->Dr)
+            continue;
+        snprintf(what, sizeof what, "%s: %s", name, names[i]);
+        check_grad(&r, i, g[i], g0[i], what);
+    }
+    if (a->Dr == 0 && a->Dk == a->Dv) {
+        /* inference's kernel, head by head over the same keys and values */
+        double worst = 0.0;
+        float o[64], sc[64];
+        int64_t kvs = (int64_t)a->Hkv * a->Dk;
+        for (int64_t b = 0; b < a->B; b++)
+            for (int h = 0; h < a->H; h++)
+                for (int64_t t = 0; t < a->T; t++) {
+                    int64_t row = b * a->T + t, g_ = h / (a->H / a->Hkv);
+                    pd_attention_head_ref(o, sc, q + (row * a->H + h) * a->Dk,
+                                          k + b * a->T * kvs + g_ * a->Dk,
+                                          v + b * a->T * kvs + g_ * a->Dv, t + 1, a->Dk, a->Dv,
+                                          kvs, a->scale);
+                    for (int i = 0; i < a->Dv; i++)
+                        worst = fmax(worst, fabs(o[i] - out[(row * a->H + h) * a->Dv + i]));
+                }
+        ok(worst < 1e-5, "%s: matches inference's attention kernel (max diff %.1e)", name, worst);
+    }
+    tmp_free();
+}
+
+/* ---- router and experts ----------------------------------------------------------------------- */
+
+struct router_p { const struct pd_tr_router *r; const int32_t *ids; int64_t N; };
+
+/* The weights of the chosen experts (ids held fixed), in double. */
+static void
+router_ref(const struct ref *r)
+{
+    const struct router_p *p = r->p;
+    int X = p->r->X, K = p->r->K;
+    double pr[64];
+    for (int64_t n = 0; n < p->N; n++) {
+        const double *l = r->in[0] + n * X;
+        double max = -INFINITY, sum = 0.0;
+        for (int e = 0; e < X; e++)
+            max = fmax(max, l[e]);
+        for (int e = 0; e < X; e++)
+            sum += pr[e] = p->r->sigmoid ? 1.0 / (1.0 + exp(-l[e])) : exp(l[e] - max);
+        if (!p->r->sigmoid)
+            for (int e = 0; e < X; e++)
+                pr[e] /= sum;
+        double s = 0.0;
+        for (int k = 0; k < K; k++)
+            s += pr[p->ids[n * K + k]];
+        s = p->r->norm ? fmax(s, 6.1e-5) : 1.0;
+        for (int k = 0; k < K; k++)
+            r->out[n * K + k] = p->r->scale * pr[p->ids[n * K + k]] / s;
+    }
+}
+
+/* The choice by the rules, in double: best probs + bias within the best groups. Returns how many
+ * tokens choose the same set as ids. */
+static int
+router_choice_ref(const float *logits, const float *bias, const struct pd_tr_router *r,
+                  const int32_t *ids, int64_t N)
+{
+    int X = r->X, K = r->K, same = 0;
+    for (int64_t n = 0; n < N; n++) {
+        double sel[64], max = -INFINITY, sum = 0.0;
+        for (int e = 0; e < X; e++)
+            max = fmax(max, logits[n * X + e]);
+        for (int e = 0; e < X; e++)
+            sum += sel[e] = r->sigmoid ? 1.0 / (1.0 + exp(-logits[n * X + e]))
+                                       : exp(logits[n * X + e] - max);
+        for (int e = 0; e < X; e++)
+            sel[e] = (r->sigmoid ? sel[e] : sel[e] / sum) + (bias ? bias[e] : 0.0);
+        if (r->n_groups > 1) {
+            int per = X / r->n_groups;
+            double gs[64];
+            for (int gi = 0; gi < r->n_groups; gi++) {
+                double b1 = -INFINITY, b2 = -INFINITY;
+                for (int e = gi * per; e < (gi + 1) * per; e++)
+                    if (sel[e] > b1) {
+                        b2 = b1;
+                        b1 = sel[e];
+                    } else if (sel[e] > b2) {
+                        b2 = sel[e];
+                    }
+                gs[gi] = b1 + b2;
+            }
+            for (int gi = 0; gi < r->n_groups; gi++) {
+                int better = 0;
+                for (int o = 0; o < r->n_groups; o++)
+                    better += gs[o] > gs[gi];
+                if (better >= r->n_groups_used)
+                    for (int e = gi * per; e < (gi + 1) * per; e++)
+                        sel[e] = -INFINITY;
+            }
+        }
+        bool all = true;
+        for (int k = 0; k < K; k++) {
+            int e = ids[n * K + k], better = 0;
+            for (int o = 0; o < X; o++)
+                better += sel[o] > sel[e];
+            all &= better < K && sel[e] > -INFINITY;
+        }
+        same += all;
+    }
+    return same;
+}
+
+static void
+check_router(const struct pd_tr_router *rt, bool with_bias, double logit_shift, const char *name)
+{
+    enum { N = 6 };
+    int X = rt->X, K = rt->K;
+    float *logits = frnd(N * X, 2), *bias = with_bias ? frnd(X, 0.3) : NULL;
+    for (int i = 0; i < N * X; i++)
+        logits[i] += (float)logit_shift;
+    int32_t *ids = tmp(sizeof(int32_t) * N * K);
+    float *w = tmp(sizeof(float) * N * K), *probs = tmp(sizeof(float) * N * X);
+    float *R = frnd(N * K, 1), *dl0 = frnd(N * X, 0.5), *dl = fcopy(dl0, N * X);
+    pd_tr_router_forward(ids, w, probs, logits, bias, rt, N);
+    pd_tr_router_backward(dl, R, ids, probs, rt, N);
+    struct router_p p = { .r = rt, .ids = ids, .N = N };
+    struct ref r;
+    ref_init(&r, router_ref, &p, N * K, R);
+    ref_in(&r, 0, logits, N * X);
+    char what[96];
+    int same = router_choice_ref(logits, bias, rt, ids, N);
+    snprintf(what, sizeof what, "%s: the choice follows the rules", name);
+    is_int(same, N, "%s", what);
+    bool sorted = true;
+    for (int n = 0; n < N; n++)
+        for (int k = 1; k < K; k++)
+            sorted &= w[n * K + k - 1] >= w[n * K + k];
+    snprintf(what, sizeof what, "%s: weights", name);
+    check_fwd(&r, w, FWD_TOL, what);
+    ok(sorted, "%s: weights in decreasing order", name);
+    snprintf(what, sizeof what, "%s: dlogits", name);
+    check_grad(&r, 0, dl, dl0, what);
+    if (with_bias) {
+        /* the bias must have moved some choice, or this case tests nothing */
+        int32_t *ids0 = tmp(sizeof(int32_t) * N * K);
+        float *w0 = tmp(sizeof(float) * N * K);
+        pd_tr_router_forward(ids0, w0, probs, logits, NULL, rt, N);
+        ok(memcmp(ids0, ids, sizeof(int32_t) * N * K) != 0, "%s: the bias changes the choice",
+           name);
+    }
+    tmp_free();
+}
+
+struct moe_p { const int32_t *token_row, *row_token; int64_t N; int K; int64_t E; };
+
+static void
+combine_ref(const struct ref *r)
+{
+    const struct moe_p *p = r->p;
+    for (int64_t t = 0; t < p->N; t++)
+        for (int64_t i = 0; i < p->E; i++) {
+            double s = 0.0;
+            for (int k = 0; k < p->K; k++)
+                s += r->in[1][t * p->K + k] * r->in[0][p->token_row[t * p->K + k] * p->E + i];
+            r->out[t * p->E + i] = s;
+        }
+}
+
+static void
+gather_ref(const struct ref *r)
+{
+    const struct moe_p *p = r->p;
+    for (int64_t row = 0; row < p->N * p->K; row++)
+        for (int64_t i = 0; i < p->E; i++)
+            r->out[row * p->E + i] = r->in[0][p->row_token[row] * p->E + i];
+}
+
+static void
+check_moe_plumbing(void)
+{
+    enum { N = 5, K = 2, X = 4, E = 3 };
+    const int32_t ids[N * K] = { 2, 0, 1, 2, 2, 3, 0, 2, 1, 3 };
+    int32_t offset[X + 1], row_token[N * K], token_row[N * K];
+    char err[PD_ERR_MAX];
+    is_int(pd_tr_moe_group(offset, row_token, token_row, ids, N, K, X, err), 0, "moe: group");
+    bool good = offset[0] == 0 && offset[X] == N * K;
+    for (int e = 0; e < X; e++)
+        for (int row = offset[e]; row < offset[e + 1]; row++)
+            good &= row == offset[e] || row_token[row] > row_token[row - 1];
+    for (int i = 0; i < N * K; i++)
+        good &= row_token[token_row[i]] == i / K && token_row[i] >= offset[ids[i]] &&
+                token_row[i] < offset[ids[i] + 1];
+    ok(good, "moe: rows grouped by expert, in token order, and back");
+    const int32_t bad[2] = { 0, X };
+    ok(pd_tr_moe_group(offset, row_token, token_row, bad, 1, 2, X, err) == PD_EINVAL,
+       "moe: an expert id out of range is refused (%s)", err);
+
+    struct moe_p p = { .token_row = token_row, .row_token = row_token, .N = N, .K = K, .E = E };
+    float *x = frnd(N * E, 1), *rx = tmp(sizeof(float) * N * K * E), *R1 = frnd(N * K * E, 1);
+    float *dx0 = frnd(N * E, 0.5), *dx = fcopy(dx0, N * E);
+    pd_tr_moe_gather_forward(rx, x, row_token, N * K, E);
+    pd_tr_moe_gather_backward(dx, R1, row_token, N * K, E);
+    struct ref r;
+    ref_init(&r, gather_ref, &p, N * K * E, R1);
+    ref_in(&r, 0, x, N * E);
+    check_fwd(&r, rx, 1e-12, "moe gather");
+    check_grad(&r, 0, dx, dx0, "moe gather: dx");
+
+    float *y = frnd(N * K * E, 1), *w = frnd(N * K, 1), *out = tmp(sizeof(float) * N * E);
+    float *R2 = frnd(N * E, 1), *dy0 = frnd(N * K * E, 0.5), *dy = fcopy(dy0, N * K * E);
+    float *dw0 = frnd(N * K, 0.5), *dw = fcopy(dw0, N * K);
+    pd_tr_moe_combine_forward(out, y, w, token_row, N, K, E);
+    pd_tr_moe_combine_backward(dy, dw, R2, y, w, token_row, N, K, E);
+    ref_init(&r, combine_ref, &p, N * E, R2);
+    ref_in(&r, 0, y, N * K * E);
+    ref_in(&r, 1, w, N * K);
+    check_fwd(&r, out, FWD_TOL, "moe combine");
+    check_grad(&r, 0, dy, dy0, "moe combine: dy");
+    check_grad(&r, 1, dw, dw0, "moe combine: dweights");
+    tmp_free();
+}
+
+/* ---- log-softmax and cross-entropy ------------------------------------------------------------ */
+
+struct xent_p { const int32_t *targets; int64_t N, V; bool mean; };
+
+static void
+xent_ref(const struct ref *r)
+{
+    const struct xent_p *p = r->p;
+    double sum = 0.0;
+    int64_t c = 0;
+    for (int64_t n = 0; n < p->N; n++) {
+        const double *l = r->in[0] + n * p->V;
+        double max = -INFINITY, s = 0.0;
+        for (int64_t v = 0; v < p->V; v++)
+            max = fmax(max, l[v]);
+        for (int64_t v = 0; v < p->V; v++)
+            s += exp(l[v] - max);
+        double lp = p->targets[n] >= 0 ? l[p->targets[n]] - max - log(s) : 0.0;
+        if (!p->mean)
+            r->out[n] = lp;
+        sum -= lp;
+        c += p->targets[n] >= 0;
+    }
+    if (p->mean)
+        r->out[0] = sum / c;
+}
+
+static void
+check_xent(void)
+{
+    enum { N = 7, V = 11 };
+    const int32_t targets[N] = { 3, -1, 10, 0, -1, 5, 5 };
+    float *logits = frnd(N * V, 3), *logp = tmp(sizeof(float) * N), *lse = tmp(sizeof(float) * N);
+    float *R = frnd(N, 1), *dl0 = frnd(N * V, 0.5), *dl = fcopy(dl0, N * V), loss;
+    char err[PD_ERR_MAX];
+    int64_t count;
+    struct xent_p p = { .targets = targets, .N = N, .V = V, .mean = false };
+    struct ref r;
+    is_int(pd_tr_logprob_forward(pool, logp, lse, logits, targets, N, V, err), 0, "logprob");
+    pd_tr_logprob_backward(pool, dl, R, logits, lse, targets, N, V);
+    ref_init(&r, xent_ref, &p, N, R);
+    ref_in(&r, 0, logits, N * V);
+    check_fwd(&r, logp, FWD_TOL, "logprob");
+    check_grad(&r, 0, dl, dl0, "logprob: dlogits");
+
+    float dloss = 0.75f, *dl1 = fcopy(dl0, N * V);
+    struct xent_p pm = { .targets = targets, .N = N, .V = V, .mean = true };
+    is_int(pd_tr_xent_forward(pool, &loss, &count, logp, lse, logits, targets, N, V, err), 0,
+           "xent: forward");
+    is_int(count, 5, "xent: counts the 5 unmasked positions");
+    pd_tr_xent_backward(pool, dl1, dloss, logits, lse, targets, N, V);
+    ref_init(&r, xent_ref, &pm, 1, &dloss);
+    ref_in(&r, 0, logits, N * V);
+    check_fwd(&r, &loss, FWD_TOL, "xent: loss");
+    check_grad(&r, 0, dl1, dl0, "xent: dlogits");
+    const int32_t bad[1] = { V };
+    ok(pd_tr_xent_forward(pool, &loss, &count, logp, lse, logits, bad, 1, V, err) == PD_EINVAL,
+       "xent: a target outside the vocabulary is refused (%s)", err);
+    tmp_free();
+}
+
+/* ---- MLA, composed ----------------------------------------------------------------------------- */
+
+/*
+ * DeepSeek's multi-head latent attention, unabsorbed (as it trains), from the ops above:
+ *   q   = Wq_b rmsnorm(Wq_a x)          [N][H][Dn + Dr], RoPE on the trailing Dr of each head
+ *   lat = rmsnorm(Wkv_a[:R] x)          [N][R]           kpe = RoPE(Wkv_a[R:] x)  [N][Dr]
+ *   k   = Wk_b lat  [N][H][Dn]          v = Wv_b lat  [N][H][Dv]
+ *   out = Wo attention(q, [k | kpe shared], v)
+ */
+struct mla_p { int64_t B, T; int E, H, Dn, Dr, Dv, R, Rq; float scale; const int32_t *pos; };
+
+enum { M_X, M_WQA, M_QN, M_WQB, M_WKVA, M_KVN, M_WKB, M_WVB, M_WO, M_COUNT };
+
+static void
+mla_ref(const struct ref *r)
+{
+    const struct mla_p *p = r->p;
+    int64_t N = p->B * p->T;
+    int Dq = p->Dn + p->Dr, H = p->H, R = p->R, Dr = p->Dr;
+    double *const *in = r->in;
+    double qa[64 * 16] = { 0 }, q[64 * 32] = { 0 }, kva[64 * 16] = { 0 }, lat[64 * 16] = { 0 };
+    double kpe[64 * 8] = { 0 }, k[64 * 16] = { 0 }, v[64 * 16] = { 0 }, o[64 * 16] = { 0 };
+    PD_ASSERT(N <= 64 && p->Rq <= 16 && H * Dq <= 32 && R + Dr <= 16 && H * p->Dv <= 16);
+    d_linear(qa, in[M_X], in[M_WQA], NULL, N, p->E, p->Rq);
+    d_rmsnorm(qa, qa, in[M_QN], N, p->Rq, 1e-6);
+    d_linear(q, qa, in[M_WQB], NULL, N, p->Rq, H * Dq);
+    d_rope(q + p->Dn, p->pos, N, H * Dq, H, Dq, Dr, false, 10000.0);
+    d_linear(kva, in[M_X], in[M_WKVA], NULL, N, p->E, R + Dr);
+    for (int64_t n = 0; n < N; n++) {
+        memcpy(lat + n * R, kva + n * (R + Dr), sizeof(double) * R);
+        memcpy(kpe + n * Dr, kva + n * (R + Dr) + R, sizeof(double) * Dr);
+    }
+    d_rmsnorm(lat, lat, in[M_KVN], N, R, 1e-6);
+    d_rope(kpe, p->pos, N, Dr, 1, Dr, Dr, false, 10000.0);
+    d_linear(k, lat, in[M_WKB], NULL, N, R, H * p->Dn);
+    d_linear(v, lat, in[M_WVB], NULL, N, R, H * p->Dv);
+    struct pd_tr_attn a = { .B = p->B, .T = p->T, .H = H, .Hkv = H, .Dk = p->Dn, .Dr = Dr,
+                            .Dv = p->Dv, .scale = p->scale };
+    d_attn(o, q, k, kpe, v, &a);
+    d_linear(r->out, o, in[M_WO], NULL, N, H * p->Dv, p->E);
+}
+
+static void
+check_mla(void)
+{
+    enum { B = 2, T = 4, N = B * T, E = 12, H = 2, Dn = 4, Dr = 2, Dq = Dn + Dr, Dv = 3, R = 5,
+           Rq = 6 };
+    const int32_t pos[N] = { 0, 1, 2, 3, 0, 1, 2, 3 };
+    struct mla_p p = { .B = B, .T = T, .E = E, .H = H, .Dn = Dn, .Dr = Dr, .Dv = Dv, .R = R,
+                       .Rq = Rq, .scale = 0.37f, .pos = pos };
+    const int64_t size[M_COUNT] = { N * E, Rq * E, Rq, H * Dq * Rq, (R + Dr) * E, R,
+                                    H * Dn * R, H * Dv * R, E * H * Dv };
+    static const char *const names[M_COUNT] = { "dx", "dWq_a", "dq_a_norm", "dWq_b", "dWkv_a",
+                                                "dkv_a_norm", "dWk_b", "dWv_b", "dWo" };
+    float *w[M_COUNT], *g0[M_COUNT], *g[M_COUNT];
+    for (int i = 0; i < M_COUNT; i++) {
+        w[i] = frnd(size[i], i == M_QN || i == M_KVN ? 1.5 : 0.6);
+        g0[i] = frnd(size[i], 0.1);
+        g[i] = fcopy(g0[i], size[i]);
+    }
+    struct pd_rope rp = pd_tr_rope_plain(Dr, false, 10000.0f);
+    struct pd_tr_attn a = { .B = B, .T = T, .H = H, .Hkv = H, .Dk = Dn, .Dr = Dr, .Dv = Dv,
+                            .scale = p.scale };
+#define F(n) ((float *)tmp(sizeof(float) * (size_t)(n)))
+    float *qa = F(N * Rq), *rq = F(N), *qan = F(N * Rq), *q = F(N * H * Dq), *lat = F(N * R);
+    float *kpe = F(N * Dr), *rl = F(N), *latn = F(N * R), *k = F(N * H * Dn), *v = F(N * H * Dv);
+    float *probs = F(B * H * T * T), *o = F(N * H * Dv), *out = F(N * E), *Rr = frnd(N * E, 1);
+    float *dqa = F(N * Rq), *dqan = F(N * Rq), *dq = F(N * H * Dq), *dlat = F(N * R);
+    float *dkpe = F(N * Dr), *dlatn = F(N * R), *dk = F(N * H * Dn), *dv = F(N * H * Dv);
+    float *dO = F(N * H * Dv);
+#undef F
+    /* forward */
+    pd_tr_linear_forward(pool, qa, w[M_X], w[M_WQA], NULL, N, E, Rq);
+    pd_tr_rmsnorm_forward(qan, rq, qa, w[M_QN], N, Rq, 1e-6f);
+    pd_tr_linear_forward(pool, q, qan, w[M_WQB], NULL, N, Rq, H * Dq);
+    pd_tr_rope_forward(q + Dn, pos, &rp, N, H * Dq, H, Dq);
+    pd_tr_linear_forward(pool, lat, w[M_X], w[M_WKVA], NULL, N, E, R);
+    pd_tr_linear_forward(pool, kpe, w[M_X], w[M_WKVA] + R * E, NULL, N, E, Dr);
+    pd_tr_rope_forward(kpe, pos, &rp, N, Dr, 1, Dr);
+    pd_tr_rmsnorm_forward(latn, rl, lat, w[M_KVN], N, R, 1e-6f);
+    pd_tr_linear_forward(pool, k, latn, w[M_WKB], NULL, N, R, H * Dn);
+    pd_tr_linear_forward(pool, v, latn, w[M_WVB], NULL, N, R, H * Dv);
+    pd_tr_attn_forward(pool, o, probs, q, k, kpe, v, &a);
+    pd_tr_linear_forward(pool, out, o, w[M_WO], NULL, N, H * Dv, E);
+    /* backward, in reverse */
+    pd_tr_linear_backward(pool, dO, g[M_WO], NULL, Rr, o, w[M_WO], N, H * Dv, E);
+    pd_tr_attn_backward(pool, dq, dk, dkpe, dv, dO, probs, q, k, kpe, v, &a);
+    pd_tr_linear_backward(pool, dlatn, g[M_WVB], NULL, dv, latn, w[M_WVB], N, R, H * Dv);
+    pd_tr_linear_backward(pool, dlatn, g[M_WKB], NULL, dk, latn, w[M_WKB], N, R, H * Dn);
+    pd_tr_rmsnorm_backward(dlat, g[M_KVN], dlatn, lat, w[M_KVN], rl, N, R);
+    pd_tr_rope_backward(dkpe, pos, &rp, N, Dr, 1, Dr);
+    pd_tr_linear_backward(pool, g[M_X], g[M_WKVA] + R * E, NULL, dkpe, w[M_X], w[M_WKVA] + R * E,
+                          N, E, Dr);
+    pd_tr_linear_backward(pool, g[M_X], g[M_WKVA], NULL, dlat, w[M_X], w[M_WKVA], N, E, R);
+    pd_tr_rope_backward(dq + Dn, pos, &rp, N, H * Dq, H, Dq);
+    pd_tr_linear_backward(pool, dqan, g[M_WQB], NULL, dq, qan, w[M_WQB], N, Rq, H * Dq);
+    pd_tr_rmsnorm_backward(dqa, g[M_QN], dqan, qa, w[M_QN], rq, N, Rq);
+    pd_tr_linear_backward(pool, g[M_X], g[M_WQA], NULL, dqa, w[M_X], w[M_WQA], N, E, Rq);
+
+    struct ref r;
+    ref_init(&r, mla_ref, &p, N * E, Rr);
+    for (int i = 0; i < M_COUNT; i++)
+        ref_in(&r, i, w[i], size[i]);
+    check_fwd(&r, out, FWD_TOL, "mla composed");
+    char what[64];
+    for (int i = 0; i < M_COUNT; i++) {
+        snprintf(what, sizeof what, "mla composed: %s", names[i]);
+        check_grad(&r, i, g[i], g0[i], what);
+    }
+    tmp_free();
+}
+
+/* ---- the optimizer ------------------------------------------------------------------------------ */
+
+static void
+check_adamw(void)
+{
+    enum { n = 6, STEPS = 4 };
+    const struct pd_adamw h = { .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f };
+    const float lr[STEPS] = { 1e-2f, 3e-2f, 2e-2f, 5e-3f };
+    float *w = frnd(n, 1), *m = tmp(sizeof(float) * n), *v = tmp(sizeof(float) * n);
+    double dw[n], dm[n] = { 0 }, dv[n] = { 0 }, w0[n], worst = 0.0, moved = 0.0;
+    for (int i = 0; i < n; i++)
+        w0[i] = dw[i] = w[i];
+    for (int t = 1; t <= STEPS; t++) {
+        float *g = frnd(n, 1);
+        g[0] = 0.0f;   /* a parameter with no gradient still decays */
+        pd_optim_adamw_step(w, m, v, g, n, &h, lr[t - 1], t);
+        for (int i = 0; i < n; i++) {
+            dw[i] *= 1.0 - (double)lr[t - 1] * h.weight_decay;
+            dm[i] = h.beta1 * dm[i] + (1.0 - h.beta1) * g[i];
+            dv[i] = h.beta2 * dv[i] + (1.0 - h.beta2) * (double)g[i] * g[i];
+            double mhat = dm[i] / (1.0 - pow(h.beta1, t)), vhat = dv[i] / (1.0 - pow(h.beta2, t));
+            dw[i] -= lr[t - 1] * mhat / (sqrt(vhat) + h.eps);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        worst = fmax(worst, fabs(w[i] - dw[i]));
+        moved = fmax(moved, fabs(w0[i] - dw[i]));
+    }
+    ok(worst < 1e-5 * moved, "adamw: %d steps match the double reference (err %.1e of a move of "
+       "%.1e)", STEPS, worst, moved);
+    tmp_free();
+}
+
+static void
+check_clip(void)
+{
+    float a[3] = { 3, 0, 0 }, b[2] = { 0, 4 };
+    float *g[2] = { a, b };
+    const int64_t n[2] = { 3, 2 };
+    double norm = pd_optim_grad_clip(g, n, 2, 1.0f);
+    double after = pd_optim_grad_norm(g, n, 2);
+    ok(fabs(norm - 5.0) < 1e-9 && fabs(after - 1.0) < 1e-5 && fabs(a[0] - 0.6f) < 1e-6,
+       "clip: norm 5 clipped to 1 (now %.6f), direction kept", after);
+    float keep = a[0];
+    norm = pd_optim_grad_clip(g, n, 2, 2.0f);
+    ok(fabs(norm - after) < 1e-9 && a[0] == keep, "clip: a norm under the limit is left alone");
+}
+
+static void
+check_schedule(void)
+{
+    const struct pd_lr_schedule s = { .peak = 1e-3f, .floor = 1e-4f, .warmup = 10, .total = 110 };
+    bool warm = true, decay = true;
+    for (int i = 1; i < 10; i++)
+        warm &= pd_optim_lr(&s, i) > pd_optim_lr(&s, i - 1);
+    for (int i = 11; i <= 110; i++)
+        decay &= pd_optim_lr(&s, i) < pd_optim_lr(&s, i - 1);
+    ok(warm && fabs(pd_optim_lr(&s, 0) - 1e-4) < 1e-9 && fabs(pd_optim_lr(&s, 4) - 5e-4) < 1e-9,
+       "schedule: linear warmup from peak/warmup");
+    ok(fabs(pd_optim_lr(&s, 9) - 1e-3) < 1e-9 && fabs(pd_optim_lr(&s, 10) - 1e-3) < 1e-9,
+       "schedule: peak at the end of warmup");
+    ok(decay && fabs(pd_optim_lr(&s, 60) - 5.5e-4) < 1e-8, "schedule: cosine decay, halfway at "
+       "the midpoint (%g)", pd_optim_lr(&s, 60));
+    ok(pd_optim_lr(&s, 110) == 1e-4f && pd_optim_lr(&s, 500) == 1e-4f && pd_optim_lr(&s, 109) >
+       1e-4f, "schedule: the floor from the last step on");
+}
+
+/* A router that sends most tokens to experts 0 and 1: balancing must even the load out. */
+static void
+check_balance(void)
+{
+    enum { N = 256, X = 8, K = 2, STEPS = 300 };
+    const struct pd_tr_router rt = { .X = X, .K = K, .sigmoid = true, .norm = true,
+                                     .scale = 1.0f };
+    float *logits = frnd(N * X, 1), *bias = tmp(sizeof(float) * X), load[X];
+    float *w = tmp(sizeof(float) * N * K), *probs = tmp(sizeof(float) * N * X);
+    int32_t *ids = tmp(sizeof(int32_t) * N * K);
+    for (int n = 0; n < N; n++) {
+        logits[n * X + 0] += 2.5f;
+        logits[n * X + 1] += 2.0f;
+    }
+    pd_tr_router_forward(ids, w, probs, logits, bias, &rt, N);
+    float before = pd_tr_expert_load(load, ids, N, K, X), l0 = load[0], after = before;
+    float sum = 0.0f;
+    for (int e = 0; e < X; e++)
+        sum += load[e];
+    for (int s = 0; s < STEPS; s++) {
+        pd_tr_router_forward(ids, w, probs, logits, bias, &rt, N);
+        after = pd_tr_expert_load(load, ids, N, K, X);
+        pd_optim_balance(bias, load, X, 1e-3f);
+    }
+    ok(fabs(sum - 1.0f) < 1e-6 && l0 > 0.4f, "balance: load shares sum to 1; expert 0 starts "
+       "with %.2f of the load", l0);
+    ok(after < 1.25f && after < before / 2 && bias[0] < 0.0f && bias[7] > 0.0f,
+       "balance: imbalance (max/mean load) %.2f -> %.2f after %d steps", before, after, STEPS);
+    diag("expert load after balancing: %.3f %.3f %.3f %.3f %.3f %.3f %.3f %.3f", load[0],
+         load[1], load[2], load[3], load[4], load[5], load[6], load[7]);
+    tmp_free();
+}
+
+int
+main(void)
+{
+    pool = pd_threadpool_new(2);
+    PD_ASSERT(pool);
+    check_embed();
+    check_rmsnorm();
+    check_swiglu();
+    check_linear();
+    check_gemm();
+    check_rope(false);
+    check_rope(true);
+    check_rope_yarn();
+    struct pd_tr_attn gqa = { .B = 2, .T = 5, .H = 4, .Hkv = 2, .Dk = 8, .Dv = 8,
+                              .scale = 0.35355339f };
+    check_attn(&gqa, "attention gqa");
+    struct pd_tr_attn mha = { .B = 3, .T = 4, .H = 3, .Hkv = 3, .Dk = 4, .Dr = 2, .Dv = 5,
+                              .scale = 0.5f };
+    check_attn(&mha, "attention with a shared rope key");
+    struct pd_tr_router soft = { .X = 8, .K = 3, .norm = true, .scale = 1.0f };
+    check_router(&soft, false, 0.0, "router softmax norm");
+    struct pd_tr_router soft_raw = { .X = 8, .K = 2, .scale = 1.0f };
+    check_router(&soft_raw, true, 0.0, "router softmax bias");
+    struct pd_tr_router sig = { .X = 8, .K = 3, .sigmoid = true, .norm = true, .scale = 2.5f };
+    check_router(&sig, true, 0.0, "router sigmoid norm bias scale");
+    struct pd_tr_router grouped = { .X = 16, .K = 4, .sigmoid = true, .norm = true, .scale = 1.5f,
+                                    .n_groups = 4, .n_groups_used = 2 };
+    check_router(&grouped, true, 0.0, "router sigmoid groups");
+    check_router(&sig, false, -14.0, "router sigmoid at the floor");
+    check_moe_plumbing();
+    check_xent();
+    check_mla();
+    check_adamw();
+    check_clip();
+    check_schedule();
+    check_balance();
+    bench_linear();
+    diag("worst relative gradient error: %.2e", worst_grad);
+    pd_threadpool_free(pool);
+    return exit_status();
+}
