@@ -1,1 +1,8 @@
 # engine/train/tasks.mk: tasks with checkable answers (countdown, arithmetic) and their solvers.
+engine_libengine_a_SOURCES += %reldir%/task.h %reldir%/task-impl.h %reldir%/task.c \
+	%reldir%/task-expr.c %reldir%/task-score.c %reldir%/task-countdown.c \
+	%reldir%/task-arith.c
+
+check_PROGRAMS += tests/test-tasks
+TESTS += tests/test-tasks
+tests_test_tasks_SOURCES = tests/test-tasks.c
