@@ -16,6 +16,7 @@
 #include "engine/chat-template.h"
 
 #define PD_EVENT_MAX_SPANS 6
+#define PD_EVENT_MAX_TOP 8      /* alternatives an event can carry (pd_gen_params.n_top) */
 
 struct pd_text_span {
     enum pd_segment segment;
@@ -48,6 +49,11 @@ struct pd_token_event {
     int n_spans;              /* the text this token released, by segment */
     struct pd_text_span spans[PD_EVENT_MAX_SPANS];
     const struct pd_routing *routing; /* NULL for a dense model */
+    int n_top;                /* the most likely tokens at this step, most likely first, with
+                                 their log-probabilities at temperature 1 (pd_gen_params.n_top;
+                                 0 when not asked for) */
+    int32_t top_ids[PD_EVENT_MAX_TOP];
+    float top_logprobs[PD_EVENT_MAX_TOP];
 };
 
 #endif

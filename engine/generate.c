@@ -163,6 +163,31 @@ eval_prompt(struct pd_context *ctx, struct pd_sampler *smp, const int32_t *promp
     return pd_context_decode(ctx, prompt, n_prompt, err);
 }
 
+/* The n most likely tokens of logits, with their log-probabilities (lse: the log-sum-exp, known
+ * from the sampled token: logit - logprob). One pass, an insertion into a short sorted list. */
+static void
+top_alternatives(struct pd_token_event *ev, const float *logits, int32_t n_vocab, int n)
+{
+    float lse = logits[ev->id] - ev->logprob;
+    int have = 0;
+    for (int32_t v = 0; v < n_vocab; v++) {
+        float x = logits[v];
+        if (have == n && x <= ev->top_logprobs[n - 1])
+            continue;
+        int j = have < n ? have++ : n - 1;
+        while (j > 0 && ev->top_logprobs[j - 1] < x) {
+            ev->top_logprobs[j] = ev->top_logprobs[j - 1];
+            ev->top_ids[j] = ev->top_ids[j - 1];
+            j--;
+        }
+        ev->top_logprobs[j] = x;
+        ev->top_ids[j] = v;
+    }
+    for (int i = 0; i < have; i++)
+        ev->top_logprobs[i] -= lse;
+    ev->n_top = have;
+}
+
 int
 pd_generate(struct pd_context *ctx, struct pd_sampler *smp, const int32_t *prompt,
             int32_t n_prompt, const struct pd_gen_params *p, pd_event_fn fn, void *user,
@@ -207,7 +232,12 @@ pd_generate(struct pd_context *ctx, struct pd_sampler *smp, const int32_t *promp
             break;
         }
         event_begin(pl, &ev);
-        ev.id = pd_sampler_sample(smp, pd_context_last_logits(ctx), &ev.logprob, &ev.entropy);
+        const float *logits = pd_context_last_logits(ctx);
+        ev.id = pd_sampler_sample(smp, logits, &ev.logprob, &ev.entropy);
+        ev.n_top = 0;
+        if (p->n_top > 0)
+            top_alternatives(&ev, logits, pd_context_model(ctx)->hp.n_vocab,
+                             PD_MIN(p->n_top, PD_EVENT_MAX_TOP));
         ev.index = i;
         pd_sampler_accept(smp, ev.id);
         res->n_generated++;

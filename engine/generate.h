@@ -31,6 +31,7 @@ struct pd_gen_params {
     const char *const *stop;    /* stop strings (NULL-terminated list) or NULL */
     bool opened_think;          /* the prompt opened <think> (chat-template.h) */
     atomic_bool *cancel;        /* set from any thread to stop at the next token; may be NULL */
+    int n_top;                  /* alternatives each event carries (0..PD_EVENT_MAX_TOP) */
 };
 
 struct pd_gen_result {

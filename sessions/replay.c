@@ -29,7 +29,7 @@ pd_store_turn_tokens(struct pd_store *st, int64_t turn, struct pd_token_list *ou
     struct st_buf blob = { 0 };
     size_t cap = 0;
     sqlite3_stmt *s = NULL;
-    int rc = st_prepare(st, "SELECT pos, token, bytes, segment, logprob, entropy, t FROM tokens "
+    int rc = st_prepare(st, "SELECT pos, token, bytes, segment, logprob, entropy, t, routing FROM tokens "
                             "WHERE turn_id = ? ORDER BY pos", &s, err);
     if (rc)
         return rc;
@@ -61,6 +61,15 @@ pd_store_turn_tokens(struct pd_store *st, int64_t turn, struct pd_token_list *ou
             rc = pd_errorf(err, PD_ENOMEM, "out of memory");
             break;
         }
+        const void *rb = sqlite3_column_blob(s, 7);
+        r->routing_len = (size_t)sqlite3_column_bytes(s, 7);
+        r->routing = (const void *)(uintptr_t)blob.len;
+        if (rb && r->routing_len && st_buf_add(&blob, rb, r->routing_len)) {
+            rc = pd_errorf(err, PD_ENOMEM, "out of memory");
+            break;
+        }
+        if (rb == NULL)
+            r->routing_len = 0;
     }
     if (rc == 0 && step != SQLITE_DONE)
         rc = st_sqlite_err(st, step, err, "reading tokens");
@@ -70,8 +79,10 @@ pd_store_turn_tokens(struct pd_store *st, int64_t turn, struct pd_token_list *ou
         pd_token_list_free(&l);
         return rc;
     }
-    for (size_t i = 0; i < l.n; i++)
+    for (size_t i = 0; i < l.n; i++) {
         l.rows[i].bytes = l.blob ? l.blob + (uintptr_t)l.rows[i].bytes : "";
+        l.rows[i].routing = l.rows[i].routing_len ? l.blob + (uintptr_t)l.rows[i].routing : NULL;
+    }
     *out = l;
     return PD_OK;
 }

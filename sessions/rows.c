@@ -178,3 +178,76 @@ pd_store_annotate(struct pd_store *st, int64_t turn, enum pd_annot_kind kind,
     }
     return st_commit(st, err);
 }
+
+int
+pd_store_annotations_each(struct pd_store *st, int64_t turn, pd_annot_fn fn, void *user,
+                          char *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = st_prepare(st, "SELECT id, kind, value, coalesce(span_from, -1), "
+                            "coalesce(span_to, -1), created FROM annotations WHERE turn_id = ? "
+                            "ORDER BY id", &s, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(s, 1, turn);
+    int step;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *kind = (const char *)sqlite3_column_text(s, 1);
+        struct pd_annot_row r = { .id = sqlite3_column_int64(s, 0), .turn = turn,
+                                  .kind = PD_ANNOT_LABEL,
+                                  .value = (const char *)sqlite3_column_text(s, 2),
+                                  .span_from = sqlite3_column_int(s, 3),
+                                  .span_to = sqlite3_column_int(s, 4),
+                                  .created = sqlite3_column_int64(s, 5) };
+        for (size_t k = 0; kind && k < PD_ARRAY_SIZE(annot_names); k++)
+            if (strcmp(kind, annot_names[k]) == 0)
+                r.kind = (enum pd_annot_kind)k;
+        if (r.value == NULL)
+            r.value = "";
+        if ((rc = fn(user, &r)) != 0)
+            break;
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = st_sqlite_err(st, step, err, "reading annotations");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* One statement on one annotation row, in a transaction; PD_ENOTFOUND when it does not exist. */
+static int
+annotation_change(struct pd_store *st, const char *sql, int64_t id, const char *value,
+                  char *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = st_begin(st, err);
+    if (rc)
+        return rc;
+    if ((rc = st_prepare(st, sql, &s, err)) == 0) {
+        int i = 1;
+        if (value)
+            bind_text(s, i++, value);
+        sqlite3_bind_int64(s, i, id);
+        rc = st_step_done(st, s, err, "changing an annotation");
+        if (rc == 0 && sqlite3_changes(st->db) == 0)
+            rc = pd_errorf(err, PD_ENOTFOUND, "no annotation %lld", (long long)id);
+    }
+    sqlite3_finalize(s);
+    if (rc) {
+        st_rollback(st);
+        return rc;
+    }
+    return st_commit(st, err);
+}
+
+int
+pd_store_annotation_set(struct pd_store *st, int64_t id, const char *value, char *err)
+{
+    return annotation_change(st, "UPDATE annotations SET value = ? WHERE id = ?", id,
+                             value ? value : "", err);
+}
+
+int
+pd_store_annotation_rm(struct pd_store *st, int64_t id, char *err)
+{
+    return annotation_change(st, "DELETE FROM annotations WHERE id = ?", id, NULL, err);
+}

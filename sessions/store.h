@@ -15,7 +15,8 @@
  * reason.
  *
  * Routing is stored packed (pd_routing_pack): a 4-byte header (u16 layers, u8 k, u8 weight
- * format: 0 f32, 1 f16), then layers x k x (u16 expert id little-endian, weight). NULL for dense
+ * format: 0 f32, 1 f16, plus PD_ROUTING_HAS_ENTROPY), then layers x k x (u16 expert id
+ * little-endian, weight), then with that bit the router's entropy per layer (f16). NULL for dense
  * models.
  *
  * Every function returns 0 or a negative PD_E* code and fills err (PD_ERR_MAX bytes).
@@ -113,6 +114,18 @@ size_t pd_routing_packed_size(int layers, int k, bool half);
 size_t pd_routing_pack(void *out, int layers, int k, const uint16_t *ids, const float *weights,
                        bool half);
 
+/* Bit of the format byte: the router's entropy per layer follows the pairs, as f16. */
+#define PD_ROUTING_HAS_ENTROPY 0x10
+
+/* Append the per-layer router entropy to a packed blob of len bytes (room for 2 x layers more
+ * bytes); returns the new length. */
+size_t pd_routing_pack_entropy(void *blob, size_t len, int layers, const float *entropy);
+
+/* Read a packed blob back: at most max_pairs (layers x k) into ids and weights; entropy[layers]
+ * (may be NULL) gets NaN where the blob has none. PD_EFORMAT when the blob is malformed. */
+int pd_routing_unpack(const void *blob, size_t len, int max_pairs, int *layers, int *k,
+                      uint16_t *ids, float *weights, float *entropy);
+
 /* ---- reading ---- */
 
 struct pd_session_row {
@@ -176,6 +189,23 @@ const char *pd_annot_kind_name(enum pd_annot_kind k);
 int pd_store_annotate(struct pd_store *st, int64_t turn, enum pd_annot_kind kind,
                       const char *value, int span_from, int span_to, int64_t *id, char *err);
 
+struct pd_annot_row {
+    int64_t id, turn;
+    enum pd_annot_kind kind;
+    const char *value;
+    int span_from, span_to;     /* -1: the whole turn */
+    int64_t created;            /* unix milliseconds */
+};
+
+typedef int (*pd_annot_fn)(void *user, const struct pd_annot_row *row);
+
+/* A turn's annotations, oldest first. */
+int pd_store_annotations_each(struct pd_store *st, int64_t turn, pd_annot_fn fn, void *user,
+                              char *err);
+/* Change an annotation's value, or delete it; PD_ENOTFOUND when it does not exist. */
+int pd_store_annotation_set(struct pd_store *st, int64_t id, const char *value, char *err);
+int pd_store_annotation_rm(struct pd_store *st, int64_t id, char *err);
+
 /* ---- export and import (export.c) ---- */
 
 enum pd_export_format {
@@ -214,6 +244,8 @@ struct pd_token_row {
     size_t len;
     float logprob, entropy;
     double t;                   /* seconds since the turn began */
+    const void *routing;        /* pd_routing_pack blob, NULL for a dense model */
+    size_t routing_len;
 };
 
 struct pd_token_list {

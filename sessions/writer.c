@@ -193,8 +193,10 @@ pd_store_turn_token(struct pd_store *st, const struct pd_token_event *ev)
     uint16_t ids[MAX_PAIRS];
     for (int i = 0; i < pairs; i++)
         ids[i] = (uint16_t)r->ids[i];
-    unsigned char blob[8 + MAX_PAIRS * 4];
+    unsigned char blob[8 + MAX_PAIRS * 4 + 2 * MAX_PAIRS];
     size_t n = pd_routing_pack(blob, r->n_layers, r->k, ids, r->weights, true);
+    if (r->entropy)
+        n = pd_routing_pack_entropy(blob, n, r->n_layers, r->entropy);
     return pd_store_turn_token_routed(st, ev, blob, n);
 }
 
@@ -312,6 +314,16 @@ f32_to_f16(float f)
     return (uint16_t)(sign | h);
 }
 
+static float
+f16_to_f32(uint16_t h)
+{
+    int exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+    float v = exp == 0    ? ldexpf((float)mant, -24)
+              : exp == 31 ? (mant ? NAN : INFINITY)
+                          : ldexpf((float)(mant | 0x400), exp - 25);
+    return h & 0x8000 ? -v : v;
+}
+
 size_t
 pd_routing_packed_size(int layers, int k, bool half)
 {
@@ -343,4 +355,55 @@ pd_routing_pack(void *out, int layers, int k, const uint16_t *ids, const float *
         }
     }
     return (size_t)(p - (uint8_t *)out);
+}
+
+size_t
+pd_routing_pack_entropy(void *blob, size_t len, int layers, const float *entropy)
+{
+    uint8_t *p = blob;
+    p[3] |= PD_ROUTING_HAS_ENTROPY;
+    p += len;
+    for (int l = 0; l < layers; l++) {
+        uint16_t h = f32_to_f16(entropy[l]);
+        *p++ = (uint8_t)h;
+        *p++ = (uint8_t)(h >> 8);
+    }
+    return len + 2 * (size_t)layers;
+}
+
+int
+pd_routing_unpack(const void *blob, size_t len, int max_pairs, int *layers, int *k,
+                  uint16_t *ids, float *weights, float *entropy)
+{
+    const uint8_t *p = blob;
+    if (len < 4)
+        return PD_EFORMAT;
+    int nl = p[0] | p[1] << 8, nk = p[2], fmt = p[3];
+    bool half = (fmt & 0x0f) == 1, has_ent = fmt & PD_ROUTING_HAS_ENTROPY;
+    if ((fmt & 0x0f) > 1 || nl * nk > max_pairs)
+        return PD_EFORMAT;
+    size_t need = pd_routing_packed_size(nl, nk, half) + (has_ent ? 2 * (size_t)nl : 0);
+    if (len != need)
+        return PD_EFORMAT;
+    p += 4;
+    for (int i = 0; i < nl * nk; i++) {
+        ids[i] = (uint16_t)(p[0] | p[1] << 8);
+        p += 2;
+        if (half) {
+            weights[i] = f16_to_f32((uint16_t)(p[0] | p[1] << 8));
+            p += 2;
+        } else {
+            uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                         (uint32_t)p[3] << 24;
+            memcpy(&weights[i], &u, 4);
+            p += 4;
+        }
+    }
+    for (int l = 0; entropy && l < nl; l++) {
+        entropy[l] = has_ent ? f16_to_f32((uint16_t)(p[0] | p[1] << 8)) : NAN;
+        p += 2;
+    }
+    *layers = nl;
+    *k = nk;
+    return PD_OK;
 }

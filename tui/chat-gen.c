@@ -435,39 +435,64 @@ set_cached(struct chat *c, const int32_t *a, size_t na, const int32_t *b, size_t
 }
 
 int
-chat_reply(struct chat *c)
+chat_prompt_prepare(struct chat *c, struct chat_prompt *p, char *err)
 {
-    char err[PD_ERR_MAX] = "";
-    bool opened = false;
-    char *prompt = render(c, &opened);
-    int32_t *ids = NULL;
-    size_t n_ids = 0;
+    *p = (struct chat_prompt){ 0 };
+    char *prompt = render(c, &p->opened);
+    char why[PD_ERR_MAX] = "";
     int rc = pd_tokenizer_encode(c->m->tok, prompt, strlen(prompt),
-                                 PD_TOK_ADD_SPECIAL | PD_TOK_PARSE_SPECIAL, &ids, &n_ids, err);
+                                 PD_TOK_ADD_SPECIAL | PD_TOK_PARSE_SPECIAL, &p->ids, &p->n, why);
     free(prompt);
-    if (rc) {
-        fprintf(stderr, "ponder chat: cannot tokenize the conversation: %s\n", err);
-        return -1;
-    }
+    if (rc)
+        return pd_errorf(err, rc, "cannot tokenize the conversation: %s", why);
     int32_t n_ctx = pd_context_n_ctx(c->ctx);
-    if (n_ids == 0 || (int64_t)n_ids + 1 >= n_ctx) {
-        fprintf(stderr, "ponder chat: the conversation is %zu tokens and no longer fits the "
-                        "context (%d); /new starts a new one, or restart with a larger -c\n",
-                n_ids, n_ctx);
-        free(ids);
-        return -1;
+    if (p->n == 0 || (int64_t)p->n + 1 >= n_ctx) {
+        rc = pd_errorf(err, PD_ERANGE, "the conversation is %zu tokens and no longer fits the "
+                       "context (%d); start a new one, or restart with a larger -c", p->n, n_ctx);
+        free(p->ids);
+        p->ids = NULL;
+        return rc;
     }
-    size_t keep = reuse_cache(c, ids, n_ids);
+    p->keep = reuse_cache(c, p->ids, p->n);
+    return 0;
+}
 
+struct pd_sampler *
+chat_sampler_new(struct chat *c, const struct chat_prompt *p, char *json, size_t json_size)
+{
     struct pd_sampler_params sp = c->sp;
     sp.seed += c->n_replies++;
     struct pd_sampler *smp = pd_sampler_new(&sp, c->m->hp.n_vocab);
     if (smp == NULL) {
-        fprintf(stderr, "ponder chat: out of memory\n");
+        fprintf(stderr, "ponder: out of memory\n");
         abort();
     }
-    for (size_t i = 0; i < keep; i++)
-        pd_sampler_accept(smp, ids[i]);
+    for (size_t i = 0; i < p->keep; i++)
+        pd_sampler_accept(smp, p->ids[i]);
+    if (json)
+        sampler_json(json, json_size, &sp);
+    return smp;
+}
+
+void
+chat_prompt_done(struct chat *c, struct chat_prompt *p, const int32_t *gen, size_t n_gen)
+{
+    set_cached(c, p->ids, p->n, gen, n_gen, (size_t)pd_context_n_past(c->ctx));
+    free(p->ids);
+    p->ids = NULL;
+}
+
+int
+chat_reply(struct chat *c)
+{
+    char err[PD_ERR_MAX] = "", sjson[256];
+    struct chat_prompt pr;
+    if (chat_prompt_prepare(c, &pr, err)) {
+        fprintf(stderr, "ponder chat: %s\n", err);
+        return -1;
+    }
+    struct pd_sampler *smp = chat_sampler_new(c, &pr, sjson, sizeof sjson);
+    int rc;
 
     struct show s = { .c = c, .at_bol = true, .width = 80 };
     struct winsize ws;
@@ -477,19 +502,17 @@ chat_reply(struct chat *c)
     sbuf_str(&s.think, "");
     sbuf_str(&s.answer, "");
     if (c->st && c->session) {
-        char sjson[256];
-        sampler_json(sjson, sizeof sjson, &sp);
         if (pd_store_turn_begin(c->st, c->session, sjson, NULL, err) == 0)
             s.logging = true;
         else
             fprintf(stderr, "ponder chat: warning: %s; this turn is not logged\n", err);
     }
-    struct pd_gen_params gp = { .n_predict = (int32_t)c->n_predict, .opened_think = opened,
+    struct pd_gen_params gp = { .n_predict = (int32_t)c->n_predict, .opened_think = pr.opened,
                                 .cancel = &chat_interrupted };
     struct pd_gen_result res;
     atomic_store(&chat_interrupted, false);
-    rc = pd_generate(c->ctx, smp, ids + keep, (int32_t)(n_ids - keep), &gp, on_event, &s, &res,
-                     err);
+    rc = pd_generate(c->ctx, smp, pr.ids + pr.keep, (int32_t)(pr.n - pr.keep), &gp, on_event, &s,
+                     &res, err);
     if (s.in_think)
         end_thought(&s, rc == 0 && res.stop == PD_STOP_CANCELED ? " (stopped)" : " (unfinished)");
     style(&s, false);
@@ -507,9 +530,8 @@ chat_reply(struct chat *c)
             fprintf(stderr, "ponder chat: warning: %s; the end of this turn is not logged\n",
                     e2);
     }
-    set_cached(c, ids, n_ids, s.gen, s.n_gen, (size_t)pd_context_n_past(c->ctx));
+    chat_prompt_done(c, &pr, s.gen, s.n_gen);
     pd_sampler_free(smp);
-    free(ids);
     free(s.gen);
     if (rc) {
         fprintf(stderr, "ponder chat: %s\n", err);

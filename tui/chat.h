@@ -83,6 +83,24 @@ void chat_truncate(struct chat *c, size_t i);
  * -1 after a message on stderr (the conversation is then unchanged). */
 int chat_reply(struct chat *c);
 
+/* A reply's prompt: the conversation rendered through the template and tokenized, with the
+ * KV cache's common prefix kept (ids[0..keep) are already in the context). */
+struct chat_prompt {
+    int32_t *ids;
+    size_t n, keep;
+    bool opened;               /* the template opened <think> */
+};
+
+/* Render, tokenize and reuse the cache; 0, or a PD_E* with err filled (PD_ERANGE when the
+ * conversation no longer fits the context). */
+int chat_prompt_prepare(struct chat *c, struct chat_prompt *p, char *err);
+/* The reply's sampler (seed + replies so far), fed the kept prompt; json (may be NULL) gets the
+ * settings as a JSON object for the store. */
+struct pd_sampler *chat_sampler_new(struct chat *c, const struct chat_prompt *p, char *json,
+                                    size_t json_size);
+/* After the reply: remember what the context holds (prompt, then the generated ids); frees ids. */
+void chat_prompt_done(struct chat *c, struct chat_prompt *p, const int32_t *gen, size_t n_gen);
+
 /* The fold line for a thought: "▸ thought 12.4 s · 812 tokens", dimmed when colours are on. */
 void chat_print_fold(const struct chat *c, double secs, int tokens, const char *note);
 

@@ -29,6 +29,7 @@ extern const struct pd_cmd_entry cmd_bench_entry;
 extern const struct pd_cmd_entry cmd_sessions_entry;
 extern const struct pd_cmd_entry cmd_annotate_entry;
 extern const struct pd_cmd_entry cmd_chat_entry;
+extern const struct pd_cmd_entry cmd_tui_entry;
 
 /* "ponder CMD: message" on stderr; returns EXIT_USAGE (usage_error) or EXIT_RUNTIME (fail). */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -57,6 +58,15 @@ enum cli_sampler_opt {
     { "min-p", required_argument, NULL, CLI_OPT_MIN_P },              \
     { "repeat-penalty", required_argument, NULL, CLI_OPT_REPEAT },    \
     { "seed", required_argument, NULL, CLI_OPT_SEED }
+
+/* The sampler options' lines for a --help text. */
+#define CLI_SAMPLER_HELP                                                                    \
+    "      --temp T            temperature; 0 is greedy (default 0.6)\n"                   \
+    "      --top-k K           keep the K most likely tokens (default 40; 0 = off)\n"      \
+    "      --top-p P           nucleus sampling (default 0.95; 1 = off)\n"                 \
+    "      --min-p P           drop tokens below P x the top probability (default 0.05)\n" \
+    "      --repeat-penalty R  penalize the last 64 tokens (default 1 = off)\n"            \
+    "      --seed S            random seed of the first reply (reply i uses S + i)\n"
 
 struct pd_sampler_params;
 

@@ -70,12 +70,7 @@ static const char chat_help[] =
     "  -n, --n-predict N       at most N tokens per reply (default: until the model ends)\n"
     "  -c, --ctx-size N        context size in tokens (default: the model's, at most 4096)\n"
     "  -t, --threads N         CPU threads (default: all online CPUs)\n"
-    "      --temp T            temperature; 0 is greedy (default 0.6)\n"
-    "      --top-k K           keep the K most likely tokens (default 40; 0 = off)\n"
-    "      --top-p P           nucleus sampling (default 0.95; 1 = off)\n"
-    "      --min-p P           drop tokens below P x the top probability (default 0.05)\n"
-    "      --repeat-penalty R  penalize the last 64 tokens (default 1 = off)\n"
-    "      --seed S            random seed of the first reply (reply i uses S + i)\n"
+    CLI_SAMPLER_HELP
     "      --template NAME     chat template (as for run; default: recognized from the model)\n"
     "      --precise           float activations in matrix products (slower)\n"
     "      --think MODE        auto: stream the thoughts, then fold them to one line\n"

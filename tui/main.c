@@ -7,8 +7,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const struct pd_cmd_entry *const cmd_table[] = {
+    &cmd_tui_entry,
     &cmd_run_entry,
     &cmd_chat_entry,
     &cmd_model_entry,
@@ -31,9 +33,16 @@ print_usage(FILE *f)
 int
 main(int argc, char **argv)
 {
-    if (argc < 2) {
-        print_usage(stderr);
-        return EXIT_USAGE;
+    /* On a terminal, no sub-command (or only options) opens the workbench. */
+    if (argc < 2 || (argv[1][0] == '-' && strcmp(argv[1], "--help") != 0 &&
+                     strcmp(argv[1], "-h") != 0 && strcmp(argv[1], "--version") != 0 &&
+                     strcmp(argv[1], "-V") != 0)) {
+        if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))
+            return cmd_tui_entry.exec(argc, argv);
+        if (argc < 2) {
+            print_usage(stderr);
+            return EXIT_USAGE;
+        }
     }
     const char *name = argv[1];
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
