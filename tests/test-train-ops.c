@@ -366,13 +366,16 @@ check_linear(void)
 }
 
 /* The blocked product in all four transpose combinations, at sizes that cross every block edge
- * (K > KC, M > MC, N > NC, none a multiple of the micro-tile), threaded, against double. */
+ * (K > KC, M > MC, N > NC, none a multiple of the micro-tile), threaded, against double; with
+ * each micro-kernel this CPU has. */
 static void
-check_gemm(void)
+check_gemm(const char *kernel)
 {
     enum { M = 203, N = 141, K = 300 };
     float *A = frnd(M * K, 1), *B = frnd(K * N, 1), *C = tmp(sizeof(float) * M * N);
     double worst = 0.0;
+    if (kernel)
+        setenv("PONDER_TRAIN_KERNEL", kernel, 1);
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
             float *C0 = frnd(M * N, 1);
@@ -387,8 +390,9 @@ check_gemm(void)
                     worst = fmax(worst, fabs(s - C[i * N + j]));
                 }
         }
-    ok(worst < 1e-3, "gemm: C += op(A) op(B), all four transposes, 203x141x300 on %d threads "
-       "(max err %.1e)", pd_threadpool_size(pool), worst);
+    unsetenv("PONDER_TRAIN_KERNEL");
+    ok(worst < 1e-3, "gemm (%s kernel): C += op(A) op(B), all four transposes, 203x141x300 on "
+       "%d threads (max err %.1e)", kernel ? kernel : "best", pd_threadpool_size(pool), worst);
     tmp_free();
 }
 
@@ -404,6 +408,39 @@ bench_linear(void)
     double dt = pd_time_now() - t0;
     diag("linear 1024x512x512, forward and backward: %.1f ms, %.1f GFLOP/s on %d threads",
          dt * 1e3, 6.0 * N * I * O / dt * 1e-9, pd_threadpool_size(pool));
+    tmp_free();
+}
+
+/* The vectorized exp helpers over a wide range, against double. */
+static void
+check_exp_rows(void)
+{
+    enum { n = 1003 };
+    float *x = frnd(n, 40), *y = frnd(n, 1), *y0 = fcopy(y, n);
+    double max = -INFINITY, sum = 0.0, es = 0.0, ea = 0.0;
+    x[5] = 87.0f;   /* a large logit: shifted, nothing overflows */
+    x[9] = -200.0f;
+    float *s = fcopy(x, n);
+    for (int i = 0; i < n; i++)
+        max = fmax(max, 0.75 * x[i]);
+    for (int i = 0; i < n; i++)
+        sum += exp(0.75 * x[i] - max);
+    pd_tr_softmax(s, n, 0.75f);
+    pd_tr_exp_axpy(y, -0.5f, x, 3.0f, n);
+    for (int i = 0; i < n; i++) {
+        double p = exp(0.75 * x[i] - max) / sum, e = -0.5 * exp(x[i] - 3.0);
+        es = fmax(es, fabs(s[i] - p) / fmax(p, 1e-30) * (p > 1e-30));
+        ea = fmax(ea, fabs(y[i] - y0[i] - e) / fmax(fabs(e) + fabs(y0[i]), 1e-30));
+    }
+    double lse = (double)pd_tr_logsumexp(x, n), want = 0.0, m = -INFINITY;
+    for (int i = 0; i < n; i++)
+        m = fmax(m, x[i]);
+    for (int i = 0; i < n; i++)
+        want += exp(x[i] - m);
+    want = m + log(want);
+    ok(es < 1e-5 && ea < 1e-6 && fabs(lse - want) < 1e-5 * fabs(want),
+       "exp rows: softmax (rel %.1e), exp axpy (rel %.1e), logsumexp (%.7g vs %.7g)", es, ea,
+       lse, want);
     tmp_free();
 }
 
@@ -484,7 +521,9 @@ check_attn(const struct pd_tr_attn *a, const char *name)
     float *g0[4] = { frnd(nq, 0.5), frnd(nk, 0.5), frnd(nr, 0.5), frnd(nv, 0.5) };
     float *g[4] = { fcopy(g0[0], nq), fcopy(g0[1], nk), fcopy(g0[2], nr), fcopy(g0[3], nv) };
     pd_tr_attn_forward(pool, out, probs, q, k, kr, v, a);
-    pd_tr_attn_backward(pool, g[0], g[1], a->Dr ? g[2] : NULL, g[3], R, probs, q, k, kr, v, a);
+    char err[PD_ERR_MAX];
+    is_int(pd_tr_attn_backward(pool, g[0], g[1], a->Dr ? g[2] : NULL, g[3], R, probs, q, k, kr, v,
+                               a, err), 0, "%s: backward", name);
     struct ref r;
     ref_init(&r, attn_ref, a, no, R);
     ref_in(&r, 0, q, nq);
@@ -859,7 +898,8 @@ check_mla(void)
     pd_tr_linear_forward(pool, out, o, w[M_WO], NULL, N, H * Dv, E);
     /* backward, in reverse */
     pd_tr_linear_backward(pool, dO, g[M_WO], NULL, Rr, o, w[M_WO], N, H * Dv, E);
-    pd_tr_attn_backward(pool, dq, dk, dkpe, dv, dO, probs, q, k, kpe, v, &a);
+    char err[PD_ERR_MAX];
+    PD_ASSERT(pd_tr_attn_backward(pool, dq, dk, dkpe, dv, dO, probs, q, k, kpe, v, &a, err) == 0);
     pd_tr_linear_backward(pool, dlatn, g[M_WVB], NULL, dv, latn, w[M_WVB], N, R, H * Dv);
     pd_tr_linear_backward(pool, dlatn, g[M_WKB], NULL, dk, latn, w[M_WKB], N, R, H * Dn);
     pd_tr_rmsnorm_backward(dlat, g[M_KVN], dlatn, lat, w[M_KVN], rl, N, R);
@@ -994,7 +1034,10 @@ main(void)
     check_rmsnorm();
     check_swiglu();
     check_linear();
-    check_gemm();
+    check_gemm("generic");
+    check_gemm("avx2");
+    check_gemm(NULL);
+    check_exp_rows();
     check_rope(false);
     check_rope(true);
     check_rope_yarn();

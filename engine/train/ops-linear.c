@@ -6,14 +6,16 @@
  * by one thread for all of K (so threads never write the same element and need no reduction);
  * for each KC-deep slice, the tile's block of A is packed into 6-row slivers and its block of B
  * into 16-column slivers, both k-major, so the micro-kernel reads two contiguous streams and keeps
- * a 6 x 16 block of C in twelve AVX registers. Packing is also where transposes happen, so the
- * three products of a linear layer (x.W^T, dy.W, dy^T.x) run on the same kernel.
+ * a 6 x 16 block of C in twelve AVX registers (6 x 32 in twelve AVX-512 ones, where the CPU has
+ * them). Packing is also where transposes happen, so the three products of a linear layer
+ * (x.W^T, dy.W, dy^T.x) run on the same kernel.
  */
 #include "config.h"
 
 #include "engine/train/ops.h"
 #include "kernels/cpu/threadpool.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -22,7 +24,7 @@
 
 enum {
     MR = 6,     /* micro-tile rows */
-    NR = 16,    /* micro-tile columns */
+    NR_MAX = 32, /* micro-tile columns: 16 (AVX2, generic) or 32 (AVX-512) */
     KC = 256,   /* depth of one packed slice */
     MC = 96,    /* tile rows (a multiple of MR): A's packed block is MC x KC, 96 KiB */
     NC = 128,   /* tile columns (a multiple of NR): B's packed block is KC x NC, 128 KiB */
@@ -40,9 +42,15 @@ struct gemm_args {
 typedef void (*kernel_fn)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
                           int mr, int nr);
 
-/* Add the valid mr x nr corner of a full micro-tile acc into C. */
+/* A micro-kernel and the width of its column slivers. */
+struct kernel {
+    kernel_fn fn;
+    int nr;
+};
+
+/* Add the valid mr x nr corner of a full micro-tile acc (rows of NR_MAX) into C. */
 static void
-add_tile(float *c, int64_t ldc, const float acc[MR][NR], int mr, int nr)
+add_tile(float *c, int64_t ldc, const float acc[MR][NR_MAX], int mr, int nr)
 {
     for (int r = 0; r < mr; r++)
         for (int j = 0; j < nr; j++)
@@ -52,10 +60,10 @@ add_tile(float *c, int64_t ldc, const float acc[MR][NR], int mr, int nr)
 static void
 kernel_generic(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mr, int nr)
 {
-    float acc[MR][NR] = { { 0 } };
-    for (int64_t k = 0; k < kc; k++, a += MR, b += NR)
+    float acc[MR][NR_MAX] = { { 0 } };
+    for (int64_t k = 0; k < kc; k++, a += MR, b += 16)
         for (int r = 0; r < MR; r++)
-            for (int j = 0; j < NR; j++)
+            for (int j = 0; j < 16; j++)
                 acc[r][j] += a[r] * b[j];
     add_tile(c, ldc, acc, mr, nr);
 }
@@ -67,7 +75,7 @@ kernel_avx2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, i
 {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-    for (int64_t k = 0; k < kc; k++, a += MR, b += NR) {
+    for (int64_t k = 0; k < kc; k++, a += MR, b += 16) {
         __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), av;
 #define ROW(r)                                          \
         av = _mm256_broadcast_ss(a + r);                \
@@ -76,7 +84,7 @@ kernel_avx2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, i
         ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
 #undef ROW
     }
-    if (mr == MR && nr == NR) {
+    if (mr == MR && nr == 16) {
 #define STORE(r)                                                                            \
         _mm256_storeu_ps(c + r * ldc, _mm256_add_ps(_mm256_loadu_ps(c + r * ldc), c##r##0)); \
         _mm256_storeu_ps(c + r * ldc + 8,                                                   \
@@ -85,27 +93,76 @@ kernel_avx2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, i
 #undef STORE
         return;
     }
-    float acc[MR][NR];
+    float acc[MR][NR_MAX];
 #define SPILL(r)                                        \
     _mm256_storeu_ps(acc[r], c##r##0);                  \
     _mm256_storeu_ps(acc[r] + 8, c##r##1);
     SPILL(0) SPILL(1) SPILL(2) SPILL(3) SPILL(4) SPILL(5)
 #undef SPILL
-    add_tile(c, ldc, (const float(*)[NR])acc, mr, nr);
+    add_tile(c, ldc, (const float(*)[NR_MAX])acc, mr, nr);
+}
+
+/* The same on AVX-512: a 6 x 32 block of C in twelve 16-wide registers. */
+static __attribute__((target("avx512f"))) void
+kernel_avx512(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mr, int nr)
+{
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    for (int64_t k = 0; k < kc; k++, a += MR, b += 32) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), av;
+#define ROW(r)                                          \
+        av = _mm512_set1_ps(a[r]);                      \
+        c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0);     \
+        c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1);
+        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
+#undef ROW
+    }
+    if (mr == MR && nr == 32) {
+#define STORE(r)                                                                            \
+        _mm512_storeu_ps(c + r * ldc, _mm512_add_ps(_mm512_loadu_ps(c + r * ldc), c##r##0)); \
+        _mm512_storeu_ps(c + r * ldc + 16,                                                  \
+                         _mm512_add_ps(_mm512_loadu_ps(c + r * ldc + 16), c##r##1));
+        STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)
+#undef STORE
+        return;
+    }
+    float acc[MR][NR_MAX];
+#define SPILL(r)                                        \
+    _mm512_storeu_ps(acc[r], c##r##0);                  \
+    _mm512_storeu_ps(acc[r] + 16, c##r##1);
+    SPILL(0) SPILL(1) SPILL(2) SPILL(3) SPILL(4) SPILL(5)
+#undef SPILL
+    add_tile(c, ldc, (const float(*)[NR_MAX])acc, mr, nr);
 }
 #endif
 
-static kernel_fn
+/* The widest kernel the CPU runs, or a narrower one that PONDER_TRAIN_KERNEL=avx2|generic asks
+ * for (tests run each; read at every product, so set it only while no product runs). */
+static struct kernel
 pick_kernel(void)
 {
+    static _Atomic int best = -1;   /* 0 generic, 1 AVX2, 2 AVX-512; threads may race, and agree */
+    int c = best;
+    if (c < 0) {
+        c = 0;
 #if defined(__x86_64__)
-    static int have_avx2 = -1;
-    if (have_avx2 < 0)
-        have_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (have_avx2)
-        return kernel_avx2;
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+            c = __builtin_cpu_supports("avx512f") ? 2 : 1;
 #endif
-    return kernel_generic;
+        best = c;
+    }
+    const char *force = getenv("PONDER_TRAIN_KERNEL");
+    if (force && strcmp(force, "generic") == 0)
+        c = 0;
+    else if (force && strcmp(force, "avx2") == 0 && c > 1)
+        c = 1;
+#if defined(__x86_64__)
+    if (c == 2)
+        return (struct kernel){ kernel_avx512, 32 };
+    if (c == 1)
+        return (struct kernel){ kernel_avx2, 16 };
+#endif
+    return (struct kernel){ kernel_generic, 16 };
 }
 
 /* A's rows i0.. (mc of them, zero-padded to whole slivers), depth k0..k0+kc: ap[sliver][k][r]. */
@@ -133,41 +190,43 @@ pack_a(float *ap, const struct gemm_args *g, int64_t i0, int64_t mc, int64_t k0,
     }
 }
 
-/* B's columns j0.. (nc of them, zero-padded), depth k0..k0+kc: bp[sliver][k][j]. */
+/* B's columns j0.. (nc of them, zero-padded to slivers of nr), depth k0..k0+kc:
+ * bp[sliver][k][j]. */
 static void
-pack_b(float *bp, const struct gemm_args *g, int64_t j0, int64_t nc, int64_t k0, int64_t kc)
+pack_b(float *bp, const struct gemm_args *g, int nr, int64_t j0, int64_t nc, int64_t k0,
+       int64_t kc)
 {
-    for (int64_t s = 0; s < nc; s += NR, bp += NR * kc) {
-        int cols = (int)PD_MIN(NR, nc - s);
-        if (cols < NR)
-            memset(bp, 0, sizeof(float) * NR * kc);
+    for (int64_t s = 0; s < nc; s += nr, bp += nr * kc) {
+        int cols = (int)PD_MIN(nr, nc - s);
+        if (cols < nr)
+            memset(bp, 0, sizeof(float) * nr * kc);
         if (g->trans_b) {
             /* B stored [N][K]: one sliver's column j is a row */
             for (int j = 0; j < cols; j++) {
                 const float *src = g->B + (j0 + s + j) * g->ldb + k0;
                 for (int64_t k = 0; k < kc; k++)
-                    bp[k * NR + j] = src[k];
+                    bp[k * nr + j] = src[k];
             }
         } else {
             for (int64_t k = 0; k < kc; k++)
-                memcpy(bp + k * NR, g->B + (k0 + k) * g->ldb + j0 + s, sizeof(float) * cols);
+                memcpy(bp + k * nr, g->B + (k0 + k) * g->ldb + j0 + s, sizeof(float) * cols);
         }
     }
 }
 
 static void
-gemm_tile(const struct gemm_args *g, kernel_fn kernel, int64_t tile, float *ap, float *bp)
+gemm_tile(const struct gemm_args *g, struct kernel kn, int64_t tile, float *ap, float *bp)
 {
     int64_t i0 = tile / g->tiles_n * g->mc, j0 = tile % g->tiles_n * g->nc;
     int64_t mc = PD_MIN(g->mc, g->M - i0), nc = PD_MIN(g->nc, g->N - j0);
     for (int64_t k0 = 0; k0 < g->K; k0 += KC) {
         int64_t kc = PD_MIN(KC, g->K - k0);
         pack_a(ap, g, i0, mc, k0, kc);
-        pack_b(bp, g, j0, nc, k0, kc);
-        for (int64_t j = 0; j < nc; j += NR)
+        pack_b(bp, g, kn.nr, j0, nc, k0, kc);
+        for (int64_t j = 0; j < nc; j += kn.nr)
             for (int64_t i = 0; i < mc; i += MR)
-                kernel(kc, ap + i * kc, bp + j * kc, g->C + (i0 + i) * g->ldc + j0 + j, g->ldc,
-                       (int)PD_MIN(MR, mc - i), (int)PD_MIN(NR, nc - j));
+                kn.fn(kc, ap + i * kc, bp + j * kc, g->C + (i0 + i) * g->ldc + j0 + j, g->ldc,
+                      (int)PD_MIN(MR, mc - i), (int)PD_MIN(kn.nr, nc - j));
     }
 }
 
@@ -177,9 +236,9 @@ gemm_task(void *ctx, int ith, int nth)
     const struct gemm_args *g = ctx;
     _Alignas(64) float ap[MC * KC];
     _Alignas(64) float bp[NC * KC];
-    kernel_fn kernel = pick_kernel();
+    struct kernel kn = pick_kernel();
     for (int64_t t = ith; t < g->tiles_m * g->tiles_n; t += nth)
-        gemm_tile(g, kernel, t, ap, bp);
+        gemm_tile(g, kn, t, ap, bp);
 }
 
 void
@@ -193,11 +252,11 @@ pd_tr_gemm(struct pd_threadpool *tp, float *C, int64_t ldc, const float *A, int6
         .C = C, .A = A, .B = B, .ldc = ldc, .lda = lda, .ldb = ldb, .M = M, .N = N, .K = K,
         .trans_a = trans_a, .trans_b = trans_b, .mc = MC, .nc = NC,
     };
-    int nth = tp ? pd_threadpool_size(tp) : 1;
+    int nth = tp ? pd_threadpool_size(tp) : 1, nr = pick_kernel().nr;
     /* Small products: smaller tiles, so that every thread has a few */
-    while ((g.nc > NR || g.mc > MR) &&
+    while (nth > 1 && (g.nc > nr || g.mc > MR) &&
            ((M + g.mc - 1) / g.mc) * ((N + g.nc - 1) / g.nc) < 4 * nth) {
-        if (g.nc > NR && (g.nc >= 2 * g.mc || g.mc <= MR))
+        if (g.nc > nr && (g.nc >= 2 * g.mc || g.mc <= MR))
             g.nc /= 2;
         else
             g.mc = PD_MAX(MR, g.mc / 2 / MR * MR);

@@ -11,7 +11,6 @@
 #include "engine/train/ops.h"
 #include "kernels/cpu/threadpool.h"
 
-#include <math.h>
 
 struct loss_args {
     float *logp, *lse, *dlogits;
@@ -36,13 +35,7 @@ forward_task(void *ctx, int ith, int nth)
     struct loss_args *a = ctx;
     for (int64_t n = ith; n < a->N; n += nth) {
         const float *l = a->logits + n * a->V;
-        float max = -INFINITY;
-        for (int64_t v = 0; v < a->V; v++)
-            max = l[v] > max ? l[v] : max;
-        double sum = 0.0;
-        for (int64_t v = 0; v < a->V; v++)
-            sum += expf(l[v] - max);
-        a->lse[n] = max + (float)log(sum);
+        a->lse[n] = pd_tr_logsumexp(l, a->V);
         a->logp[n] = a->targets[n] >= 0 ? l[a->targets[n]] - a->lse[n] : 0.0f;
     }
 }
@@ -55,12 +48,9 @@ backward_task(void *ctx, int ith, int nth)
         int32_t t = a->targets[n];
         if (t < 0)
             continue;
-        float g = a->dlogp ? a->dlogp[n] : a->dlogp_all, lse = a->lse[n];
-        const float *l = a->logits + n * a->V;
-        float *d = a->dlogits + n * a->V;
-        for (int64_t v = 0; v < a->V; v++)
-            d[v] -= g * expf(l[v] - lse);
-        d[t] += g;
+        float g = a->dlogp ? a->dlogp[n] : a->dlogp_all;
+        pd_tr_exp_axpy(a->dlogits + n * a->V, -g, a->logits + n * a->V, a->lse[n], a->V);
+        a->dlogits[n * a->V + t] += g;
     }
 }
 

@@ -40,7 +40,7 @@ struct pd_threadpool;
 /*
  * C[M][N] += op(A)[M][K] . op(B)[K][N], where op(A) = A or its transpose (A stored [K][M] when
  * trans_a), likewise B. Row strides lda, ldb, ldc. Blocked and packed, AVX2/FMA where the CPU has
- * it; threads split C into tiles, so no two write the same element.
+ * it (AVX-512 where present); threads split C into tiles, so no two write the same element.
  */
 void pd_tr_gemm(struct pd_threadpool *tp, float *C, int64_t ldc, const float *A, int64_t lda,
                 bool trans_a, const float *B, int64_t ldb, bool trans_b, int64_t M, int64_t N,
@@ -116,16 +116,19 @@ struct pd_tr_attn {
  *   k     [B*T][Hkv][Dk]
  *   krope [B*T][Dr]   (NULL when Dr == 0): the score of head h at key j adds q_h[Dk:] . krope[j]
  *   v     [B*T][Hkv][Dv]
- * Saves probs [B][H][T][T] (row t holds the softmax over keys 0..t; the rest is left alone).
+ * Saves probs [B][H][T][T]: row t holds the softmax over keys 0..t, then zeros to the end of its
+ * block of 64 rows (the rest of the row is not written).
  */
 void pd_tr_attn_forward(struct pd_threadpool *tp, float *out, float *probs, const float *q,
                         const float *k, const float *krope, const float *v,
                         const struct pd_tr_attn *a);
 
-/* dq, dk, dkrope, dv += the gradients for dout; each may be NULL. */
-void pd_tr_attn_backward(struct pd_threadpool *tp, float *dq, float *dk, float *dkrope, float *dv,
-                         const float *dout, const float *probs, const float *q, const float *k,
-                         const float *krope, const float *v, const struct pd_tr_attn *a);
+/* dq, dk, dkrope, dv += the gradients for dout; each may be NULL. Allocates a scratch of
+ * 64 x T floats per thread for the call: PD_ENOMEM (with err) when that fails. */
+int pd_tr_attn_backward(struct pd_threadpool *tp, float *dq, float *dk, float *dkrope, float *dv,
+                        const float *dout, const float *probs, const float *q, const float *k,
+                        const float *krope, const float *v, const struct pd_tr_attn *a,
+                        char *err);
 
 /* ---- mixture of experts --------------------------------------------------------------------- */
 
@@ -177,6 +180,17 @@ void pd_tr_moe_combine_backward(float *dy, float *dweights, const float *dout, c
 /* The load of each expert: load[X] = the share of the N*K routed (token, choice) slots it took
  * (sums to 1; equal load is 1/X). Returns the imbalance, max load / mean load (1: balanced). */
 float pd_tr_expert_load(float *load, const int32_t *ids, int64_t N, int K, int X);
+
+/* ---- row helpers (vectorized exp) ---------------------------------------------------------- */
+
+/* In place: x[n] = softmax(scale * x), max-subtracted. */
+void pd_tr_softmax(float *x, int64_t n, float scale);
+
+/* log sum exp(x[n]), max-subtracted. */
+float pd_tr_logsumexp(const float *x, int64_t n);
+
+/* y[n] += a * exp(x[n] - shift). */
+void pd_tr_exp_axpy(float *y, float a, const float *x, float shift, int64_t n);
 
 /* ---- log-softmax and cross-entropy ---------------------------------------------------------- */
 
