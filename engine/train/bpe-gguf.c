@@ -216,7 +216,8 @@ read_merge(struct pd_bpe *b, const struct pd_gguf_value *s, uint64_t r, char *bu
 
     if (!sp || (ll = unalphabet(b, p, (size_t)(sp - p), buf)) <= 0 ||
         (rl = unalphabet(b, sp + 1, s->v.str.len - (size_t)(sp - p) - 1, buf + ll)) <= 0 ||
-        (l = bpe_lookup(b, buf, (size_t)ll)) < 0 || (rt = bpe_lookup(b, buf + ll, (size_t)rl)) < 0 ||
+        (l = bpe_lookup(b, buf, (size_t)ll)) < 0 ||
+        (rt = bpe_lookup(b, buf + ll, (size_t)rl)) < 0 ||
         (res = bpe_lookup(b, buf, (size_t)(ll + rl))) < 0)
         return pd_errorf(err, PD_EFORMAT,
                          "tokenizer.ggml.merges[%llu] '%.60s' does not join two tokens into one",

@@ -9,9 +9,9 @@
  *      count (the sum of the frequencies of the pieces it occurs in, once per occurrence) and
  *      the list of pieces it occurs in; all pairs go on a max-heap;
  *   3. merge: pop the best pair; an entry whose count is no longer the pair's is stale and
- *      dropped. Apply the merge to the pieces on the pair's list only: take their pairs out of
- *      the counts, merge, put the new pairs in, and list the piece under each new pair that
- *      contains the new token. Pairs whose count changed go back on the heap with the new count.
+ *      dropped. Apply the merge to the pieces on the pair's list only, updating the counts of
+ *      the pairs next to each occurrence, and list the piece under each new pair (they all
+ *      contain the new token). Pairs whose count changed go back on the heap with the new count.
  * The work of a merge is proportional to the pieces it touches, not to the corpus.
  */
 #include "config.h"
@@ -310,16 +310,16 @@ pair_count(struct trainer *t, int32_t l, int32_t r, int64_t delta, uint32_t w, i
     return 0;
 }
 
-/* Count the pairs of word w, times sign. */
+/* Count the pairs of word w and list w under each. */
 static int
-word_pairs(struct trainer *t, uint32_t w, int sign, int32_t new_id)
+word_pairs(struct trainer *t, uint32_t w)
 {
     const struct word *wd = &t->words[w];
     const int32_t *s = t->syms + wd->off;
     int rc;
 
     for (uint32_t i = 0; i + 1 < wd->len; i++)
-        if ((rc = pair_count(t, s[i], s[i + 1], sign * wd->freq, w, new_id)) != 0)
+        if ((rc = pair_count(t, s[i], s[i + 1], wd->freq, w, -1)) != 0)
             return rc;
     return 0;
 }
@@ -357,20 +357,40 @@ index_words(struct trainer *t)
     t->word_slots = NULL;
     t->stamp = 1;
     for (uint32_t w = 0; w < t->n_words; w++)
-        if ((rc = word_pairs(t, w, +1, -1)) != 0)
+        if ((rc = word_pairs(t, w)) != 0)
             return rc;
     return push_touched(t);
 }
 
 /* ---- stage 3: merging ---- */
 
-static bool
-word_has(const int32_t *s, uint32_t n, int32_t l, int32_t r)
+/* Merge (l, r) -> c in word w, left to right, and update the counts of the pairs around each
+ * occurrence only: (prev, l) becomes (prev, c), (r, next) becomes (c, next). prev is read from
+ * the merged part, so "l r l r" correctly turns (c, l) into (c, c), and l == r works too. */
+static int
+merge_word(struct trainer *t, uint32_t w, int32_t l, int32_t r, int32_t c)
 {
-    for (uint32_t i = 0; i + 1 < n; i++)
-        if (s[i] == l && s[i + 1] == r)
-            return true;
-    return false;
+    struct word *wd = &t->words[w];
+    int32_t *s = t->syms + wd->off;
+    int64_t f = wd->freq;
+    uint32_t j = 0, n = wd->len;
+    int rc = 0;
+
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        if (i + 1 >= n || s[i] != l || s[i + 1] != r) {
+            s[j++] = s[i];
+            continue;
+        }
+        rc = pair_count(t, l, r, -f, w, c);
+        if (rc == 0 && j > 0 && (rc = pair_count(t, s[j - 1], l, -f, w, c)) == 0)
+            rc = pair_count(t, s[j - 1], c, f, w, c);
+        if (rc == 0 && i + 2 < n && (rc = pair_count(t, r, s[i + 2], -f, w, c)) == 0)
+            rc = pair_count(t, c, s[i + 2], f, w, c);
+        s[j++] = c;
+        i++;
+    }
+    wd->len = j;
+    return rc;
 }
 
 /* Apply merge (l, r) -> c to the words listed under pair pi. */
@@ -385,26 +405,8 @@ apply_merge(struct trainer *t, uint32_t pi, int32_t c)
     t->pairs[pi].where = NULL;
     t->pairs[pi].n_where = t->pairs[pi].cap_where = 0;
     t->stamp++;
-    for (uint32_t k = 0; k < n_where && rc == 0; k++) {
-        uint32_t w = where[k];
-        struct word *wd = &t->words[w];
-        int32_t *s = t->syms + wd->off;
-        uint32_t j = 0;
-        if (!word_has(s, wd->len, l, r))
-            continue;
-        if ((rc = word_pairs(t, w, -1, c)) != 0)
-            break;
-        for (uint32_t i = 0; i < wd->len; i++) {
-            if (i + 1 < wd->len && s[i] == l && s[i + 1] == r) {
-                s[j++] = c;
-                i++;
-            } else {
-                s[j++] = s[i];
-            }
-        }
-        wd->len = j;
-        rc = word_pairs(t, w, +1, c);
-    }
+    for (uint32_t k = 0; k < n_where && rc == 0; k++)
+        rc = merge_word(t, where[k], l, r, c);
     free(where);
     return rc ? rc : push_touched(t);
 }
@@ -422,6 +424,7 @@ new_token(struct trainer *t, uint32_t pi, char *buf)
     memcpy(buf + ll, b->bytes + b->off[p->r], rl);
     if (bpe_lookup(b, buf, ll + rl) >= 0 || bpe_collides_special(b, buf, ll + rl)) {
         t->pairs[pi].banned = true;
+        b->stats.n_skipped++;
         return -1;
     }
     return bpe_add_token(b, buf, ll + rl, PD_TOKEN_TYPE_NORMAL);

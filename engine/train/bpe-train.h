@@ -65,6 +65,7 @@ struct pd_bpe_stats {
     uint64_t n_pieces;            /* pre-tokenized pieces */
     uint64_t n_unique;            /* distinct pieces */
     uint64_t n_specials_seen;     /* special tokens found in the corpus */
+    uint64_t n_skipped;           /* best pairs not merged: their text was a token already */
     double seconds;               /* wall time of pd_bpe_train */
 };
 
