@@ -24,6 +24,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kernels/cpu/quant.h"
@@ -600,12 +601,16 @@ pd_gguf_writer_write(struct pd_gguf_writer *w, const char *path, char *err)
     int rc = writer_alignment(w, &alignment, err);
     if (rc != 0)
         return rc;
+    /* A regular file is written beside and renamed into place, so a reader never sees half
+     * of it; a device or a pipe (/dev/null, /dev/stdout) is written as it is, never replaced. */
+    struct stat sb;
+    bool special = stat(path, &sb) == 0 && !S_ISREG(sb.st_mode);
     size_t n = strlen(path);
     char *tmp = malloc(n + 5);
     if (tmp == NULL)
         return pd_errorf(err, PD_ENOMEM, "%s: out of memory", path);
     memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp", 5);
+    memcpy(tmp + n, special ? "" : ".tmp", special ? 1 : 5);
     struct out o = { .f = fopen(tmp, "wb"), .err = err };
     if (o.f == NULL) {
         rc = pd_errorf(err, PD_EIO, "%s: cannot create: %s", tmp, strerror(errno));
@@ -615,23 +620,25 @@ pd_gguf_writer_write(struct pd_gguf_writer *w, const char *path, char *err)
     setvbuf(o.f, NULL, _IOFBF, 1 << 20);
     write_all(w, &o, alignment);
     int e = o.failed ? errno : 0;
-    bool ok = !o.failed && fflush(o.f) == 0 && fsync(fileno(o.f)) == 0;
+    bool ok = !o.failed && fflush(o.f) == 0 && (special || fsync(fileno(o.f)) == 0);
     if (!ok && e == 0)
         e = errno;
     if (fclose(o.f) != 0 && ok) {
         ok = false;
         e = errno;
     }
-    if (ok && rename(tmp, path) != 0) {
+    if (ok && !special && rename(tmp, path) != 0) {
         ok = false;
         e = errno;
     }
     o.failed = !ok;
     if (o.failed && o.fill_rc != 0) {
-        unlink(tmp);
+        if (!special)
+            unlink(tmp);
         rc = o.fill_rc;
     } else if (o.failed) {
-        unlink(tmp);
+        if (!special)
+            unlink(tmp);
         rc = pd_errorf(err, PD_EIO, "%s: write failed after %" PRIu64 " bytes: %s", path, o.pos,
                        strerror(e ? e : EIO));
     }

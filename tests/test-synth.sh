@@ -38,7 +38,7 @@ olmoe olmoe embd=128 layers=2 heads=4 heads_kv=4 ff=64 experts=16 experts_used=4
 qwen2moe qwen2moe embd=128 layers=2 heads=4 heads_kv=2 experts=8 experts_used=2 ff_exp=64 ff_shexp=128 vocab=3000
 '
 
-echo "1..75"
+echo "1..77"
 
 expect 0 "--list" -- "$ponder" model synth --list
 has "$tmp/out" "deepseek-v3 .*deepseek2 .*671" "--list shows DeepSeek-V3 with its 671B parameters"
@@ -127,6 +127,9 @@ else
 fi
 expect 1 "an existing file without --force" -- "$ponder" model synth --arch llama -q -o "$tmp/a.gguf"
 expect 0 "an existing file with --force" -- "$ponder" model synth --arch llama -q -f -o "$tmp/a.gguf"
+# A device is written through, never replaced by a renamed file.
+expect 0 "writing to /dev/null" -- "$ponder" model synth --arch llama -q -f -o /dev/null
+[ -c /dev/null ]; ok $? "/dev/null is still a device afterwards"
 
-[ "$n" = 75 ] || { echo "# ran $n checks, planned 75"; fail=1; }
+[ "$n" = 77 ] || { echo "# ran $n checks, planned 77"; fail=1; }
 exit $fail
