@@ -17,6 +17,7 @@ static const struct pd_cmd_entry *const cmd_table[] = {
     &cmd_bench_entry,
     &cmd_sessions_entry,
     &cmd_annotate_entry,
+    &cmd_task_entry,
 };
 
 static void

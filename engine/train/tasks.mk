@@ -2,7 +2,9 @@
 engine_libengine_a_SOURCES += %reldir%/task.h %reldir%/task-impl.h %reldir%/task.c \
 	%reldir%/task-expr.c %reldir%/task-score.c %reldir%/task-countdown.c \
 	%reldir%/task-arith.c
+ponder_SOURCES += tui/cmd-task.c
 
 check_PROGRAMS += tests/test-tasks
-TESTS += tests/test-tasks
+TESTS += tests/test-tasks tests/test-task.sh
 tests_test_tasks_SOURCES = tests/test-tasks.c
+EXTRA_DIST += tests/test-task.sh
