@@ -371,10 +371,15 @@ js_value(const char *s, const char *key, struct row *r, const char **why)
         return s + 1;
     }
     char *end;
-    double d = strtod(s, &end);
+    long long v = strtoll(s, &end, 10);   /* not strtod: the locale may want a decimal comma */
     if (end != s) {
+        if (*end == '.' || *end == 'e' || *end == 'E') {
+            if (strcmp(key, "target") == 0)
+                return *why = "a target that is not a whole number", NULL;
+            end += strspn(end, ".eE+-0123456789");
+        }
         if (strcmp(key, "target") == 0)
-            r->target = (long long)d, r->have_target = true;
+            r->target = v, r->have_target = true;
         return end;
     }
     for (const char *lit = "true\0false\0null\0"; *lit; lit += strlen(lit) + 1)
