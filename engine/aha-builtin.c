@@ -2,12 +2,16 @@
  * aha-builtin.c: the built-in aha detector (cue, entropy spike, answer change; aha.h says what
  * each means).
  *
- * The text fed is folded (lower case, one space per white-space run, curly apostrophes straight)
- * into a ring of the last RING bytes, each with the token it came from and its segment; a NUL
- * byte marks a segment change, so nothing matches across one. Every byte pushed settles the byte
- * before it: a cue ending there is matched (the new byte says whether the word ends), and the
- * answer scanner sees it. The tokens' entropies go to a second ring, from which a new flag takes
- * its baseline.
+ * The text fed is folded (aha-impl.h) into a ring of the last AHA_RING bytes, each with the
+ * token it came from and its segment; a NUL byte marks a segment change, so nothing matches
+ * across one. Every byte pushed settles the byte before it: a cue ending there is matched (the
+ * new byte says whether the word ends), and the answer scanner (aha-answer.c) sees it. The
+ * tokens' entropies go to a second ring, from which a new flag takes its baseline.
+ *
+ * The answer after a cue is the first candidate after it, replaced by a better one while it is
+ * not settled: one as strong as the answer before (explicit, conclusion, plain; aha-impl.h),
+ * then a value of the same expression ("Wait, 194*21 is not 3974. ... So 194*21 = 4074"). It is
+ * settled by the best possible kind, by the next flag, by HORIZON tokens or by the end.
  *
  * Cost per byte: the cues ending in that byte (bucketed by last byte; a handful), compared from
  * their end, plus a switch in the answer scanner. Per token: the flags whose entropy window is
@@ -15,15 +19,16 @@
  */
 #include "config.h"
 
+#include "engine/aha-impl.h"
 #include "engine/aha.h"
 #include "engine/pd.h"
 
 #include <math.h>
 #include <string.h>
 
-/* ---- the built-in detector: state ---- */
+/* ---- state ---- */
 
-enum { RING = 256, HIST = 512, N_CANDS = 8, SEG_NONE = 255 };
+enum { HIST = 512, HORIZON = 256, SEG_NONE = 255 };
 
 struct cue {
     const char *s;              /* folded, without a final '*' */
@@ -39,33 +44,15 @@ struct hist_ent {
     bool think;
 };
 
-enum num_state { NUM_IDLE, NUM_DIGITS, NUM_SEP, NUM_AFTER, NUM_AFTER_BSL };
-
-/* The answer scanner: a number being read, and the inside of a \boxed{...}. */
-struct scanner {
-    enum num_state st;
-    char num[PD_AHA_ANSWER_MAX];
-    int n_num;
-    bool dot, slash;
-    char sep;                   /* NUM_SEP: '.' or '/' read, a digit must follow */
-    uint64_t start, end;        /* stream positions of its first byte and last digit */
-    int32_t tok;                /* token of its last digit */
-    int depth;                  /* > 0 inside \boxed{ } */
-    uint64_t box_start;         /* position of the '{' */
-    char box[PD_AHA_ANSWER_MAX];
-    int n_box;
-};
-
-struct cand {
-    char s[PD_AHA_ANSWER_MAX];
-    int32_t tok;                /* the token that ended it */
-    uint64_t start, end;        /* stream positions of its first and last byte */
-};
-
-/* Where a flag's cue and its answer before lie in the stream: order within a token matters
- * ("= 12. Wait" can be one token). Parallel to the flag array. */
+/* What the public flag does not show: where its cue and answers lie in the stream (order within
+ * a token matters: "= 12. Wait" can be one token). Parallel to the flag array. */
 struct flag_pos {
-    uint64_t from, to, before_end;
+    uint64_t from, to;          /* the cue */
+    uint64_t before_end;
+    char before_lhs[AHA_LHS_MAX];
+    int before_strength;        /* -1: no answer before */
+    int after_tier;             /* how well answer_after answers it (add_cand); -1 none */
+    bool decided;               /* answer_after will not change */
 };
 
 struct builtin {
@@ -75,19 +62,16 @@ struct builtin {
     uint32_t bucket[257];       /* cues ending in byte c: order[bucket[c] .. bucket[c + 1]) */
     uint32_t *order;
     char *cue_text;
-    unsigned char ring[RING];
-    int32_t ring_tok[RING];
-    uint8_t ring_seg[RING];
-    uint64_t pos;               /* bytes pushed so far */
+    struct aha_text text;
     int last_seg;
     unsigned char held[2];      /* the start of a curly apostrophe */
     int n_held, held_seg;
     int32_t held_tok;
     struct hist_ent hist[HIST];
     uint64_t n_hist;
-    struct scanner sc;
-    struct cand cands[N_CANDS];
-    uint64_t n_cands;
+    struct aha_scanner sc;
+    struct aha_cand last[3];    /* the last candidate of each strength */
+    bool have[3];
     struct pd_aha_flag *flags;
     struct flag_pos *fpos;
     size_t n_flags, cap_flags;
@@ -97,22 +81,10 @@ struct builtin {
     bool oom;
 };
 
-static bool
-is_word(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-}
-
-static bool
-is_digit(unsigned char c)
-{
-    return c >= '0' && c <= '9';
-}
-
 static unsigned char
 at(const struct builtin *b, uint64_t q)
 {
-    return b->ring[q % RING];
+    return aha_at(&b->text, q);
 }
 
 /* ---- flags ---- */
@@ -186,17 +158,6 @@ baseline(struct builtin *b, struct pd_aha_flag *f)
     }
 }
 
-/* The last candidate stated before stream position `before`, or NULL. */
-static const struct cand *
-cand_before(const struct builtin *b, uint64_t before)
-{
-    uint64_t lo = b->n_cands > N_CANDS ? b->n_cands - N_CANDS : 0;
-    for (uint64_t i = b->n_cands; i-- > lo;)
-        if (b->cands[i % N_CANDS].end < before)
-            return &b->cands[i % N_CANDS];
-    return NULL;
-}
-
 static struct pd_aha_flag *
 flag_new(struct builtin *b)
 {
@@ -216,12 +177,46 @@ flag_new(struct builtin *b)
     return &b->flags[b->n_flags++];
 }
 
+/* An open flag whose window has closed and whose answer is settled is final. */
+static void
+settle(struct builtin *b, size_t i)
+{
+    struct pd_aha_flag *f = &b->flags[i];
+    if (f->state == PD_AHA_OPEN && i < b->first_window && b->fpos[i].decided) {
+        f->state = PD_AHA_FINAL;
+        touch(b, f);
+    }
+    while (b->first_open < b->n_flags && b->flags[b->first_open].state == PD_AHA_FINAL)
+        b->first_open++;
+}
+
+static void
+set_before(struct pd_aha_flag *f, struct flag_pos *fp, const struct aha_cand *c)
+{
+    memcpy(f->answer_before, c->s, sizeof f->answer_before);
+    f->answer_before_tok = c->tok;
+    fp->before_end = c->end;
+    memcpy(fp->before_lhs, c->lhs, sizeof fp->before_lhs);
+    fp->before_strength = (int)c->strength;
+}
+
+static void
+set_after(struct pd_aha_flag *f, const struct aha_cand *c)
+{
+    memcpy(f->answer_after, c->s, sizeof f->answer_after);
+    f->answer_after_tok = c->tok;
+    f->evidence &= ~(unsigned)(PD_AHA_EV_ANSWER_CHANGED | PD_AHA_EV_ANSWER_SAME);
+    if (f->answer_before_tok >= 0)
+        f->evidence |= strcmp(f->answer_before, f->answer_after) ? PD_AHA_EV_ANSWER_CHANGED
+                                                                 : PD_AHA_EV_ANSWER_SAME;
+}
+
 /* A cue matched stream positions start..end: a new flag, or more evidence for the open one
  * nearby. */
 static void
 raise_cue(struct builtin *b, const struct cue *cue, uint64_t start, uint64_t end)
 {
-    int32_t from = b->ring_tok[start % RING], to = b->ring_tok[end % RING];
+    int32_t from = b->text.tok[start % AHA_RING], to = b->text.tok[end % AHA_RING];
     struct pd_aha_flag *f = b->n_flags ? &b->flags[b->n_flags - 1] : NULL;
     if (f && f->state == PD_AHA_OPEN && f->answer_after_tok < 0 &&
         from <= f->tok_to + b->p.merge_gap) {
@@ -238,6 +233,13 @@ raise_cue(struct builtin *b, const struct cue *cue, uint64_t start, uint64_t end
         touch(b, f);
         return;
     }
+    /* The model has moved on: earlier answers after a cue are settled. */
+    for (size_t i = b->first_open; i < b->n_flags; i++) {
+        if (b->flags[i].answer_after_tok >= 0 && !b->fpos[i].decided) {
+            b->fpos[i].decided = true;
+            settle(b, i);
+        }
+    }
     if ((f = flag_new(b)) == NULL)
         return;
     *f = (struct pd_aha_flag){ .tok_from = from, .tok_to = to, .state = PD_AHA_OPEN,
@@ -246,86 +248,95 @@ raise_cue(struct builtin *b, const struct cue *cue, uint64_t start, uint64_t end
                                .answer_after_tok = -1 };
     snprintf(f->cue, sizeof f->cue, "%s", cue->shown);
     struct flag_pos *fp = &b->fpos[b->n_flags - 1];
-    *fp = (struct flag_pos){ start, end, 0 };
-    const struct cand *c = cand_before(b, start);
-    if (c) {
-        memcpy(f->answer_before, c->s, sizeof f->answer_before);
-        f->answer_before_tok = c->tok;
-        fp->before_end = c->end;
+    *fp = (struct flag_pos){ .from = start, .to = end, .before_strength = -1, .after_tier = -1 };
+    /* The answer before: the strongest kind stated so far, its last statement. */
+    for (int k = AHA_EXPLICIT; k >= AHA_PLAIN; k--) {
+        if (b->have[k] && b->last[k].end < start) {
+            set_before(f, fp, &b->last[k]);
+            break;
+        }
     }
     baseline(b, f);
     entropy_scan(b, f);
     touch(b, f);
 }
 
-/* An open flag whose window has closed and whose answer is in is final. */
-static void
-settle(struct builtin *b, size_t i)
+/* How well c answers what the answer before f's cue answered: 2 the same expression's value,
+ * 1 as strong a statement (or there was no answer before), 0 any other candidate. */
+static int
+after_tier(const struct flag_pos *fp, const struct aha_cand *c)
 {
-    struct pd_aha_flag *f = &b->flags[i];
-    if (f->state == PD_AHA_OPEN && i < b->first_window && f->answer_after_tok >= 0) {
-        f->state = PD_AHA_FINAL;
-        touch(b, f);
-    }
-    while (b->first_open < b->n_flags && b->flags[b->first_open].state == PD_AHA_FINAL)
-        b->first_open++;
+    if (fp->before_lhs[0] && strcmp(c->lhs, fp->before_lhs) == 0)
+        return 2;
+    return (int)c->strength >= fp->before_strength ? 1 : 0;
 }
 
-/* A candidate answer s was stated at stream positions start..end, ending in token tok. */
+/* A candidate answer was stated: it may be the answer before or after an open flag's cue. The
+ * answer after is the best tier seen, the first of it; the best possible settles it. */
 static void
-add_cand(struct builtin *b, const char *s, int32_t tok, uint64_t start, uint64_t end)
+add_cand(struct builtin *b, const struct aha_cand *c)
 {
-    struct cand *c = &b->cands[b->n_cands++ % N_CANDS];
-    snprintf(c->s, sizeof c->s, "%s", s);
-    c->tok = tok;
-    c->start = start;
-    c->end = end;
+    b->last[c->strength] = *c;
+    b->have[c->strength] = true;
     for (size_t i = b->first_open; i < b->n_flags; i++) {
         struct pd_aha_flag *f = &b->flags[i];
         struct flag_pos *fp = &b->fpos[i];
-        if (f->state != PD_AHA_OPEN || f->answer_after_tok >= 0)
+        if (f->state != PD_AHA_OPEN || fp->decided)
             continue;
-        if (end < fp->from && (f->answer_before_tok < 0 || end > fp->before_end)) {
-            memcpy(f->answer_before, c->s, sizeof f->answer_before);
-            f->answer_before_tok = tok;
-            fp->before_end = end;
-            touch(b, f);
-        } else if (start > fp->to) {
-            memcpy(f->answer_after, c->s, sizeof f->answer_after);
-            f->answer_after_tok = tok;
-            if (f->answer_before_tok >= 0)
-                f->evidence |= strcmp(f->answer_before, f->answer_after) ? PD_AHA_EV_ANSWER_CHANGED
-                                                                        : PD_AHA_EV_ANSWER_SAME;
-            touch(b, f);
-            settle(b, i);
+        if (c->end < fp->from) {
+            /* Stated before the cue, known only now ("= 12" waits for the next byte). */
+            if ((int)c->strength >= fp->before_strength) {
+                set_before(f, fp, c);
+                touch(b, f);
+            }
+            continue;
         }
+        if (c->start <= fp->to)
+            continue;
+        if (f->answer_after_tok >= 0 && c->tok > f->tok_to + HORIZON) {
+            fp->decided = true;
+            settle(b, i);
+            continue;
+        }
+        int tier = after_tier(fp, c);
+        if (tier <= fp->after_tier)
+            continue;
+        set_after(f, c);
+        fp->after_tier = tier;
+        fp->decided = tier == 2 || (tier == 1 && fp->before_lhs[0] == '\0');
+        touch(b, f);
+        settle(b, i);
     }
 }
 
 /* ---- cues ---- */
 
-/* Cues ending at ring position e, now that the byte after it (nx) is known. */
+/* Cues ending at stream position e, now that the byte after it (nx) is known. */
 static void
 check_cues(struct builtin *b, uint64_t e, unsigned char nx)
 {
     unsigned char last = at(b, e);
-    if (last == 0 || b->ring_seg[e % RING] != PD_SEG_THINK)
+    if (last == 0 || b->text.seg[e % AHA_RING] != PD_SEG_THINK)
         return;
     const struct cue *best = NULL;
-    uint64_t best_start = 0;
+    uint64_t best_start = 0, lo = aha_low(&b->text);
     for (uint32_t k = b->bucket[last]; k < b->bucket[last + 1]; k++) {
         const struct cue *c = &b->cues[b->order[k]];
-        if ((best && c->len <= best->len) || (uint64_t)c->len > e + 1)
+        if ((best && c->len <= best->len) || (uint64_t)c->len > e + 1 - lo)
             continue;
         uint64_t s = e + 1 - (uint64_t)c->len;
         int i = c->len - 1;
-        while (i >= 0 && at(b, s + (uint64_t)i) == (unsigned char)c->s[i])
+        while (i >= 0) {
+            unsigned char r = at(b, s + (uint64_t)i);
+            if ((r == '\n' ? ' ' : r) != (unsigned char)c->s[i])
+                break;
             i--;
+        }
         if (i >= 0)
             continue;
-        if (!c->prefix && c->word_last && is_word(nx))
+        if (!c->prefix && c->word_last && aha_is_word(nx))
             continue;
-        if (c->word_first && s > 0 && is_word(at(b, s - 1)))
+        if (c->word_first && s > lo && aha_is_word(at(b, s - 1)))
             continue;
         best = c;
         best_start = s;
@@ -334,265 +345,29 @@ check_cues(struct builtin *b, uint64_t e, unsigned char nx)
         raise_cue(b, best, best_start, e);
 }
 
-/* ---- the answer scanner ---- */
-
-/* What may come before a number that states a result (folded text, spaces collapsed). */
-static const char *const triggers[] = {
-    "=", "equals", "is equal to", "answer is", "answer is:", "answer:", "answer would be",
-    "answer should be", "answer must be", "result is", "total is", "sum is", "product is",
-    "we get", "gives", "gives us",
-};
-
-/* Whether the text before ring position q ends in a trigger (spaces and '$' skipped). */
-static bool
-after_trigger(const struct builtin *b, uint64_t q)
-{
-    char back[24];
-    int n = 0;
-    uint64_t lo = b->pos > RING ? b->pos - RING : 0;
-    while (q > lo && (at(b, q - 1) == ' ' || at(b, q - 1) == '$'))
-        q--;
-    uint64_t end = q;
-    while (q > lo && n < (int)sizeof back && at(b, q - 1) != 0) {
-        q--;
-        n++;
-    }
-    for (int i = 0; i < n; i++)
-        back[i] = (char)at(b, q + (uint64_t)i);
-    for (size_t t = 0; t < PD_ARRAY_SIZE(triggers); t++) {
-        int tl = (int)strlen(triggers[t]);
-        if (tl > n || memcmp(back + n - tl, triggers[t], (size_t)tl) != 0)
-            continue;
-        unsigned char before = n > tl ? (unsigned char)back[n - tl - 1]
-                                      : (end - (uint64_t)tl > lo ? at(b, end - tl - 1) : 0);
-        if (triggers[t][0] == '=' ? strchr("<>!=", before) == NULL || before == 0
-                                  : !is_word(before))
-            return true;
-    }
-    return false;
-}
-
-/* "15.50" -> "15.5", "007" -> "7", "-0" -> "0", "3.0" -> "3". In place. */
-static void
-number_canon(char *s)
-{
-    char *d = s[0] == '-' || s[0] == '+' ? s + 1 : s;
-    size_t n = strlen(d);
-    if (strchr(d, '.') && !strchr(d, '/')) {
-        while (n && d[n - 1] == '0')
-            d[--n] = '\0';
-        if (n && d[n - 1] == '.')
-            d[--n] = '\0';
-    }
-    size_t z = 0;
-    while (z + 1 < n && d[z] == '0' && is_digit((unsigned char)d[z + 1]))
-        z++;
-    memmove(d, d + z, n - z + 1);
-    if (s[0] == '+' || (s[0] == '-' && strcmp(d, "0") == 0) || (s[0] == '-' && *d == '\0'))
-        memmove(s, s + 1, strlen(s));
-}
-
-static void
-accept_number(struct builtin *b)
-{
-    struct scanner *s = &b->sc;
-    s->st = NUM_IDLE;
-    s->num[s->n_num] = '\0';
-    if (!after_trigger(b, s->start))
-        return;
-    number_canon(s->num);
-    add_cand(b, s->num, s->tok, s->start, s->end);
-}
-
-/* The digits ended and c came next: a value, not a value, or look further. */
-static void
-end_number(struct builtin *b, unsigned char c)
-{
-    if (c == ' ')
-        b->sc.st = NUM_AFTER;
-    else if (c == '\\')
-        b->sc.st = NUM_AFTER_BSL;
-    else if (c == 0 || (c < 0x80 && strchr(".,;:!?)]}$%\"'", c)))
-        accept_number(b);
-    else
-        b->sc.st = NUM_IDLE;    /* a letter ("3x"), an operator, '=', '*' ... */
-}
-
-static bool
-is_number_text(const char *s)
-{
-    if (*s == '-')
-        s++;
-    if (!is_digit((unsigned char)*s))
-        return false;
-    int sep = 0;
-    for (; *s; s++) {
-        if ((*s == '.' || *s == '/') && is_digit((unsigned char)s[1]) && sep++ == 0)
-            continue;
-        if (!is_digit((unsigned char)*s))
-            return false;
-    }
-    return true;
-}
-
-/* A \boxed{...} closed at position p of token tok: its content (after its last '=') is a
- * candidate. */
-static void
-end_box(struct builtin *b, int32_t tok, uint64_t p)
-{
-    struct scanner *s = &b->sc;
-    s->box[s->n_box] = '\0';
-    char *v = strrchr(s->box, '=');
-    v = v ? v + 1 : s->box;
-    if (*v == '\0')
-        return;
-    char tmp[PD_AHA_ANSWER_MAX];
-    snprintf(tmp, sizeof tmp, "%s", v);
-    if (is_number_text(tmp))
-        number_canon(tmp);
-    add_cand(b, tmp, tok, s->box_start, p);
-}
-
-static void
-scan_box(struct builtin *b, unsigned char c, uint64_t p, int32_t tok)
-{
-    struct scanner *s = &b->sc;
-    if (s->depth > 0) {
-        if (c == 0) {
-            s->depth = 0;   /* a segment ended inside: not an answer */
-        } else if (c == '}' && --s->depth == 0) {
-            end_box(b, tok, p);
-        } else {
-            s->depth += c == '{';
-            if (c != ' ' && s->n_box + 1 < (int)sizeof s->box)
-                s->box[s->n_box++] = (char)c;
-        }
-        return;
-    }
-    static const char open[] = "\\boxed{";
-    if (c != '{')
-        return;
-    uint64_t q = p;
-    if (q > 0 && at(b, q - 1) == ' ')
-        q--;
-    int n = (int)sizeof open - 2;   /* "\boxed" before the brace */
-    if (q < (uint64_t)n)
-        return;
-    for (int i = 0; i < n; i++)
-        if (at(b, q - (uint64_t)n + (uint64_t)i) != (unsigned char)open[i])
-            return;
-    s->depth = 1;
-    s->n_box = 0;
-    s->box_start = p;
-}
-
-static void
-start_number(struct builtin *b, unsigned char c, uint64_t p, int32_t tok)
-{
-    struct scanner *s = &b->sc;
-    unsigned char prev = p > 0 ? at(b, p - 1) : 0;
-    if (is_word(prev) || prev == '.')
-        return;
-    s->n_num = 0;
-    s->start = p;
-    /* A minus sign counts when it does not follow a word ("3-2" is a difference). */
-    if (prev == '-' && (p < 2 || !is_word(at(b, p - 2)))) {
-        s->num[s->n_num++] = '-';
-        s->start = p - 1;
-    }
-    s->num[s->n_num++] = (char)c;
-    s->dot = s->slash = false;
-    s->tok = tok;
-    s->end = p;
-    s->st = NUM_DIGITS;
-}
-
-static void
-num_add(struct scanner *s, char c)
-{
-    if (s->n_num + 1 < (int)sizeof s->num)
-        s->num[s->n_num++] = c;
-}
-
-/* The byte c was pushed at stream position p. */
-static void
-scan(struct builtin *b, unsigned char c, uint64_t p, int32_t tok)
-{
-    struct scanner *s = &b->sc;
-    scan_box(b, c, p, tok);
-    switch (s->st) {
-    case NUM_IDLE:
-        break;
-    case NUM_DIGITS:
-        if (is_digit(c)) {
-            num_add(s, (char)c);
-            s->tok = tok;
-            s->end = p;
-            return;
-        }
-        if ((c == '.' || c == '/') && !s->dot && !s->slash) {
-            s->st = NUM_SEP;
-            s->sep = (char)c;
-            return;
-        }
-        end_number(b, c);
-        break;
-    case NUM_SEP:
-        if (is_digit(c)) {
-            num_add(s, s->sep);
-            num_add(s, (char)c);
-            s->dot = s->sep == '.';
-            s->slash = s->sep == '/';
-            s->tok = tok;
-            s->end = p;
-            s->st = NUM_DIGITS;
-            return;
-        }
-        if (s->sep == '.')
-            accept_number(b);   /* "= 12." ends a sentence */
-        else
-            s->st = NUM_IDLE;   /* "12/" divides */
-        break;
-    case NUM_AFTER:
-        if (c == '\\')
-            s->st = NUM_AFTER_BSL;
-        else if (c < 0x80 && strchr("+-*/^=<>", c) && c != 0)
-            s->st = NUM_IDLE;   /* "= 3 * 4": not a value yet */
-        else if (c >= 0x80)
-            s->st = NUM_IDLE;   /* "×", "−", "÷" ... */
-        else
-            accept_number(b);
-        break;
-    case NUM_AFTER_BSL:
-        if (c == ')' || c == ']')
-            accept_number(b);   /* "\( x = 12 \)" */
-        else
-            s->st = NUM_IDLE;   /* "\times", "\cdot" */
-        break;
-    }
-    if (s->st == NUM_IDLE && is_digit(c))
-        start_number(b, c, p, tok);
-}
-
 /* ---- folding the text ---- */
 
 static void
 push(struct builtin *b, unsigned char c, int seg, int32_t tok)
 {
-    uint64_t p = b->pos++;
-    b->ring[p % RING] = c;
-    b->ring_tok[p % RING] = tok;
-    b->ring_seg[p % RING] = (uint8_t)seg;
+    struct aha_text *t = &b->text;
+    uint64_t p = t->pos++;
+    t->ring[p % AHA_RING] = c;
+    t->tok[p % AHA_RING] = tok;
+    t->seg[p % AHA_RING] = (uint8_t)seg;
     if (p > 0)
         check_cues(b, p - 1, c);
-    scan(b, c, p, tok);
+    struct aha_cand cand[2];
+    int n = aha_scan(&b->sc, t, p, cand);
+    for (int i = 0; i < n; i++)
+        add_cand(b, &cand[i]);
 }
 
 /* A hard break: segment change, tag, end of stream. */
 static void
 boundary(struct builtin *b, int32_t tok)
 {
-    if (b->pos > 0 && at(b, b->pos - 1) != 0)
+    if (b->text.pos > 0 && at(b, b->text.pos - 1) != 0)
         push(b, 0, SEG_NONE, tok);
 }
 
@@ -607,10 +382,16 @@ emit(struct builtin *b, unsigned char c, int seg, int32_t tok)
         boundary(b, tok);
     b->last_seg = seg;
     if (c == ' ' || (c >= '\t' && c <= '\r')) {
-        unsigned char prev = b->pos ? at(b, b->pos - 1) : 0;
-        if (prev == ' ' || prev == 0)
+        uint64_t p = b->text.pos - 1;
+        unsigned char prev = b->text.pos ? at(b, p) : 0;
+        if (prev == 0)
             return;
-        c = ' ';
+        if (prev == ' ' || prev == '\n') {
+            if (c == '\n')
+                b->text.ring[p % AHA_RING] = '\n';  /* the run holds a line break */
+            return;
+        }
+        c = c == '\n' ? '\n' : ' ';
     } else if (c >= 'A' && c <= 'Z') {
         c = (unsigned char)(c - 'A' + 'a');
     }
@@ -657,12 +438,12 @@ static void
 bi_reset(void *state)
 {
     struct builtin *b = state;
-    b->pos = 0;
+    b->text.pos = 0;
     b->last_seg = SEG_NONE;
     b->n_held = 0;
     b->n_hist = 0;
-    b->sc = (struct scanner){ 0 };
-    b->n_cands = 0;
+    b->sc = (struct aha_scanner){ 0 };
+    b->have[0] = b->have[1] = b->have[2] = false;
     b->n_flags = b->first_window = b->first_open = 0;
     b->oom = false;
 }
@@ -706,8 +487,8 @@ compile_cues(struct builtin *b, const struct pd_aha_cues *list, char *err)
         c->s = memcpy(t, s, (size_t)c->len);
         t[c->len] = '\0';
         t += c->len + 1;
-        c->word_first = is_word((unsigned char)c->s[0]);
-        c->word_last = is_word((unsigned char)c->s[c->len - 1]);
+        c->word_first = aha_is_word((unsigned char)c->s[0]);
+        c->word_last = aha_is_word((unsigned char)c->s[c->len - 1]);
         count[(unsigned char)c->s[c->len - 1]]++;
     }
     b->n_cues = n;

@@ -200,6 +200,8 @@ pd_aha_cues_parse(struct pd_aha_cues **out, const char *text, size_t len, const 
             n--;
         while (n && (*line == ' ' || *line == '\t'))
             line++, n--;
+        while (n && (line[n - 1] == ' ' || line[n - 1] == '\t'))
+            n--;
         if (n == 0 || *line == '#')
             continue;
         const char *why = utf8_ok((const unsigned char *)line, n) ? fold_cue(line, n, folded)

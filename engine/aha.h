@@ -10,14 +10,20 @@
  *
  * While streaming (the UI thread, per token event):
  *
- *     struct pd_aha *a;                             pd_aha_new(&a, NULL, &params, err);
- *     per event:   if (pd_aha_feed_event(a, ev) > 0) redraw the gutter from pd_aha_flags(a, &n);
- *     turn ends:   pd_aha_finish(a); store the flags (sessions/aha.h); pd_aha_reset(a);
+ *     at start:    pd_aha_cues_path(path, ...); pd_aha_cues_write_seed(path, NULL, err);
+ *                  pd_aha_cues_load(&cues, path, err) (PD_EFORMAT: warn, the good lines apply);
+ *                  pd_aha_new(&a, NULL, &(struct pd_aha_params){ .cues = cues }, err);
+ *                  pd_aha_cues_free(cues);
+ *     per event:   if (pd_aha_feed_event(a, ev) > 0) re-read pd_aha_flags(a, &n) (new flags, or
+ *                  open ones with more evidence: compare revision) and redraw the gutter;
+ *     turn ends:   pd_aha_finish(a); pd_store_aha_replace(st, turn, pd_aha_detector_of(a),
+ *                  flags, n, err) (sessions/aha.h); pd_aha_reset(a) before the next turn.
  *
  * Feeding is cheap (a few comparisons per byte of text) and allocates nothing once the flag array
  * has grown to the turn's count (it doubles, from 32).
  *
- * The built-in detector (pd_aha_builtin, name "builtin") weighs three kinds of evidence:
+ * The built-in detector (pd_aha_builtin in aha-builtin.c, name "builtin") weighs three kinds of
+ * evidence:
  *
  *   cue      a phrase from the cue list (aha-cues.c: seeded with DeepSeek-R1's and oat-zero's,
  *            editable by the user) in the thoughts, matched case-insensitively at word
@@ -44,7 +50,8 @@
  *
  *   {"evidence":"cue+entropy+answer-changed","state":"final","cue":"wait, wait","hits":2,
  *    "entropy":3.2,"entropy_tok":41,"baseline_mean":0.8,"baseline_std":0.2,"baseline_n":40,
- *    "answer_before":"12","answer_before_tok":30,"answer_after":"15","answer_after_tok":57}
+ *    "answer_before":"12","answer_before_tok":30,"answer_after":"15","answer_after_tok":57,
+ *    "answer_changed":true}
  *
  * Absent evidence is null. Token indexes are the events' (0 for the first generated token).
  */
@@ -56,6 +63,7 @@
 #include <stdint.h>
 
 #include "engine/event.h"
+#include "engine/pd.h"
 
 #define PD_AHA_ABI_VERSION 1
 #define PD_AHA_CUE_MAX 64        /* bytes of one cue, NUL included */
@@ -167,9 +175,10 @@ const char *pd_aha_evidence_label(unsigned evidence);
  * PD_ERANGE when size is too small (PD_AHA_SIGNALS_MAX always fits). */
 int pd_aha_flag_signals(const struct pd_aha_flag *f, char *buf, size_t size);
 
-/* Fill f's evidence, state and score-independent fields from a signals object (tok_from,
- * tok_to and score are left as they are: the store keeps them in columns). Unknown keys are
- * skipped; PD_EFORMAT when json is not a flat object. */
+/* Fill f's evidence fields and state from a signals object (json NULL: no evidence). tok_from,
+ * tok_to and score are left as they are (the store keeps them in columns); evidence absent from
+ * json reads as none (entropy NaN, tokens -1, strings ""); unknown keys are skipped. PD_EFORMAT
+ * when json is not a flat object. */
 int pd_aha_flag_from_signals(struct pd_aha_flag *f, const char *json, char *err);
 
 /* ---- the cue list (aha-cues.c) ---- */
@@ -177,7 +186,9 @@ int pd_aha_flag_from_signals(struct pd_aha_flag *f, const char *json, char *err)
 /*
  * The cue file: one cue per line, '#' starts a comment line, blank lines are skipped, spaces
  * around a cue are trimmed. A cue is at most PD_AHA_CUE_MAX - 1 bytes of UTF-8 without control
- * characters, has at least one letter or digit, and may end in '*' (its last word runs on).
+ * characters, has at least one letter, digit or non-ASCII character, and may end in '*' (its
+ * last word runs on). A cue of non-ASCII text (Chinese, say) matches anywhere, without word
+ * boundaries.
  * Cues are kept folded (lower case, single spaces, straight apostrophes); duplicates once.
  */
 struct pd_aha_cues;

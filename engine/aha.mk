@@ -1,7 +1,7 @@
-# engine/aha.mk: the aha-moment detectors (engine/aha*.c: the handle, the built-in detector, the
-# cue list) and where their flags are stored (sessions/aha.c), with their test.
-engine_libengine_a_SOURCES += %reldir%/aha.h %reldir%/aha.c %reldir%/aha-builtin.c \
-	%reldir%/aha-cues.c
+# engine/aha.mk: the aha-moment detectors (engine/aha*.c: the handle, the built-in detector, its
+# answer scanner, the cue list) and where their flags are stored (sessions/aha.c), with their test.
+engine_libengine_a_SOURCES += %reldir%/aha.h %reldir%/aha.c %reldir%/aha-impl.h \
+	%reldir%/aha-builtin.c %reldir%/aha-answer.c %reldir%/aha-cues.c
 
 # sessions/local.mk is included after this file and sets sessions_libsessions_a_SOURCES with '=',
 # so the store part joins that library as an extra object (automake's way for conditional

@@ -230,13 +230,36 @@ test_answers(void)
 
     s = (struct stream){ 0 };
     add(&s, PD_SEG_THINK, 1.0f, "So the answer is \\boxed{\\frac{3}{4}}. Hmm, no: the answer "
-                                "is $x = \\frac{2}{3}$, since x equals -0.50 halved... "
-                                "Alternatively the answer is -1,");
+                                "is $x = \\frac{2}{3}$, since x equals -0.50 here, the answer "
+                                "is -1,");
     f = detect(&a, &s, NULL, &n);
-    ok(n == 2 && strcmp(f[0].answer_before, "\\frac{3}{4}") == 0 &&
-       strcmp(f[0].answer_after, "-0.5") == 0 && strcmp(f[1].answer_before, "-0.5") == 0 &&
-       strcmp(f[1].answer_after, "-1") == 0, "\\boxed{} content, 'equals -0.50' (as -0.5), "
-                                             "'answer is -1,' are candidates; '= \\frac' is not");
+    ok(n == 1 && strcmp(f[0].answer_before, "\\frac{3}{4}") == 0 &&
+       strcmp(f[0].answer_after, "-1") == 0, "\\boxed{} content before; after it '= \\frac' is "
+       "no candidate, 'x equals -0.50' a plain one, 'the answer is -1,' an explicit one: -1");
+
+    s = (struct stream){ 0 };
+    add(&s, PD_SEG_THINK, 1.0f, "x equals 2. Wait, x equals -0.50 now.");
+    f = detect(&a, &s, NULL, &n);
+    ok(n == 1 && strcmp(f[0].answer_after, "-0.5") == 0, "'equals -0.50' states -0.5");
+
+    /* The bundled model's arithmetic traces: a check's digits between the two answers. */
+    s = (struct stream){ 0 };
+    add(&s, PD_SEG_THINK, 1.0f, "So 194*21=3974.\nNines: 1+9+4=14, 1+4=5; 5*3=15. 5 is not 6. "
+                                "Wait|, 194*21 is not 3974. Again:\n194*1: 4*1=4, 4. So "
+                                "194*20=3880.\nSo 194*21=40|74.\nNines: 4+0+7+4=15, 1+5=6. Same.");
+    add(&s, PD_SEG_ANSWER, 1.0f, "<answer>4074</answer>");
+    f = detect(&a, &s, NULL, &n);
+    ok(n == 1 && strcmp(f[0].answer_before, "3974") == 0 &&
+       strcmp(f[0].answer_after, "4074") == 0 && (f[0].evidence & PD_AHA_EV_ANSWER_CHANGED),
+       "the conclusion 'So 194*21=3974' against the next value of 194*21, 4074 (not the "
+       "check's 5 against 4)");
+
+    s = (struct stream){ 0 };
+    add(&s, PD_SEG_THINK, 1.0f, "Check: 24-(59-49)=24-10=24. Wait, 24-10=14, not 24. Yes.");
+    add(&s, PD_SEG_ANSWER, 1.0f, "<answer>24-(59-49)</answer>");
+    f = detect(&a, &s, NULL, &n);
+    ok(n == 1 && strcmp(f[0].answer_before, "24") == 0 && strcmp(f[0].answer_after, "14") == 0,
+       "a chain '=24-10=24' states 24 for 24-10; the cue restates 24-10 as 14");
 
     s = (struct stream){ 0 };
     add(&s, PD_SEG_THINK, 1.0f, "Wait, where do we start? 2 + 2 = 4 so the total is 4.");
@@ -255,7 +278,7 @@ test_streaming(void)
     char err[PD_ERR_MAX];
     struct pd_aha *a = NULL;
     struct stream s = { 0 };
-    add(&s, PD_SEG_THINK, 1.0f, "So 3 * 4 = 12.| Wait|,| no|:| 3 * 5| =| 15|.| Done| now| and|"
+    add(&s, PD_SEG_THINK, 1.0f, "So 3 * 4 = 12.| Wait|,| no|:| 3 * 4| =| 15|.| Done| now| and|"
                                 " then| some| more| words| follow|.");
     int rc = pd_aha_new(&a, NULL, NULL, err);
     is_int(rc, 0, "a detector with default settings");
@@ -274,7 +297,7 @@ test_streaming(void)
         if (ch > 0 && n == 1 && answered_at < 0 && f[0].answer_after_tok >= 0) {
             answered_at = i;
             ok(f[0].revision > rev && strcmp(f[0].answer_after, "15") == 0,
-               "updated at token %d: revision %u -> %u, answer 15", i, rev, f[0].revision);
+               "updated at token %d: revision %u -> %u, 3 * 4 is now 15", i, rev, f[0].revision);
         }
         if (ch == 0 && n == 1 && f[0].revision != rev)
             ok(0, "a changed revision was reported by the feed");
@@ -285,9 +308,24 @@ test_streaming(void)
     is_int(answered_at, tok_of(&s, " Done"), "the answer arrives with the byte after '15.' (it "
                                              "might have been 15.5)");
     ok(n == 1 && f[0].state == PD_AHA_FINAL, "the flag is final before the stream ends (window "
-                                             "passed, answer in)");
+                                             "passed, the same expression's new value in)");
     int ch = pd_aha_finish(a);
     is_int(ch, 0, "finish changes nothing more");
+
+    /* Another expression's value may be overtaken by the same one's: open till the end. */
+    s = (struct stream){ 0 };
+    add(&s, PD_SEG_THINK, 1.0f, "So 3 * 4 = 12.| Wait|,| no|:| 3 * 5| =| 15|.| Done| now| and|"
+                                " then| some| more| words| follow|.");
+    pd_aha_reset(a);
+    for (int i = 0; i < s.n; i++)
+        pd_aha_feed(a, &s.tok[i]);
+    f = pd_aha_flags(a, &n);
+    ok(n == 1 && f[0].state == PD_AHA_OPEN && strcmp(f[0].answer_after, "15") == 0,
+       "'3 * 5 = 15' after 'So 3 * 4 = 12': the answer for now, the flag still open");
+    ch = pd_aha_finish(a);
+    f = pd_aha_flags(a, &n);
+    ok(ch > 0 && f[0].state == PD_AHA_FINAL && (f[0].evidence & PD_AHA_EV_ANSWER_CHANGED),
+       "... final at the end, 12 -> 15");
 
     /* An engine event whose text spans think, tag and answer. */
     pd_aha_reset(a);
@@ -327,7 +365,7 @@ test_cue_file(void)
     char err[PD_ERR_MAX] = "", path[512], path2[600];
     struct pd_aha_cues *c = NULL;
     snprintf(path, sizeof path, "%s/cues", tmpdir);
-    spit(path, "# my cues\n\n  Eureka  \nOh   NO\n\x01" "bad\nre-think*\n# a comment\nEUREKA\n"
+    spit(path, "# my cues\n\n  Eureka  \nOh   NO\n\x01" "bad\n\tre-think*  \n# a comment\nEUREKA\n"
                "wa*it\n");
     int rc = pd_aha_cues_load(&c, path, err);
     ok(rc == PD_EFORMAT && strstr(err, "/cues:5: control character") &&
