@@ -1,19 +1,15 @@
 /*
  * test-bpe-train.c: the byte-level BPE trainer (engine/train/bpe-train.h) against ponder's
- * tokenizer (engine/tokenizer.h).
- *
- * A corpus of a few KB is generated here (arithmetic and countdown problems with <think> and
- * <answer> tags, plus sentences in French, Spanish, German, Greek, Russian and Chinese). The
- * tokenizer trained on it is written into a GGUF, loaded by pd_tokenizer_load, and then:
- *   - every corpus line, unseen text and random valid UTF-8 (any code point, NUL and controls
- *     included) decodes back to itself, byte for byte;
- *   - invalid UTF-8 comes back with each bad byte as U+FFFD, as the tokenizers define it;
- *   - ponder's encoding equals the trainer's own (pd_bpe_encode), for every pre-tokenizer;
- *     a GGUF with its merges in reverse order must break that equality (the check can fail);
- *   - the special tokens are single control tokens;
- *   - tokens per byte fall as the vocabulary grows (printed as diag lines);
- *   - the same corpus gives the same merges and the same file; a saved tokenizer loads back
- *     the same; bad options and bad files are refused with a message.
+ * tokenizer (engine/tokenizer.h), on a corpus of a few KB generated here (arithmetic and
+ * countdown problems with <think> and <answer> tags, pseudo-word prose, sentences in six
+ * languages). The trained tokenizer is written into a GGUF and loaded by pd_tokenizer_load:
+ *   - every corpus line, unseen text and random valid UTF-8 decodes back byte for byte; invalid
+ *     UTF-8 comes back with each bad byte as U+FFFD, as the tokenizers define it;
+ *   - ponder's encoding equals the trainer's own (pd_bpe_encode), for every pre-tokenizer; a
+ *     GGUF with its merges reversed must break that equality (the check can fail);
+ *   - the metadata has the types llama.cpp reads; the specials are single control tokens;
+ *   - tokens per byte fall as the vocabulary grows (diag lines); the same corpus gives the same
+ *     merges and file; a saved tokenizer loads back the same; bad input is refused.
  */
 #include "config.h"
 
@@ -301,7 +297,6 @@ normalize_utf8(const char *s, size_t len, char *out)
 
 struct tally {
     int n, roundtrip_bad, match_bad;
-    size_t n_tokens, n_bytes;
 };
 
 /* Encode text with both; count a failed round trip (against the normalized text) and a
@@ -318,16 +313,10 @@ check_text(const struct pd_tokenizer *tok, const struct pd_bpe *b, const char *t
     pd_bpe_encode(b, text, len, &mine, &n_mine, NULL);
     bl = detok(tok, got, n_got, back, sizeof back);
     t->n++;
-    t->n_tokens += n_got;
-    t->n_bytes += len;
-    if (bl != wl || memcmp(back, want, wl) != 0) {
-        if (t->roundtrip_bad++ == 0)
-            diag("  %s: round trip of '%.60s' (%zu bytes) gave %zu bytes", what, text, len, bl);
-    }
-    if (!ids_equal(got, n_got, mine, n_mine)) {
-        if (t->match_bad++ == 0)
-            diag("  %s: '%.60s': ponder %zu ids, trainer %zu ids", what, text, n_got, n_mine);
-    }
+    if ((bl != wl || memcmp(back, want, wl) != 0) && t->roundtrip_bad++ == 0)
+        diag("  %s: round trip of '%.60s' (%zu bytes) gave %zu bytes", what, text, len, bl);
+    if (!ids_equal(got, n_got, mine, n_mine) && t->match_bad++ == 0)
+        diag("  %s: '%.60s': ponder %zu ids, trainer %zu ids", what, text, n_got, n_mine);
     free(got);
     free(mine);
 }
@@ -384,6 +373,58 @@ check_trained(const struct pd_bpe *b, int32_t want_vocab)
          (unsigned long long)st.n_unique, (unsigned long long)st.n_specials_seen, st.seconds);
 }
 
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* What llama.cpp's loader insists on: these keys with these types, no empty or repeated text. */
+static void
+check_metadata(const char *path, int32_t n_vocab)
+{
+    static const struct {
+        const char *key;
+        enum pd_gguf_type type, elem;
+    } want[] = {
+        {"tokenizer.ggml.model", PD_GGUF_TYPE_STRING, 0},
+        {"tokenizer.ggml.pre", PD_GGUF_TYPE_STRING, 0},
+        {"tokenizer.ggml.tokens", PD_GGUF_TYPE_ARRAY, PD_GGUF_TYPE_STRING},
+        {"tokenizer.ggml.token_type", PD_GGUF_TYPE_ARRAY, PD_GGUF_TYPE_INT32},
+        {"tokenizer.ggml.merges", PD_GGUF_TYPE_ARRAY, PD_GGUF_TYPE_STRING},
+        {"tokenizer.ggml.bos_token_id", PD_GGUF_TYPE_UINT32, 0},
+        {"tokenizer.ggml.eos_token_id", PD_GGUF_TYPE_UINT32, 0},
+        {"tokenizer.ggml.add_bos_token", PD_GGUF_TYPE_BOOL, 0},
+    };
+    struct pd_gguf *g = NULL;
+    const struct pd_gguf_value *v;
+    const char **texts = NULL;
+    bool types = true, unique = true;
+    uint64_t n = 0;
+
+    if (!ok(pd_gguf_open(&g, path, NULL) == 0, "open the written GGUF"))
+        return;
+    for (size_t i = 0; i < PD_ARRAY_SIZE(want); i++) {
+        v = pd_gguf_get(g, want[i].key);
+        types &= v && v->type == want[i].type &&
+                 (v->type != PD_GGUF_TYPE_ARRAY || v->v.arr.elem_type == want[i].elem);
+    }
+    ok(types, "tokenizer keys have the types llama.cpp reads");
+    if ((v = pd_gguf_get(g, "tokenizer.ggml.tokens")) && v->type == PD_GGUF_TYPE_ARRAY &&
+        (texts = calloc(v->v.arr.n + 1, sizeof *texts))) {
+        n = v->v.arr.n;
+        for (uint64_t i = 0; i < n; i++)
+            texts[i] = v->v.arr.items[i].v.str.ptr;
+        qsort(texts, n, sizeof *texts, cmp_str);
+        for (uint64_t i = 0; i < n; i++)
+            unique &= texts[i][0] != '\0' && (i == 0 || strcmp(texts[i - 1], texts[i]) != 0);
+    }
+    ok(n == (uint64_t)n_vocab && unique, "%llu token texts, none empty, none twice",
+       (unsigned long long)n);
+    free(texts);
+    pd_gguf_close(g);
+}
+
 static void
 check_loaded(const struct pd_tokenizer *tok, const struct pd_bpe *b)
 {
@@ -430,7 +471,7 @@ check_specials(const struct pd_tokenizer *tok)
     free(ids);
 }
 
-/* Random valid UTF-8 of n code points from all planes (NUL and controls included). */
+/* Random valid UTF-8 of n code points from all planes (a quarter ASCII: NUL, controls...). */
 static size_t
 random_utf8(char *out, int n)
 {
@@ -472,12 +513,6 @@ check_unseen(const struct pd_tokenizer *tok, const struct pd_bpe *b)
     for (int i = 0; i < 300; i++) {
         size_t len = random_utf8(buf, rnd(1, 64));
         check_text(tok, b, buf, len, &t, "random utf-8");
-    }
-    for (int i = 0; i < 100; i++) {
-        int len = rnd(1, 64);
-        for (int k = 0; k < len; k++)
-            buf[k] = (char)(rng() % 0x80);
-        check_text(tok, b, buf, (size_t)len, &t, "random ascii");
     }
     for (int i = 0; i < 100; i++) {
         int len = rnd(1, 64);
@@ -526,6 +561,17 @@ check_fault(const struct pd_bpe *b, const struct corpus *c, const char *good)
     unlink(path);
 }
 
+static double
+tokens_per_byte(const struct pd_bpe *b, const struct corpus *c)
+{
+    int32_t *ids = NULL;
+    size_t n = 0;
+
+    pd_bpe_encode(b, c->buf, c->len, &ids, &n, NULL);
+    free(ids);
+    return (double)n / (double)c->len;
+}
+
 /* Tokens per byte on the corpus and on held-out text, for growing vocabularies. */
 static void
 check_compression(const struct corpus *c, const struct corpus *held)
@@ -537,21 +583,14 @@ check_compression(const struct corpus *c, const struct corpus *held)
     for (size_t i = 0; i < PD_ARRAY_SIZE(sizes); i++) {
         char err[PD_ERR_MAX] = "";
         struct pd_bpe *b = train(c, sizes[i], NULL, err);
-        size_t n_tok = 0, n_held = 0;
+        double r, rh;
         if (!b) {
             falls = false;
             diag("  vocab %d: %s", sizes[i], err);
             continue;
         }
-        for (int k = 0; k < 2; k++) {
-            const struct corpus *x = k ? held : c;
-            int32_t *ids;
-            size_t n;
-            pd_bpe_encode(b, x->buf, x->len, &ids, &n, NULL);
-            *(k ? &n_held : &n_tok) = n;
-            free(ids);
-        }
-        double r = (double)n_tok / c->len, rh = (double)n_held / held->len;
+        r = tokens_per_byte(b, c);
+        rh = tokens_per_byte(b, held);
         diag("vocab %5d: %.4f tokens/byte on the corpus (%.2f bytes/token), %.4f held out",
              pd_bpe_n_vocab(b), r, 1 / r, rh);
         falls &= pd_bpe_n_vocab(b) == sizes[i] && r < prev;
@@ -564,34 +603,21 @@ check_compression(const struct corpus *c, const struct corpus *held)
     ok(falls_held, "... on held-out text too");
 }
 
-/* The whole of a small file, malloc'd; *n its size. */
-static char *
-slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long size;
-
-    *n = 0;
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)size + 1)) != NULL)
-        *n = fread(buf, 1, (size_t)size, f);
-    fclose(f);
-    return buf;
-}
-
+/* Whether two files hold the same bytes (and are not empty). */
 static bool
 same_file(const char *a, const char *b)
 {
-    size_t na, nb;
-    char *x = slurp(a, &na), *y = slurp(b, &nb);
-    bool same = x && y && na == nb && na > 0 && memcmp(x, y, na) == 0;
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    bool same = fa && fb;
+    long n = 0;
 
-    free(x);
-    free(y);
-    return same;
+    for (int x = 0, y; same && x != EOF; n++)
+        same = (x = getc(fa)) == (y = getc(fb));
+    if (fa)
+        fclose(fa);
+    if (fb)
+        fclose(fb);
+    return same && n > 1;
 }
 
 static bool
@@ -615,7 +641,6 @@ check_determinism_and_files(const struct pd_bpe *b, const struct corpus *c)
     char p1[64], p2[64], p3[64], err[PD_ERR_MAX] = "";
     struct pd_bpe *again = train(c, pd_bpe_n_vocab(b), NULL, err), *loaded = NULL;
     struct pd_bpe_ids ids;
-    bool enc = true;
 
     temp_path(p1, sizeof p1, "a");
     temp_path(p2, sizeof p2, "b");
@@ -631,16 +656,6 @@ check_determinism_and_files(const struct pd_bpe *b, const struct corpus *c)
         ok(same_merges(b, loaded) && ids.bos == 256 && ids.eos == 257 && ids.pad == -1 &&
            !ids.add_bos && strcmp(pd_bpe_pre(loaded), PD_BPE_PRE_DEFAULT) == 0,
            "it has the same merges, ids and pre-tokenizer");
-        for (size_t i = 0; i < c->n; i++) {
-            int32_t *x, *y;
-            size_t nx, ny;
-            pd_bpe_encode(b, c->line[i], c->line_len[i], &x, &nx, NULL);
-            pd_bpe_encode(loaded, c->line[i], c->line_len[i], &y, &ny, NULL);
-            enc &= ids_equal(x, nx, y, ny);
-            free(x);
-            free(y);
-        }
-        ok(enc, "it encodes the corpus the same");
         ok(pd_bpe_save(loaded, p3, err) == 0 && same_file(p1, p3), "saved again: the same file");
     }
     pd_bpe_free(again);
@@ -751,7 +766,6 @@ main(void)
 
     corpus_make(&c, 1, 160, false);
     corpus_make(&held, 2, 80, false);
-    diag("corpus: %zu lines, %zu bytes", c.n, c.len);
     b = train(&c, 600, NULL, err);
     if (!ok(b != NULL, "train on the corpus")) {
         diag("  %s", err);
@@ -765,6 +779,7 @@ main(void)
     tok = load_tokenizer(path, err);
     if (!ok(tok != NULL, "ponder's tokenizer loads it"))
         diag("  %s", err);
+    check_metadata(path, pd_bpe_n_vocab(b));
     if (tok) {
         check_loaded(tok, b);
         check_corpus(tok, b, &c, &t, "corpus");

@@ -489,6 +489,9 @@ check_opts(const struct pd_bpe_opts *o, int *pre, char *err)
     if (o->n_vocab < 0 || (size_t)o->n_vocab < need || o->n_vocab > PD_BPE_MAX_VOCAB)
         return pd_errorf(err, PD_EINVAL, "bpe: vocabulary of %d tokens: want %zu to %d",
                          o->n_vocab, need, PD_BPE_MAX_VOCAB);
+    if (o->n_specials > 0 && !o->specials)
+        return pd_errorf(err, PD_EINVAL, "bpe: %zu special tokens but no pointer to them",
+                         o->n_specials);
     for (size_t i = 0; i < o->n_specials; i++) {
         const char *s = o->specials[i];
         size_t len = s ? strlen(s) : 0;
@@ -508,6 +511,9 @@ add_base_tokens(struct pd_bpe *b, const struct pd_bpe_opts *o, char *err)
 {
     if (bpe_add_byte_tokens(b) != 0)
         return pd_errorf(err, PD_ENOMEM, "bpe: no memory for the byte tokens");
+    if (o->n_specials > 0 && !o->specials)
+        return pd_errorf(err, PD_EINVAL, "bpe: %zu special tokens but no pointer to them",
+                         o->n_specials);
     for (size_t i = 0; i < o->n_specials; i++) {
         const char *s = o->specials[i];
         for (int c = 0; c < 256; c++)

@@ -6,10 +6,13 @@
  *   - each document is cut around the special tokens (longest text first, as the tokenizers
  *     match them), so a special's text never takes part in a merge;
  *   - the rest is pre-tokenized with one of ponder's pre-tokenizers (engine/pretok.h), named
- *     as tokenizer.ggml.pre names it; the default is "qwen2": single digits (numbers are spelt
+ *     as tokenizer.ggml.pre names it. The default is "qwen2": single digits (numbers are spelt
  *     digit by digit, which is what arithmetic needs), words with at most one leading
- *     non-letter, llama.cpp reads it for any architecture (deepseek2 included) and leaves the
- *     spaces of a decoded text alone (clean_spaces off);
+ *     non-letter; llama.cpp reads it for any architecture (deepseek2 included), splits text
+ *     the same way ponder does, and leaves the spaces of a decoded text alone (clean_spaces
+ *     off). "deepseek-v3" groups digits by three and llama.cpp runs it through std::regex over
+ *     a collapsed text, which can split differently; "llama-bpe" also groups digits, and
+ *     llama.cpp cleans spaces when decoding it, so text does not come back byte for byte;
  *   - identical pieces are counted once, with their frequency;
  *   - symbols start as the 256 bytes; the most frequent adjacent pair (ties: the smaller left
  *     id, then the smaller right id) is merged into a new token, in every piece, leftmost
@@ -27,7 +30,8 @@
  * piece; pd_bpe_encode is the trainer's own, plain version of it (the lowest-ranked pair,
  * leftmost first, until none is left), against which the tests hold engine/tokenizer.c.
  *
- * Invalid UTF-8 becomes U+FFFD before pre-tokenization, as in ponder's tokenizer and llama.cpp.
+ * Invalid UTF-8 becomes U+FFFD before pre-tokenization, as in ponder's tokenizer (llama.cpp
+ * too, but it decodes overlong forms and surrogates instead of replacing them).
  */
 #ifndef PD_BPE_TRAIN_H
 #define PD_BPE_TRAIN_H
@@ -112,8 +116,9 @@ int pd_bpe_write_gguf(const struct pd_bpe *b, struct pd_gguf_writer *w, char *er
 /* A GGUF file holding only the tokenizer (and ponder.bpe.version), to train once and reuse. */
 int pd_bpe_save(const struct pd_bpe *b, const char *path, char *err);
 /* Read a tokenizer back from any GGUF whose tokenizer is byte-level BPE (a file pd_bpe_save
- * wrote, or a model): the texts must be in the byte alphabet, every merge must name tokens
- * that exist. Statistics are zero. */
+ * wrote, or a model): ids as in the file; control, user-defined and unknown tokens are the
+ * specials; the other texts must be in the byte alphabet and unique, and every merge must join
+ * two tokens into a third. Statistics are zero. */
 int pd_bpe_load(struct pd_bpe **out, const char *path, char *err);
 int pd_bpe_from_gguf(struct pd_bpe **out, const struct pd_gguf *g, char *err);
 
