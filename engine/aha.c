@@ -175,16 +175,19 @@ jw_key(struct jw *w, const char *key)
     jw_raw(w, "\":", 2);
 }
 
+/* A string member of at most max bytes (a flag's fixed array: a NUL is not trusted to be
+ * there); "" is null. */
 static void
-jw_str(struct jw *w, const char *key, const char *s)
+jw_str(struct jw *w, const char *key, const char *s, size_t max)
 {
     jw_key(w, key);
-    if (*s == '\0') {
+    size_t n = strnlen(s, max);
+    if (n == 0) {
         jw_raw(w, "null", 4);
         return;
     }
     jw_raw(w, "\"", 1);
-    for (; *s; s++) {
+    for (const char *end = s + n; s < end; s++) {
         unsigned char c = (unsigned char)*s;
         char esc[8];
         if (c == '"' || c == '\\') {
@@ -234,18 +237,18 @@ pd_aha_flag_signals(const struct pd_aha_flag *f, char *buf, size_t size)
 {
     struct jw w = { buf, size, 0, true };
     jw_raw(&w, "{", 1);
-    jw_str(&w, "evidence", pd_aha_evidence_label(f->evidence));
-    jw_str(&w, "state", f->state == PD_AHA_FINAL ? "final" : "open");
-    jw_str(&w, "cue", f->cue);
+    jw_str(&w, "evidence", pd_aha_evidence_label(f->evidence), 64);
+    jw_str(&w, "state", f->state == PD_AHA_FINAL ? "final" : "open", 8);
+    jw_str(&w, "cue", f->cue, sizeof f->cue);
     jw_int(&w, "hits", f->n_cues, false);
     jw_num(&w, "entropy", f->entropy);
     jw_int(&w, "entropy_tok", f->entropy_tok, f->entropy_tok < 0);
     jw_num(&w, "baseline_mean", f->base_n ? f->base_mean : NAN);
     jw_num(&w, "baseline_std", f->base_n ? f->base_std : NAN);
     jw_int(&w, "baseline_n", f->base_n, false);
-    jw_str(&w, "answer_before", f->answer_before);
+    jw_str(&w, "answer_before", f->answer_before, sizeof f->answer_before);
     jw_int(&w, "answer_before_tok", f->answer_before_tok, f->answer_before_tok < 0);
-    jw_str(&w, "answer_after", f->answer_after);
+    jw_str(&w, "answer_after", f->answer_after, sizeof f->answer_after);
     jw_int(&w, "answer_after_tok", f->answer_after_tok, f->answer_after_tok < 0);
     jw_key(&w, "answer_changed");
     if (f->evidence & PD_AHA_EV_ANSWER_CHANGED)

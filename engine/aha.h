@@ -35,11 +35,17 @@
  *            exceeds mean + k * std of the `window` thought tokens before the cue, and by at
  *            least min_rise nats (so a near-constant baseline does not make noise a spike).
  *            Fewer than min_base baseline tokens (or no entropies at all): no verdict.
- *   answer   the last candidate answer stated before the cue against the first one stated
- *            after it: changed or the same. A candidate is the content of \boxed{...} (after
- *            its last '='), or a number that ends a statement after "=", "equals", "answer
- *            is", "answer:", "result is", "total is" and a few more (not "= 3 * 4": a number
- *            followed by an operator is not a value). Thoughts and answer text both count.
+ *   answer   the candidate answer stated before the cue against the one stated after it:
+ *            changed or the same. A candidate is the content of \boxed{...} (after its last
+ *            '=') or <answer>...</answer>, or a number that ends a statement after "=",
+ *            "equals", "the answer is", "the total is", "we get" and a few more (not "= 3 * 4":
+ *            a number followed by an operator is not a value). Thoughts and answer text both
+ *            count. Before: the last candidate of the strongest kind stated (an explicit answer,
+ *            then a conclusion, "so 3 * 4 = 12", then a plain equation). After: the first one
+ *            after the cue, replaced while the flag is open by one as strong as the answer
+ *            before, then by a new value of the same expression ("So 194*21=3974. Wait, ...
+ *            So 194*21=4074"): the answer is settled by that, by the next flag, 256 tokens
+ *            on, or the end of the stream (aha-builtin.c, aha-answer.c).
  *
  * Score: 0.3 for the cue, +0.3 for an entropy spike, +0.4 for a changed answer (so 0.3 "lexical
  * only", 0.6 "lexical + entropy", 0.7 or 1.0 with a changed answer). A restated, unchanged answer
@@ -68,7 +74,7 @@
 #define PD_AHA_ABI_VERSION 1
 #define PD_AHA_CUE_MAX 64        /* bytes of one cue, NUL included */
 #define PD_AHA_ANSWER_MAX 40     /* bytes of a candidate answer kept, NUL included */
-#define PD_AHA_SIGNALS_MAX 1024  /* room for pd_aha_flag_signals of any flag */
+#define PD_AHA_SIGNALS_MAX 2048  /* room for pd_aha_flag_signals of any flag (< 1300 bytes) */
 
 /* Which evidence a flag has (bits of pd_aha_flag.evidence). */
 enum pd_aha_evidence {
@@ -96,8 +102,9 @@ struct pd_aha_flag {
     int32_t entropy_tok;        /* the token that had it; -1 none */
     float base_mean, base_std;  /* the baseline it is measured against */
     int base_n;                 /* tokens in the baseline; 0: no baseline */
-    char answer_before[PD_AHA_ANSWER_MAX];  /* last candidate before the cue ("" none) */
-    char answer_after[PD_AHA_ANSWER_MAX];   /* first candidate after it ("" none yet) */
+    char answer_before[PD_AHA_ANSWER_MAX];  /* the answer stated before the cue ("" none) */
+    char answer_after[PD_AHA_ANSWER_MAX];   /* ... and after it ("" none yet; may be replaced
+                                               while the flag is open) */
     int32_t answer_before_tok, answer_after_tok;  /* where they were stated; -1 none */
 };
 

@@ -482,6 +482,17 @@ test_signals(void)
     ok(rc == 0 && strcmp(g.cue, "wA") == 0, "unknown keys skipped, escapes decoded");
     is_str(pd_aha_evidence_label(PD_AHA_EV_CUE | PD_AHA_EV_ANSWER_SAME), "cue+answer-same",
            "evidence label");
+
+    /* The largest object: every string all control characters (and no NUL), numbers wide. */
+    struct pd_aha_flag w = { .evidence = 15, .n_cues = INT32_MIN, .entropy = -9.9e11f,
+                             .entropy_tok = INT32_MAX, .base_mean = -9.9e11f,
+                             .base_std = -9.9e11f, .base_n = INT32_MIN,
+                             .answer_before_tok = INT32_MAX, .answer_after_tok = INT32_MAX };
+    memset(w.cue, 1, sizeof w.cue);
+    memset(w.answer_before, 1, sizeof w.answer_before);
+    memset(w.answer_after, 1, sizeof w.answer_after);
+    len = pd_aha_flag_signals(&w, buf, sizeof buf);
+    ok(len > 1000 && len < PD_AHA_SIGNALS_MAX, "the largest signals object fits (%d bytes)", len);
 }
 
 /* ---- the store ---- */
