@@ -189,6 +189,18 @@ test_entropy(void)
        f[0].entropy < 1.0f, "a spike more than `near` (4) tokens after the cue does not count");
 
     s = (struct stream){ 0 };
+    for (int i = 0; i < 20; i++)
+        add(&s, PD_SEG_THINK, NAN, " step");
+    add(&s, PD_SEG_THINK, NAN, " Wait|, no| entropies| here|.");
+    f = detect(&a, &s, NULL, &n);
+    char js[PD_AHA_SIGNALS_MAX];
+    if (n == 1)
+        pd_aha_flag_signals(&f[0], js, sizeof js);
+    ok(n == 1 && isnan(f[0].entropy) && f[0].base_n == 0 && f[0].evidence == PD_AHA_EV_CUE &&
+       strstr(js, "\"entropy\":null") && strstr(js, "\"baseline_mean\":null"),
+       "unknown entropies (NaN) give no entropy evidence, null in the signals");
+
+    s = (struct stream){ 0 };
     add(&s, PD_SEG_THINK, 0.5f, "Short.| Wait|,");
     add(&s, PD_SEG_THINK, 4.0f, " no");
     f = detect(&a, &s, NULL, &n);
