@@ -940,6 +940,9 @@ check_clip(void)
     float keep = a[0];
     norm = pd_optim_grad_clip(g, n, 2, 2.0f);
     ok(fabs(norm - after) < 1e-9 && a[0] == keep, "clip: a norm under the limit is left alone");
+    b[1] = INFINITY;
+    ok(isinf(pd_optim_grad_clip(g, n, 2, 1.0f)) && a[0] == keep, "clip: an infinite norm is "
+       "reported, nothing scaled");
 }
 
 static void

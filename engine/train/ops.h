@@ -5,15 +5,26 @@
  * of its gradients without any bookkeeping: zero the gradients once per step, then run the
  * backwards in reverse order.
  *
+ * (RoPE is the one exception: it rotates its buffer in place, both ways.) The prefix pd_tr_ marks
+ * them as training ops.
+ *
  * Every array is plain row-major float32, owned by the caller. Arguments: outputs, then inputs,
  * then sizes (STYLE rule 9); a thread pool, where an op can use one, comes first and may be NULL
- * (the calling thread does all the work). Gradient outputs that are not wanted may be NULL.
+ * (the calling thread does all the work; a pool runs one op at a time). Gradient outputs that are
+ * not wanted may be NULL.
  *
  * The ops compute what inference computes (kernels/cpu/ops.c, engine/forward.c, engine/mla.c,
  * engine/moe.c): the same RMSNorm (eps inside the root), the same RoPE tables (pd_rope_cache:
  * both layouts, YaRN), the same SwiGLU, the same routing rules (bias for the choice only, groups,
  * renormalization floor, scale), so a model trained with them runs unchanged in ponder and in
  * llama.cpp.
+ *
+ * MLA (deepseek2) is a composition, as tests/test-train-ops.c's check_mla writes it out:
+ *   q = Wq_b rmsnorm(Wq_a x), RoPE on the trailing Dr of each head (pass q + Dn, hs = Dn + Dr);
+ *   Wkv_a's first R rows give the latent (rmsnorm), its last Dr rows the shared key (RoPE), two
+ *   linears on row ranges of one weight; k = Wk_b latent, v = Wv_b latent; attention with
+ *   Dk = Dn, Dr, krope = the shared key; then Wo. Held as [H*Dn][R] here, Wk_b goes to GGUF's
+ *   attn_k_b transposed per head ([H][R][Dn]); Wv_b ([H*Dv][R]) is attn_v_b as it is.
  *
  * Glossary:
  *   N   rows (tokens of the batch, B * T)      E   row width

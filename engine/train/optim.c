@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include "engine/pd.h"
 #include "engine/train/optim.h"
 
 #include <math.h>
@@ -15,6 +16,7 @@ void
 pd_optim_adamw_step(float *w, float *m, float *v, const float *g, int64_t n,
                     const struct pd_adamw *h, float lr, int64_t t)
 {
+    PD_ASSERT(t >= 1);
     double bc1 = 1.0 - pow(h->beta1, (double)t), bc2 = 1.0 - pow(h->beta2, (double)t);
     float step = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
     float decay = 1.0f - lr * h->weight_decay;
@@ -43,7 +45,7 @@ pd_optim_grad_clip(float *const *g, const int64_t *n, int count, float max_norm)
 {
     double norm = pd_optim_grad_norm(g, n, count);
     double coef = max_norm / (norm + 1e-6);
-    if (coef < 1.0)
+    if (isfinite(norm) && coef < 1.0)
         for (int i = 0; i < count; i++)
             for (int64_t j = 0; j < n[i]; j++)
                 g[i][j] *= (float)coef;

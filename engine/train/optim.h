@@ -30,7 +30,8 @@ void pd_optim_adamw_step(float *w, float *m, float *v, const float *g, int64_t n
 double pd_optim_grad_norm(float *const *g, const int64_t *n, int count);
 
 /* Scale all count tensors by max_norm / (norm + 1e-6) when their global norm is larger than
- * max_norm (PyTorch's clip_grad_norm_). Returns the norm before clipping. */
+ * max_norm (PyTorch's clip_grad_norm_). Returns the norm before clipping; a norm that is not
+ * finite (an overflow, a NaN) is returned with nothing scaled, for the caller to skip the step. */
 double pd_optim_grad_clip(float *const *g, const int64_t *n, int count, float max_norm);
 
 struct pd_lr_schedule {
