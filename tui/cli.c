@@ -123,9 +123,12 @@ cli_load_model(const char *cmd, const char *path, struct pd_model **out)
 {
     char err[PD_ERR_MAX] = "";
     int rc = pd_model_load(out, path, err);
-    if (rc != 0)
-        return cli_fail(cmd, "%s: %s", path, err[0] ? err : pd_strerror(rc));
-    return EXIT_OK;
+    if (rc == 0)
+        return EXIT_OK;
+    /* the file's own errors name it already */
+    if (err[0] && strncmp(err, path, strlen(path)) == 0)
+        return cli_fail(cmd, "%s", err);
+    return cli_fail(cmd, "%s: %s", path, err[0] ? err : pd_strerror(rc));
 }
 
 char *

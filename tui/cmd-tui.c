@@ -196,6 +196,7 @@ load(struct wb *w)
     w->n_moe_layers = 0;
     for (int32_t i = 0; w->moe && i < c->m->hp.n_layer; i++)
         w->n_moe_layers += i >= c->m->hp.n_dense_lead;
+    w->moe_layer0 = w->moe ? c->m->hp.n_dense_lead : 0;
     snprintf(w->model_note, sizeof w->model_note, "%s", c->m->name);
     return EXIT_OK;
 }

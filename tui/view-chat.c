@@ -112,6 +112,8 @@ turn_rows(struct wb *w, int ti, int width, struct rows *rs)
                         row_add(rs, (struct wb_rowinfo){ ti, 1 + 10 * s, i < nt ? (int)i : -1,
                                                          { GUTTER, xa },
                                                          i < na ? (int)i : -1 });
+                if (t->n_notes || t->gold || t->rating)
+                    row_add(rs, (struct wb_rowinfo){ ti, 5, 0, { GUTTER, 0 }, -1 });
                 row_add(rs, (struct wb_rowinfo){ -1, 0, 0, { 0, 0 }, -1 });
                 return;
             }
@@ -127,7 +129,34 @@ turn_rows(struct wb *w, int ti, int width, struct rows *rs)
             row_add(rs, (struct wb_rowinfo){ ti, 2 + 10 * s, (int)i, { GUTTER, 0 }, -1 });
     if (na == 0 && !has_think(t) && t->streaming)
         row_add(rs, (struct wb_rowinfo){ ti, 4, 0, { GUTTER, 0 }, -1 });   /* "…" */
+    if (t->n_notes || t->gold || t->rating)
+        row_add(rs, (struct wb_rowinfo){ ti, 5, 0, { GUTTER, 0 }, -1 });   /* annotations */
     row_add(rs, (struct wb_rowinfo){ -1, 0, 0, { 0, 0 }, -1 });
+}
+
+/* The turn's annotations on one line: labels and comments with their spans, the gold answer,
+ * the rating. */
+static void
+draw_notes(struct wb *w, const struct wb_turn *t, int y, int x, int width)
+{
+    char s[1024];
+    int o = snprintf(s, sizeof s, "✎");
+    if (t->rating)
+        o += snprintf(s + o, sizeof s - (size_t)o, " %s ·", t->rating > 0 ? "good" : "bad");
+    if (t->gold)
+        o += snprintf(s + o, sizeof s - (size_t)o, " gold “%s” ·", t->gold);
+    for (size_t i = 0; i < t->n_notes && o < (int)sizeof s - 8; i++) {
+        const struct wb_note *n = &t->notes[i];
+        o += snprintf(s + o, sizeof s - (size_t)o, " %s “%s” [%d–%d] ·",
+                      n->kind == PD_ANNOT_COMMENT ? "comment" : "label", n->value, n->from,
+                      n->to);
+    }
+    /* drop the last separator */
+    if (o >= 3 && strcmp(s + o - 3, " ·") == 0)
+        s[o - 3] = '\0';
+    attrset((int)COLOR_PAIR(wb_pair(w, 109, -1)));
+    mvaddnstr(y, x, s, width - x);
+    attrset(A_NORMAL);
 }
 
 static int
@@ -304,6 +333,10 @@ draw_row(struct wb *w, const struct wb_rowinfo *ri, int y, int width)
         attrset(cur ? A_REVERSE : wb_attr_dim(w));
         mvaddnstr(y, ri->x[0], fold, width - ri->x[0]);
         attrset(A_NORMAL);
+        return;
+    }
+    if (part == 5) {
+        draw_notes(w, t, y, ri->x[0], width);
         return;
     }
     if (part == 4) {

@@ -96,16 +96,23 @@ quote_piece(const struct wb *w, int32_t id, char *out, size_t size)
     const char *p = pd_tokenizer_piece(w->c->m->tok, id, &len);
     size_t o = 0;
     out[o++] = '"';
-    for (size_t i = 0; i < len && o + 6 < size; i++) {
+    for (size_t i = 0; i < len && o + 8 < size;) {
         unsigned char ch = (unsigned char)p[i];
+        size_t used;
+        wchar_t wc;
+        wb_char_width(p + i, len - i, &used, &wc);
         if (ch == '\n') {
             out[o++] = '\\';
             out[o++] = 'n';
-        } else if (ch < 0x20) {
+        } else if (ch < 0x20 || ch == 0x7f || wc == 0xfffd) {
+            /* control bytes and bytes that are not whole UTF-8 characters */
             o += (size_t)snprintf(out + o, size - o, "\\x%02x", ch);
+            used = 1;
         } else {
-            out[o++] = (char)ch;
+            memcpy(out + o, p + i, used);
+            o += used;
         }
+        i += used;
     }
     out[o++] = '"';
     out[o] = '\0';
@@ -142,7 +149,7 @@ heatmap(struct wb *w, int y, int x, int height, int width, int n_layers, int n_e
     for (int r = 0; r < rows; r++) {
         int l0 = half ? 2 * r : r, l1 = l0 + 1;
         bool marked = mark_layer == l0 || (half && mark_layer == l1);
-        put(y + r, x, label, marked ? A_BOLD : wb_attr_dim(w), "%3d", l0);
+        put(y + r, x, label, marked ? A_BOLD : wb_attr_dim(w), "%3d", l0 + w->moe_layer0);
         for (int c = 0; c < ncol; c++) {
             float v0 = 0, v1 = 0;
             for (int e = c * per; e < PD_MIN(n_experts, (c + 1) * per); e++) {
@@ -280,7 +287,7 @@ token_panel(struct wb *w, int top, int left, int height, int width)
         for (int i = 0; i < t->r_k && o < (int)sizeof list - 16; i++)
             o += snprintf(list + o, sizeof list - (size_t)o, " %d:%.2f", ids[l * t->r_k + i],
                           wts[l * t->r_k + i]);
-        put(y++, left, width, A_NORMAL, "layer %d experts%s", l, list);
+        put(y++, left, width, A_NORMAL, "layer %d experts%s", l + w->moe_layer0, list);
     }
     if (y < end && ent[l] >= 0)
         put(y++, left, width, A_NORMAL, "router entropy %.2f nats (uniform %.2f)", ent[l],
@@ -382,7 +389,7 @@ load_panel(struct wb *w, int top, int left, int height, int width)
         if (y < end && w->layer < t->r_layers) {
             /* the chosen layer's busiest experts */
             char s[256];
-            int o = snprintf(s, sizeof s, "  layer %d busiest:", w->layer);
+            int o = snprintf(s, sizeof s, "  layer %d busiest:", w->layer + w->moe_layer0);
             float *row = c.v + (size_t)w->layer * (size_t)n_exp;
             for (int r = 0; r < 4 && o < (int)sizeof s - 16; r++) {
                 int best = -1;

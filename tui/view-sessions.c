@@ -182,6 +182,13 @@ open_turn(void *user, const struct pd_turn_row *r)
         t->think_t1 = r->think_s;
     }
     wb_annot_load(w, t);
+    /* flags this ponder's detector raises that the store does not have yet (a turn imported, or
+     * stored before the detector existed) are stored now, so they can be judged */
+    bool missing = false;
+    for (size_t i = 0; i < t->n_aha; i++)
+        missing |= t->aha[i].store_id == 0;
+    if (missing)
+        wb_annot_store_aha(w, t);
     return 0;
 }
 

@@ -129,8 +129,7 @@ draw_status(struct wb *w, int y)
         len += snprintf(s + len, sizeof s - (size_t)len, " · session %lld",
                         (long long)w->session_shown);
     if (w->moe && w->n_moe_layers)
-        len += snprintf(s + len, sizeof s - (size_t)len, " · layer %d/%d", w->layer + 1,
-                        w->n_moe_layers);
+        len += snprintf(s + len, sizeof s - (size_t)len, " · layer %d", w->layer + w->moe_layer0);
     static const char *tints[] = { "", " · tint expert", " · tint entropy", " · tint logprob" };
     snprintf(s + len, sizeof s - (size_t)len, "%s · F1 help ", tints[w->tint]);
     attrset(A_REVERSE);
@@ -341,7 +340,19 @@ wb_run(struct wb *w)
     }
     getmaxyx(stdscr, w->rows, w->cols);
 #ifdef HAVE_LIBEDIT
+    /* the input line shares ponder chat's history file */
     using_history();
+    stifle_history(1000);
+    char hist[4096];
+    const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    if (state && state[0] == '/')
+        snprintf(hist, sizeof hist, "%s/ponder/history", state);
+    else if (home && home[0])
+        snprintf(hist, sizeof hist, "%s/.local/state/ponder/history", home);
+    else
+        hist[0] = '\0';
+    if (hist[0])
+        read_history(hist);
 #endif
     loop(w);
     wb_gen_shutdown(w);

@@ -162,6 +162,7 @@ struct wb {
     bool have_model, moe;
     char model_note[160];        /* why there is no model, or its name */
     int n_moe_layers, n_experts; /* the model's, for the routing views */
+    int moe_layer0;              /* the model layer of the first MoE layer */
     /* the document */
     struct wb_turn *turns;
     size_t n_turns, cap_turns;
