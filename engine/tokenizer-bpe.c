@@ -247,8 +247,16 @@ encode_word(const struct pd_tokenizer *tok, struct bpe_work *w, const char *word
 
     if (len == 0)
         return 0;
-    if (tok->ignore_merges && (whole = tok_lookup(tok, word, len)) >= 0)
-        return tok_out_push(out, whole);
+    /* The vocabulary's texts are in the byte alphabet: a whole word is looked up as its letters
+     * (the raw bytes of "Ġ" are not the space token). */
+    if (tok->ignore_merges && len <= 256) {
+        char letters[256 * 2];
+        size_t n = 0;
+        for (size_t i = 0; i < len; i++)
+            n += pd_utf8_encode(pd_unicode_byte_to_cp((uint8_t)word[i]), letters + n);
+        if ((whole = tok_lookup(tok, letters, n)) >= 0)
+            return tok_out_push(out, whole);
+    }
     for (size_t i = 0; i < len; i++)
         w->syms[i] = (struct sym){tok->byte_tok[(unsigned char)word[i]], (int32_t)i - 1,
                                   i + 1 < len ? (int32_t)i + 1 : -1, (uint32_t)i, 1};

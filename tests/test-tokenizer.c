@@ -473,11 +473,55 @@ check_errors(void)
     unlink(path);
 }
 
+/* llama-bpe vocabularies (Llama 3) look whole words up before merging: the word's bytes are
+ * looked up as byte-alphabet letters, so the two raw bytes of the letter "Ġ" are not the space
+ * token the letter stands for. */
+static void
+check_ignore_merges(void)
+{
+    char path[] = "/tmp/ponder-test-lb-XXXXXX", err[PD_ERR_MAX] = "";
+    const char *texts[258];
+    char letters[256][4];
+    struct pd_gguf_writer *w = pd_gguf_writer_new();
+    struct pd_gguf *g = NULL;
+    struct pd_tokenizer *tok = NULL;
+    int fd = mkstemp(path), rc = -1;
+
+    if (fd >= 0)
+        close(fd);
+    for (int b = 0; b < 256; b++) {
+        size_t n = pd_utf8_encode(pd_unicode_byte_to_cp((uint8_t)b), letters[b]);
+        letters[b][n] = '\0';
+        texts[b] = letters[b];
+    }
+    texts[256] = "Hello";            /* a whole word with no merges to build it */
+    texts[257] = "\xc4\xa0hi";       /* " hi" in letters */
+    pd_gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
+    pd_gguf_writer_set_str(w, "tokenizer.ggml.pre", "llama-bpe");
+    pd_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", texts, 258);
+    pd_gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", (const char *[]){ "H e" }, 1);
+    if (pd_gguf_writer_write(w, path, err) == 0 && pd_gguf_open(&g, path, err) == 0)
+        rc = pd_tokenizer_load(&tok, g, err);
+    pd_gguf_writer_free(w);
+    pd_gguf_close(g);
+    unlink(path);
+    if (!ok(rc == 0, "a llama-bpe vocabulary loads")) {
+        diag("%s", err);
+        return;
+    }
+    spm_case(tok, "Hello", 0, (const int32_t[]){256}, 1, "llama-bpe: a whole word is one token");
+    spm_case(tok, " hi", 0, (const int32_t[]){257}, 1, "llama-bpe: a word with its space");
+    spm_case(tok, "\xc4\xa0", 0, (const int32_t[]){0xc4, 0xa0}, 2,
+             "llama-bpe: the bytes of the letter \"\xc4\xa0\" are two byte tokens, not a space");
+    pd_tokenizer_free(tok);
+}
+
 int
 main(void)
 {
     check_pretok_fixture();
     check_spm();
+    check_ignore_merges();
     check_errors();
     check_model();
     return exit_status();

@@ -4,4 +4,4 @@ ponder_SOURCES += %reldir%/wb.h %reldir%/cmd-tui.c %reldir%/wb-main.c %reldir%/w
 	%reldir%/view-chat.c %reldir%/view-routing.c %reldir%/view-sessions.c %reldir%/view-help.c
 
 TESTS += tests/test-tui.sh
-EXTRA_DIST += tests/test-tui.sh
+EXTRA_DIST += tests/test-tui.sh tests/bench/bench-tui.sh
