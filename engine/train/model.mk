@@ -1,0 +1,9 @@
+# engine/train/model.mk: the trainable deepseek2 model (forward, backward, export to GGUF), its
+# check against PyTorch (tests/data/train-*.bin from tests/tools/make-train-fixture.py).
+engine_libengine_a_SOURCES += %reldir%/model.h %reldir%/model-impl.h %reldir%/model.c \
+	%reldir%/model-fwd.c %reldir%/model-gguf.c
+
+check_PROGRAMS += tests/test-train-model
+TESTS += tests/test-train-model
+tests_test_train_model_SOURCES = tests/test-train-model.c
+EXTRA_DIST += tests/tools/make-train-fixture.py tests/data/train-a.bin tests/data/train-b.bin
