@@ -4,7 +4,8 @@
  *
  * Every tensor but one goes out as it is held: a row per output is GGUF's {in, out} layout.
  * attn_k_b is held [H*Dn][R] (it takes the latent to the no-RoPE keys) and GGUF wants {Dn, R, H},
- * per head the transpose ([H][R][Dn]), the form that absorbs a query into latent space.
+ * per head the transpose ([H][R][Dn]), the form that absorbs a query into latent space; and
+ * attn_v_b, held [H*Dv][R], goes out with its bytes as they are but 3-D, {R, Dv, H}.
  */
 #include "config.h"
 
@@ -103,6 +104,12 @@ pd_tmodel_add_gguf(const struct pd_tmodel *m, struct pd_gguf_writer *w, const ch
             uint64_t ne[3] = { (uint64_t)Dn, (uint64_t)R, (uint64_t)H };
             rc = pd_gguf_writer_add_tensor(w, p->name, PD_TYPE_F32, 3, ne, kb,
                                            (uint64_t)(H * Dn * R) * sizeof(float));
+        } else if (sscanf(p->name, "blk.%d.%47s", &il, tail) == 2 &&
+                   strcmp(tail, "attn_v_b.weight") == 0) {
+            /* held [H*Dv][R], the bytes of GGUF's 3-D {R, Dv, H} */
+            uint64_t ne[3] = { (uint64_t)R, (uint64_t)c->v_head, (uint64_t)H };
+            rc = pd_gguf_writer_add_tensor(w, p->name, PD_TYPE_F32, 3, ne, data,
+                                           (uint64_t)p->n * sizeof(float));
         } else {
             rc = add_tensor(w, p->name, p, data);
         }
