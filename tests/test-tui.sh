@@ -12,7 +12,7 @@ sock=$tmp/tmux.sock
 trap 'tmux -S "$sock" kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
 n=0
 fail=0
-plan=50
+plan=51
 
 ok() { # ok COND-STATUS DESCRIPTION
     n=$((n + 1))
@@ -223,6 +223,10 @@ tmux -S "$sock" resize-window -t storm -x 100 -y 30
 wait_for storm "▸ thought" 30; ok $? "after forty resizes while streaming the reply ends and folds"
 keys storm C-q
 wait_for storm "EXIT=0" 10; ok $? "and the workbench quits cleanly"
+start small 100 30 -m "'$model'" --db "'$db'" -t 2 -c 48
+wait_for small "watch a model think" 20
+keys small "Please summarize the whole history of the Roman Empire from its founding to its fall, with every emperor, every war, and every important date along the way, in great detail." Enter
+wait_for small "no longer fits" 10; ok $? "a prompt longer than the context: a clear message, nothing sent"
 start nocolor 100 30 -m "'$model'" --db "'$db'" -t 2
 tmux -S "$sock" kill-window -t nocolor
 env -u TMUX tmux -S "$sock" new-window -d -n nocolor \

@@ -351,6 +351,48 @@ compute_load(const struct wb_turn *t, int group, struct load_ctx *c)
     return n;
 }
 
+/* The load panel's numbers, kept between frames: recomputed when the turn changes, and at
+ * most twice a second while it streams (a long turn of a wide model is millions of adds). */
+static struct {
+    const struct wb_turn *t;
+    size_t n_tok, n_aha;
+    int n_exp, layers;
+    double when;
+    float *v[3];
+    int n[3];
+} load_cache;
+
+void
+wb_routing_forget(void)
+{
+    load_cache.t = NULL;
+}
+
+static void
+load_compute(struct wb *w, const struct wb_turn *t, int n_exp)
+{
+    double now = wb_now();
+    bool same = load_cache.t == t && load_cache.n_exp == n_exp &&
+                load_cache.layers == t->r_layers;
+    if (same && load_cache.n_tok == t->n_tok && load_cache.n_aha == t->n_aha)
+        return;
+    if (same && t->streaming && now - load_cache.when < 0.5)
+        return;
+    (void)w;
+    size_t cells = (size_t)t->r_layers * (size_t)n_exp;
+    for (int g = 0; g < 3; g++) {
+        load_cache.v[g] = chat_xrealloc(load_cache.v[g], cells * sizeof *load_cache.v[g]);
+        struct load_ctx c = { t->r_layers, n_exp, load_cache.v[g] };
+        load_cache.n[g] = compute_load(t, g, &c);
+    }
+    load_cache.t = t;
+    load_cache.n_tok = t->n_tok;
+    load_cache.n_aha = t->n_aha;
+    load_cache.n_exp = n_exp;
+    load_cache.layers = t->r_layers;
+    load_cache.when = now;
+}
+
 static void
 load_panel(struct wb *w, int top, int left, int height, int width)
 {
@@ -374,13 +416,13 @@ load_panel(struct wb *w, int top, int left, int height, int width)
     if (n_exp <= 0)
         for (size_t i = 0; i < t->n_route * (size_t)t->r_layers * (size_t)t->r_k; i++)
             n_exp = PD_MAX(n_exp, t->r_ids[i] + 1);
-    struct load_ctx c = { t->r_layers, n_exp, NULL };
-    c.v = chat_xmalloc((size_t)t->r_layers * (size_t)n_exp * sizeof *c.v);
+    load_compute(w, t, n_exp);
     static const char *names[] = { "thoughts", "answer", "around aha flags (±8 tokens)" };
     int each = PD_MAX(3, (height - 2) / 3);
     put(y++, left, width, A_BOLD, "expert load · turn %d · layer ↓ × expert →", ti);
     for (int g = 0; g < 3 && y + 1 < end; g++) {
-        int n = compute_load(t, g, &c);
+        int n = load_cache.n[g];
+        struct load_ctx c = { t->r_layers, n_exp, load_cache.v[g] };
         put(y++, left, width, wb_attr_dim(w), "%s · %d tokens", names[g], n);
         if (n == 0)
             continue;
@@ -390,27 +432,25 @@ load_panel(struct wb *w, int top, int left, int height, int width)
             /* the chosen layer's busiest experts */
             char s[256];
             int o = snprintf(s, sizeof s, "  layer %d busiest:", w->layer + w->moe_layer0);
-            float *row = c.v + (size_t)w->layer * (size_t)n_exp;
+            const float *row = c.v + (size_t)w->layer * (size_t)n_exp;
+            bool used[1024] = { false };
             for (int r = 0; r < 4 && o < (int)sizeof s - 16; r++) {
                 int best = -1;
-                for (int e = 0; e < n_exp; e++)
-                    if (row[e] > 0 && (best < 0 || row[e] > row[best]))
+                for (int e = 0; e < n_exp && e < 1024; e++)
+                    if (row[e] > 0 && !used[e] && (best < 0 || row[e] > row[best]))
                         best = e;
                 if (best < 0)
                     break;
+                used[best] = true;
                 o += snprintf(s + o, sizeof s - (size_t)o, " %d (%.0f%%)", best,
                               100.0 * row[best]);
-                row[best] = -row[best];
             }
-            for (int e = 0; e < n_exp; e++)
-                row[e] = fabsf(row[e]);
             put(y++, left, width, A_NORMAL, "%s", s);
         }
     }
     if (y < end)
         legend(w, y++, left, width, "share", (n_exp + PD_MAX(1, width - 4) - 1) /
                                                   PD_MAX(1, width - 4));
-    free(c.v);
 }
 
 void

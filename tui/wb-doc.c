@@ -78,6 +78,7 @@ wb_doc_clear(struct wb *w)
     for (size_t i = 0; i < w->n_turns; i++)
         wb_turn_free(&w->turns[i]);
     w->n_turns = 0;
+    wb_routing_forget();
     w->cur_turn = -1;
     w->cur_tok = 0;
     w->sel_from = -1;

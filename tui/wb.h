@@ -308,6 +308,8 @@ int wb_token_tint(const struct wb *w, const struct wb_turn *t, const struct wb_t
 /* The token's routing: ids, weights, entropies, or NULL. */
 const uint16_t *wb_token_route(const struct wb_turn *t, const struct wb_tok *tok,
                                const float **weights, const float **entropy);
+/* Forget cached numbers about turns (the document was cleared). */
+void wb_routing_forget(void);
 /* Colour of an expert (distinct hues). */
 int wb_expert_color(const struct wb *w, int expert);
 
