@@ -7,3 +7,9 @@ check_PROGRAMS += tests/test-train-model
 TESTS += tests/test-train-model
 tests_test_train_model_SOURCES = tests/test-train-model.c
 EXTRA_DIST += tests/tools/make-train-fixture.py tests/data/train-a.bin tests/data/train-b.bin
+
+# ponder train pretrain: supervised training on generated task traces, checkpoints, resume.
+engine_libengine_a_SOURCES += %reldir%/pretrain.h %reldir%/pretrain.c
+ponder_SOURCES += tui/cmd-train.c
+TESTS += tests/test-train.sh
+EXTRA_DIST += tests/test-train.sh
