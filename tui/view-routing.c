@@ -88,12 +88,10 @@ wb_token_tint(const struct wb *w, const struct wb_turn *t, const struct wb_tok *
     }
 }
 
-/* A token's text for display: quoted, control characters escaped, at most max bytes. */
+/* Bytes for display: quoted, control characters and broken UTF-8 escaped. */
 static void
-quote_piece(const struct wb *w, int32_t id, char *out, size_t size)
+quote_bytes(const char *p, size_t len, char *out, size_t size)
 {
-    size_t len = 0;
-    const char *p = pd_tokenizer_piece(w->c->m->tok, id, &len);
     size_t o = 0;
     out[o++] = '"';
     for (size_t i = 0; i < len && o + 8 < size;) {
@@ -116,6 +114,14 @@ quote_piece(const struct wb *w, int32_t id, char *out, size_t size)
     }
     out[o++] = '"';
     out[o] = '\0';
+}
+
+static void
+quote_piece(const struct wb *w, int32_t id, char *out, size_t size)
+{
+    size_t len = 0;
+    const char *p = pd_tokenizer_piece(w->c->m->tok, id, &len);
+    quote_bytes(p, len, out, size);
 }
 
 static void
@@ -249,10 +255,12 @@ token_panel(struct wb *w, int top, int left, int height, int width)
     const struct wb_turn *t = &w->turns[w->cur_turn];
     const struct wb_tok *k = &t->tok[w->cur_tok];
     char q[96];
-    if (w->have_model)
+    if (w->have_model) {
         quote_piece(w, k->id, q, sizeof q);
-    else
-        snprintf(q, sizeof q, "#%d", k->id);
+    } else {   /* no vocabulary: the text the token released */
+        int s = k->len[WB_THINK] ? WB_THINK : WB_ANSWER;
+        quote_bytes(t->seg[s].p + k->off[s], k->len[s], q, sizeof q);
+    }
     put(y++, left, width, A_BOLD, "token %d · %s · id %d", w->cur_tok, q, k->id);
     if (y < end)
         put(y++, left, width, A_NORMAL, "logprob %.3f (p %.3f) · entropy %.2f nats · %.2f s",
