@@ -12,4 +12,4 @@ EXTRA_DIST += tests/tools/make-train-fixture.py tests/data/train-a.bin tests/dat
 engine_libengine_a_SOURCES += %reldir%/pretrain.h %reldir%/pretrain.c
 ponder_SOURCES += tui/cmd-train.c
 TESTS += tests/test-train.sh
-EXTRA_DIST += tests/test-train.sh
+EXTRA_DIST += tests/test-train.sh tests/bench/bench-train.sh tests/tools/bench-train-torch.py

@@ -137,9 +137,6 @@ pd_pretrain_opts_check(const struct pd_pretrain_opts *o, char *err)
     if (o->seq > o->model.n_ctx)
         return pd_errorf(err, PD_EINVAL, "seq %d is longer than the model's ctx %d", o->seq,
                          o->model.n_ctx);
-    if (o->warmup >= o->steps && o->steps > 1)
-        return pd_errorf(err, PD_EINVAL, "warmup %" PRId64 " must be shorter than steps %" PRId64,
-                         o->warmup, o->steps);
     if (o->min_lr > o->lr)
         return pd_errorf(err, PD_EINVAL, "min_lr %g is above lr %g", o->min_lr, o->lr);
     return pd_tmodel_config_check(&o->model, err);

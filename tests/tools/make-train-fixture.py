@@ -165,7 +165,7 @@ def forward(c, P, bias, tokens, targets):
             if len(tok):
                 y = swiglu(xf[tok], p("ffn_gate_exps")[e], p("ffn_up_exps")[e],
                            p("ffn_down_exps")[e])
-                out = out.index_add(0, tok, y * w[tok, slot, None])
+                out.index_add_(0, tok, y * w[tok, slot, None])
         if c["n_expert_shared"] > 0:
             out = out + swiglu(xf, p("ffn_gate_shexp"), p("ffn_up_shexp"), p("ffn_down_shexp"))
         h = h + out.view(Bq, Tq, E)
