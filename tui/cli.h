@@ -31,6 +31,7 @@ extern const struct pd_cmd_entry cmd_annotate_entry;
 extern const struct pd_cmd_entry cmd_chat_entry;
 extern const struct pd_cmd_entry cmd_task_entry;
 extern const struct pd_cmd_entry cmd_train_entry;
+extern const struct pd_cmd_entry cmd_plugin_entry;
 extern const struct pd_cmd_entry cmd_tui_entry;
 
 /* "ponder CMD: message" on stderr; returns EXIT_USAGE (usage_error) or EXIT_RUNTIME (fail). */

@@ -19,6 +19,7 @@ static const struct pd_cmd_entry *const cmd_table[] = {
     &cmd_annotate_entry,
     &cmd_task_entry,
     &cmd_train_entry,
+    &cmd_plugin_entry,
 };
 
 static void
