@@ -30,6 +30,7 @@ extern const struct pd_cmd_entry cmd_sessions_entry;
 extern const struct pd_cmd_entry cmd_annotate_entry;
 extern const struct pd_cmd_entry cmd_chat_entry;
 extern const struct pd_cmd_entry cmd_task_entry;
+extern const struct pd_cmd_entry cmd_eval_entry;
 extern const struct pd_cmd_entry cmd_train_entry;
 extern const struct pd_cmd_entry cmd_plugin_entry;
 extern const struct pd_cmd_entry cmd_tui_entry;
@@ -71,12 +72,38 @@ enum cli_sampler_opt {
     "      --repeat-penalty R  penalize the last 64 tokens (default 1 = off)\n"            \
     "      --seed S            random seed of the first reply (reply i uses S + i)\n"
 
+/* The device options run, chat and bench share: where the model runs and how it is split. */
+enum cli_device_opt {
+    CLI_OPT_BACKEND = 1100,
+    CLI_OPT_GPUS,
+    CLI_OPT_SPLIT,
+};
+
+#define CLI_DEVICE_LONGOPTS                                       \
+    { "backend", required_argument, NULL, CLI_OPT_BACKEND },      \
+    { "gpus", required_argument, NULL, CLI_OPT_GPUS },            \
+    { "split", required_argument, NULL, CLI_OPT_SPLIT }
+
+/* The device options' lines for a --help text. */
+#define CLI_DEVICE_HELP                                                                       \
+    "      --backend B         cpu, cuda or auto (default: auto, which is the CPU until whole\n" \
+    "                          models run on CUDA)\n"                                           \
+    "      --gpus LIST         the devices to run on, e.g. 0,1; with the CPU backend, that\n"   \
+    "                          many in-process CPU devices (for testing a split)\n"              \
+    "      --split S           layer (pipeline) or expert (expert parallel) over the --gpus;\n" \
+    "                          default layer when there are several\n"
+
 struct pd_sampler_params;
 
 /* Apply sampler option opt (a getopt_long id) with its argument to sp: 0 when applied, -1 after
  * a usage message for a bad value, 1 when opt is not a sampler option. */
 int cli_parse_sampler_opt(const char *cmd, int opt, const char *arg,
                           struct pd_sampler_params *sp);
+
+/* Apply device option opt (a getopt_long id) with its argument to cp: 0 when applied, -1 after
+ * a usage message for a bad value, 1 when opt is not a device option. */
+int cli_parse_device_opt(const char *cmd, int opt, const char *arg,
+                         struct pd_context_params *cp);
 
 /* Load a model, printing "ponder CMD: MODEL: why" on failure. */
 int cli_load_model(const char *cmd, const char *path, struct pd_model **out);
