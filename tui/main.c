@@ -18,6 +18,7 @@ static const struct pd_cmd_entry *const cmd_table[] = {
     &cmd_sessions_entry,
     &cmd_annotate_entry,
     &cmd_task_entry,
+    &cmd_eval_entry,
     &cmd_train_entry,
     &cmd_plugin_entry,
 };
