@@ -38,6 +38,23 @@ struct pd_mla_scratch {
     float *olat;    /* [H][B][R] attention outputs in latent space, head-major */
 };
 
+/* This context's share of the model when it is one rank of a split (engine/split.c). For the
+ * whole model: no comm, every layer and expert, the embedding and the head. */
+struct pd_part {
+    struct pd_comm *comm;               /* NULL: unsplit */
+    int mode;                           /* enum pd_split_mode */
+    int32_t layer_first, layer_end;     /* layers [first, end) run here, and are cached here */
+    int32_t expert_first, expert_end;   /* experts [first, end) whose products run here */
+    bool embed, head;                   /* this rank embeds the tokens, computes the logits */
+    float *moe_out;                     /* [B][E] expert split: this rank's share of an output */
+    int32_t *tokens;                    /* a follower's copy of the tokens of a decode */
+    size_t tokens_cap;
+    bool live;                          /* fully made: its group may be told to stop */
+    int status;                         /* the first collective that failed inside a pass */
+    char err[PD_ERR_MAX];
+    struct pd_split_group *group;       /* the driver of an in-process group: the other ranks */
+};
+
 struct pd_context {
     struct pd_model *m;
     struct pd_threadpool *pool;
@@ -62,6 +79,7 @@ struct pd_context {
 
     struct pd_moe_scratch moe;  /* mixture-of-experts layers; zeroed for a dense model */
     struct pd_mla_scratch mla;  /* latent attention; zeroed for other architectures */
+    struct pd_part part;        /* the share of a split; the whole model otherwise */
 };
 
 
@@ -74,6 +92,17 @@ void pd_fwd_project(struct pd_context *c, int ith, int nth, int n, float *const 
 
 /* Floats in one token's row of the K cache (MLA: latent plus shared RoPE key). */
 int64_t pd_fwd_kv_row(const struct pd_hparams *hp);
+
+/* Evaluate T <= n_batch tokens at n_past (forward.c): one pass over this context's layers, the
+ * embedding and the head where this context holds them. n_past is the caller's to advance. */
+void pd_fwd_run(struct pd_context *c, const int32_t *tokens, int32_t T);
+
+/* Offset of layer il's rows in the KV cache, which holds only this context's layers. */
+static inline size_t
+pd_fwd_cache_layer(const struct pd_context *c, int il)
+{
+    return (size_t)(il - c->part.layer_first) * (size_t)c->n_ctx;
+}
 
 /* mla.c: plan and release the MLA scratch (a no-op for other architectures). */
 int pd_mla_alloc(struct pd_context *c, char *err);

@@ -6,6 +6,9 @@
  * list of ops and a barrier separates each op from the next. Row-wise ops split the T tokens
  * between threads; matrix products split the weight rows; attention splits (token, head) pairs.
  *
+ * A context may be one rank of a split over several devices (engine/split.c): it then runs its
+ * share only (c->part: a range of layers, the embedding and the head or not, a block of experts).
+ *
  * Shapes (glossary of kernels/cpu/ops.h): x, xn [T][E]; q [T][H*D]; k, v [T][Hkv*D];
  * att [T][H*D]; gate, up [T][F]; the cache k_cache, v_cache [n_layer][n_ctx][Hkv*D] in f32.
  */
@@ -74,7 +77,8 @@ alloc_buffers(struct pd_context *c, char *err)
     size_t E = hp->n_embd, HD = (size_t)hp->n_head * hp->head_dim;
     size_t KD = (size_t)pd_fwd_kv_row(hp), F = hp->n_ff;
     size_t HDV = (size_t)hp->n_head * hp->head_dim_v;
-    size_t cache = (size_t)hp->n_layer * (size_t)c->n_ctx * KD;
+    size_t n_layer = (size_t)(c->part.layer_end - c->part.layer_first);
+    size_t cache = n_layer * (size_t)c->n_ctx * KD;
     /* MLA keeps its values inside the K rows (the latent), so it has no V cache */
     size_t v_cache = hp->arch == PD_ARCH_DEEPSEEK2 ? 1 : cache;
     int nth = pd_threadpool_size(c->pool);
@@ -106,7 +110,9 @@ alloc_buffers(struct pd_context *c, char *err)
     if (c->xq == NULL)
         return pd_errorf(err, PD_ENOMEM, "out of memory for activation scratch");
     int rc = pd_moe_alloc(c, err);
-    return rc ? rc : pd_mla_alloc(c, err);
+    if (rc == 0)
+        rc = pd_mla_alloc(c, err);
+    return rc ? rc : pd_split_part_alloc(c, err);
 }
 
 int
@@ -114,6 +120,11 @@ pd_context_new(struct pd_context **out, struct pd_model *m, const struct pd_cont
                char *err)
 {
     *out = NULL;
+    int backend, rc = pd_backend_resolve(p->backend, &backend, err);
+    if (rc)
+        return rc;
+    if ((p->split != PD_SPLIT_NONE || p->n_devices > 1) && p->comm == NULL)
+        return pd_split_group_new(out, m, p, err);
     struct pd_context *c = calloc(1, sizeof *c);
     if (c == NULL)
         return pd_errorf(err, PD_ENOMEM, "out of memory");
@@ -124,11 +135,12 @@ pd_context_new(struct pd_context **out, struct pd_model *m, const struct pd_cont
     c->precise = p->precise;
     int nth = p->n_threads > 0 ? p->n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     c->pool = pd_threadpool_new(nth > 0 ? nth : 1);
-    int rc;
     if (c->pool == NULL) {
         rc = pd_errorf(err, PD_ENOMEM, "cannot start %d threads", nth);
         goto fail;
     }
+    if ((rc = pd_split_part_init(c, p, err)) != 0)
+        goto fail;
     if ((rc = alloc_buffers(c, err)) != 0)
         goto fail;
     *out = c;
@@ -143,6 +155,8 @@ pd_context_free(struct pd_context *c)
 {
     if (c == NULL)
         return;
+    if (c->part.comm)
+        pd_split_release(c);
     pd_threadpool_free(c->pool);
     free(c->k_cache);
     free(c->v_cache);
@@ -243,7 +257,7 @@ prepare_qkv(struct pd_context *c, const struct pd_layer *l, int il, int64_t t)
     const float *cs = c->rope_cs + t * hp->rope.n_rot;
     pd_rope_apply(q, cs, &hp->rope, hp->n_head, D);
     pd_rope_apply(k, cs, &hp->rope, hp->n_head_kv, D);
-    size_t at = ((size_t)il * c->n_ctx + (size_t)(c->n_past + t)) * KD;
+    size_t at = (pd_fwd_cache_layer(c, il) + (size_t)(c->n_past + t)) * KD;
     memcpy(c->k_cache + at, k, sizeof(float) * KD);
     memcpy(c->v_cache + at, v, sizeof(float) * KD);
 }
@@ -254,8 +268,8 @@ attention(struct pd_context *c, int il, int ith, int nth, int64_t T)
     const struct pd_hparams *hp = &c->m->hp;
     int D = hp->head_dim, H = hp->n_head, group = hp->n_head / hp->n_head_kv;
     int64_t HD = (int64_t)H * D, KD = (int64_t)hp->n_head_kv * D;
-    const float *kc = c->k_cache + (size_t)il * c->n_ctx * KD;
-    const float *vc = c->v_cache + (size_t)il * c->n_ctx * KD;
+    const float *kc = c->k_cache + pd_fwd_cache_layer(c, il) * KD;
+    const float *vc = c->v_cache + pd_fwd_cache_layer(c, il) * KD;
     float scale = hp->kq_scale;
     float *scores = c->scores + (size_t)ith * c->n_ctx;
     for (int64_t i = ith; i < T * H; i += nth) {
@@ -323,19 +337,32 @@ forward_worker(void *arg, int ith, int nth)
     int64_t T = c->T, E = hp->n_embd;
     size_t embd_row = pd_type_row_size(m->tok_embd.type, E);
 
+    /* a pipeline stage past the first has received its input in c->x */
+    bool embed = c->part.embed;
     for (int64_t t = ith; t < T; t += nth) {
-        pd_dequantize_row(m->tok_embd.type, (const char *)m->tok_embd.data +
-                          (size_t)c->tokens[t] * embd_row, c->x + t * E, E);
+        if (embed)
+            pd_dequantize_row(m->tok_embd.type, (const char *)m->tok_embd.data +
+                              (size_t)c->tokens[t] * embd_row, c->x + t * E, E);
         pd_rope_cache(c->rope_cs + t * hp->rope.n_rot, &hp->rope, c->n_past + t);
     }
     BARRIER();
-    for (int il = 0; il < hp->n_layer; il++)
+    for (int il = c->part.layer_first; il < c->part.layer_end; il++)
         layer_forward(c, il, ith, nth, T);
+    if (!c->part.head)
+        return;
 
     /* Only the rows whose logits are wanted go through the output head. */
     int64_t first = c->logits_all ? 0 : T - 1;
     norm_rows(c, ith, nth, c->xn, c->x + first * E, &m->output_norm, T - first);
     pd_fwd_project1(c, ith, nth, c->logits, hp->n_vocab, &m->output, c->xn, T - first);
+}
+
+void
+pd_fwd_run(struct pd_context *c, const int32_t *tokens, int32_t T)
+{
+    c->tokens = tokens;
+    c->T = T;
+    pd_threadpool_run(c->pool, forward_worker, c);
 }
 
 int
@@ -356,12 +383,11 @@ pd_context_decode(struct pd_context *c, const int32_t *tokens, int32_t n, char *
     if (c->logits_all && n > c->n_batch)
         return pd_errorf(err, PD_EINVAL, "with all logits kept, at most %d tokens a call",
                          c->n_batch);
-    for (int32_t done = 0; done < n;) {
-        c->tokens = tokens + done;
-        c->T = PD_MIN(n - done, c->n_batch);
-        pd_threadpool_run(c->pool, forward_worker, c);
+    if (c->part.comm)
+        return pd_split_decode(c, tokens, n, err);
+    for (int32_t done = 0; done < n; done += c->T) {
+        pd_fwd_run(c, tokens + done, PD_MIN(n - done, c->n_batch));
         c->n_past += c->T;
-        done += c->T;
     }
     return 0;
 }
@@ -417,6 +443,8 @@ pd_context_n_threads(const struct pd_context *c)
 void
 pd_context_truncate(struct pd_context *c, int32_t pos)
 {
-    if (pos >= 0 && pos < c->n_past)
+    if (c->part.comm)
+        pd_split_truncate(c, pos);
+    else if (pos >= 0 && pos < c->n_past)
         c->n_past = pos;
 }

@@ -92,7 +92,7 @@ prepare_token(struct pd_context *c, const struct pd_layer *l, int il, int64_t t,
     pd_rmsnorm(kv, kv, l->kv_a_norm.data, R, hp->rms_eps);
     pd_rope_apply(kv + R, cs, &hp->rope, 1, (int)Dr);
     pd_rope_apply(q + Dn, cs, &hp->rope, (int)H, (int)Dk);
-    memcpy(c->k_cache + ((size_t)il * c->n_ctx + (size_t)(c->n_past + t)) * KR, kv,
+    memcpy(c->k_cache + (pd_fwd_cache_layer(c, il) + (size_t)(c->n_past + t)) * KR, kv,
            sizeof(float) * KR);
     for (int64_t h = 0; h < H; h++) {
         memcpy(s->qn + (h * T + t) * Dn, q + h * Dk, sizeof(float) * Dn);
@@ -131,7 +131,7 @@ pd_mla_attention(struct pd_context *c, const struct pd_layer *l, int il, int ith
     BARRIER();
     per_head_product(c, ith, nth, s->qabs, H * KR, KR, &l->wk_b, s->qn, T);
 
-    const float *kc = c->k_cache + (size_t)il * c->n_ctx * KR;
+    const float *kc = c->k_cache + pd_fwd_cache_layer(c, il) * KR;
     float *scores = c->scores + (size_t)ith * c->n_ctx;
     for (int64_t i = ith; i < T * H; i += nth) {
         int64_t t = i / H, h = i % H;

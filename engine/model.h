@@ -21,6 +21,7 @@
 
 #include "engine/event.h"
 #include "engine/gguf.h"
+#include "engine/split.h"
 #include "engine/tokenizer.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/quant.h"
@@ -129,6 +130,13 @@ struct pd_context_params {
     bool logits_all;     /* keep logits for every token of a batch (tests, scoring) */
     bool precise;        /* float activations in the matrix products (kernels/cpu/matmul.h):
                             slower, reproduces a float reference to rounding */
+    /* several devices (engine/split.h); all zero: the whole model in this one context */
+    int32_t backend;     /* enum pd_backend: where the model runs (AUTO: pd_backend_resolve) */
+    int32_t split;       /* enum pd_split_mode */
+    int32_t n_devices;   /* ranks of an in-process group (> 1 with a split and no comm) */
+    int32_t devices[PD_MAX_DEVICES]; /* the device of each rank (CUDA ids; labels on the CPU) */
+    struct pd_comm *comm;/* this context is rank pd_comm_rank(comm) of a multi-process group; the
+                            caller keeps comm and frees it after the context */
 };
 
 void pd_context_params_default(struct pd_context_params *p);

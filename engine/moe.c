@@ -18,6 +18,9 @@
  *                  and only the chosen experts' weights are read.
  *   6. combine     x[t] += sum_k w[t][k] * rout[row of (t, k)]  (+ the shared expert, gated)
  *
+ * On a rank of an expert split (engine/split.c), step 5 runs only the rank's block of experts and
+ * step 6 sums the rank's share apart; pd_split_moe_reduce adds the sum over ranks.
+ *
  * Qwen2-MoE's shared expert is a dense SwiGLU of width Fs whose output is scaled by
  * sigmoid(w_shexp . xn), computed for every token beside the routed experts; DeepSeek's shared
  * experts are the same SwiGLU, ungated.
@@ -299,7 +302,8 @@ experts_product(struct pd_context *c, int ith, int nth, int n, float *const *out
             BARRIER();
         }
         size_t arow = pd_type_row_size(act, n_in);
-        for (int32_t e = 0; e < c->m->hp.n_expert; e++) {
+        /* an expert-split rank runs only its own experts (all of them otherwise) */
+        for (int32_t e = c->part.expert_first; e < c->part.expert_end; e++) {
             int32_t first = s->offset[e], rows = s->offset[e + 1] - first;
             if (rows == 0)
                 continue;
@@ -365,17 +369,26 @@ pd_moe_forward(struct pd_context *c, const struct pd_layer *l, int il, int ith, 
     if (l->ffn_gate_shexp.data)
         shared_expert(c, l, ith, nth, T);
 
+    /* expert split: this rank's share goes to part.moe_out, summed over ranks below */
+    float *share = c->part.moe_out;
     for (int64_t t = ith; t < T; t += nth) {
-        float *x = c->x + t * E;
+        float *x = share ? share + t * E : c->x + t * E;
         const float *w = s->weights + ((size_t)t * s->n_layers + im) * K;
+        const int32_t *ids = s->ids + ((size_t)t * s->n_layers + im) * K;
+        if (share)
+            memset(x, 0, sizeof(float) * E);
         for (int64_t k = 0; k < K; k++) {
+            if (ids[k] < c->part.expert_first || ids[k] >= c->part.expert_end)
+                continue;
             const float *y = s->rout + (int64_t)s->token_row[t * K + k] * E;
             for (int64_t i = 0; i < E; i++)
                 x[i] += w[k] * y[i];
         }
-        if (l->ffn_gate_shexp.data)
+        if (l->ffn_gate_shexp.data && !share)
             for (int64_t i = 0; i < E; i++)
                 x[i] += s->sg[t] * s->sout[t * E + i];
     }
     BARRIER();
+    if (share)
+        pd_split_moe_reduce(c, l, ith, nth, T);
 }

@@ -1,0 +1,487 @@
+/*
+ * split.c: one model over several ranks (engine/split.h): each rank's share, the driver's
+ * commands, the pipeline's hand-offs, the expert-parallel reduction, and in-process groups.
+ *
+ * Every rank runs the same sequence of collectives. Rank 0 (the driver) broadcasts a command
+ * (decode n tokens, truncate the cache, quit) and, for a decode, the tokens; then every rank runs
+ * the batches of that decode:
+ *
+ *   layer    rank r > 0 receives x [T][E] and the routing trace so far from rank r - 1, runs its
+ *            layers, and passes them on; after the last batch the last rank sends the logits and
+ *            the trace to rank 0.
+ *   expert   every rank runs the whole pass; inside each MoE layer one all-reduce
+ *            (pd_split_moe_reduce) sums the ranks' shares of the output.
+ *
+ * A follower (rank > 0) of an in-process group is a thread of this file running pd_split_serve;
+ * in a multi-process group it is another process's main thread doing the same.
+ */
+#include "config.h"
+
+#include "engine/split.h"
+
+#include "engine/comm.h"
+#include "engine/forward-impl.h"
+#include "kernels/backend.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+    CMD_DECODE = 1,
+    CMD_TRUNCATE,
+    CMD_QUIT,
+};
+
+/* What rank 0 broadcasts before each step; fixed size, so every rank receives the same bytes. */
+struct command {
+    int32_t op;
+    int32_t n;     /* decode: tokens that follow */
+    int32_t pos;   /* truncate: the first position to forget */
+    int32_t pad;
+};
+
+/* An in-process group, owned by its driver (ctx[0]). */
+struct pd_split_group {
+    int size;
+    struct pd_context *ctx[PD_MAX_DEVICES];
+    struct pd_comm *comm[PD_MAX_DEVICES];
+    pthread_t thread[PD_MAX_DEVICES];
+    bool started[PD_MAX_DEVICES];
+    int rc[PD_MAX_DEVICES];
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int gate;      /* followers wait for 1 (serve) or -1 (the group failed to start: leave) */
+};
+
+/* ---- names and the backend ---- */
+
+static const char *const mode_names[] = { "none", "layer", "expert" };
+static const char *const backend_names[] = { "auto", "cpu", "cuda" };
+
+int
+pd_split_mode_parse(const char *s)
+{
+    for (int i = 0; i < (int)PD_ARRAY_SIZE(mode_names); i++)
+        if (strcmp(s, mode_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *
+pd_split_mode_name(int mode)
+{
+    return mode >= 0 && mode < (int)PD_ARRAY_SIZE(mode_names) ? mode_names[mode] : "?";
+}
+
+int
+pd_backend_parse(const char *s)
+{
+    for (int i = 0; i < (int)PD_ARRAY_SIZE(backend_names); i++)
+        if (strcmp(s, backend_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *
+pd_backend_name(int backend)
+{
+    return backend >= 0 && backend < (int)PD_ARRAY_SIZE(backend_names) ? backend_names[backend]
+                                                                       : "?";
+}
+
+int
+pd_backend_resolve(int want, int *got, char *err)
+{
+    *got = PD_BACKEND_CPU;
+    /* AUTO stays on the CPU without probing for devices while no whole model runs on CUDA:
+     * probing would start the CUDA runtime for nothing */
+    if (want == PD_BACKEND_CPU || want == PD_BACKEND_AUTO)
+        return 0;
+    if (want != PD_BACKEND_CUDA)
+        return pd_errorf(err, PD_EINVAL, "unknown backend %d", want);
+    if (!pd_cuda_compiled())
+        return pd_errorf(err, PD_EUNSUPPORTED, "the CUDA backend is not in this build (configure "
+                         "found no working nvcc and cuBLAS; see --with-cuda): use --backend cpu");
+    int n = pd_cuda_device_count();
+    if (n == 0)
+        return pd_errorf(err, PD_EUNSUPPORTED, "no CUDA device found on this machine: use "
+                         "--backend cpu");
+    return pd_errorf(err, PD_EUNSUPPORTED, "the CUDA backend cannot run a whole model yet in "
+                     "this build (%d device%s found; its kernels are tested one by one): use "
+                     "--backend cpu", n, n == 1 ? "" : "s");
+}
+
+/* ---- each rank's share ---- */
+
+/* An even share of n items: rank r of size gets [*first, *end). */
+static void
+share(int32_t n, int r, int size, int32_t *first, int32_t *end)
+{
+    *first = (int32_t)((int64_t)n * r / size);
+    *end = (int32_t)((int64_t)n * (r + 1) / size);
+}
+
+int
+pd_split_rank(const struct pd_context *c)
+{
+    return c->part.comm ? pd_comm_rank(c->part.comm) : 0;
+}
+
+int
+pd_split_size(const struct pd_context *c)
+{
+    return c->part.comm ? pd_comm_size(c->part.comm) : 1;
+}
+
+int
+pd_split_part_init(struct pd_context *c, const struct pd_context_params *p, char *err)
+{
+    const struct pd_hparams *hp = &c->m->hp;
+    struct pd_part *pt = &c->part;
+    memset(pt, 0, sizeof *pt);
+    pt->layer_end = hp->n_layer;
+    pt->expert_end = hp->n_expert;
+    pt->embed = pt->head = true;
+    if (p->comm == NULL)
+        return 0;
+    int rank = pd_comm_rank(p->comm), size = pd_comm_size(p->comm);
+    switch (p->split) {
+    case PD_SPLIT_LAYER:
+        /* with more ranks than layers some hold none and only pass the hidden state on */
+        share(hp->n_layer, rank, size, &pt->layer_first, &pt->layer_end);
+        pt->embed = rank == 0;
+        pt->head = rank == size - 1;
+        break;
+    case PD_SPLIT_EXPERT:
+        if (hp->n_expert == 0)
+            return pd_errorf(err, PD_EINVAL, "%s is a dense model: it has no experts to split "
+                             "(use --split layer)", c->m->name);
+        if (hp->n_expert < size)
+            return pd_errorf(err, PD_EINVAL, "cannot split %d experts over %d devices",
+                             hp->n_expert, size);
+        share(hp->n_expert, rank, size, &pt->expert_first, &pt->expert_end);
+        pt->head = rank == 0;
+        break;
+    default:
+        return pd_errorf(err, PD_EINVAL, "a communicator was given but no split mode");
+    }
+    pt->mode = p->split;
+    pt->comm = p->comm;
+    return 0;
+}
+
+int
+pd_split_part_alloc(struct pd_context *c, char *err)
+{
+    struct pd_part *pt = &c->part;
+    if (pt->comm == NULL)
+        return 0;
+    if (pt->mode == PD_SPLIT_EXPERT) {
+        pt->moe_out = malloc(sizeof(float) * (size_t)c->n_batch * (size_t)c->m->hp.n_embd);
+        if (pt->moe_out == NULL)
+            return pd_errorf(err, PD_ENOMEM, "out of memory for the expert split's outputs");
+    }
+    pt->live = true;
+    return 0;
+}
+
+void
+pd_split_describe(const struct pd_context *c, char *buf, size_t size)
+{
+    const struct pd_part *pt = &c->part;
+    buf[0] = '\0';
+    if (pt->comm == NULL)
+        return;
+    int n = pd_split_size(c);
+    int32_t total = pt->mode == PD_SPLIT_LAYER ? c->m->hp.n_layer : c->m->hp.n_expert;
+    size_t at = (size_t)snprintf(buf, size, "%s split over %d %s rank%s (%s",
+                                 pd_split_mode_name(pt->mode), n, pd_comm_name(pt->comm),
+                                 n == 1 ? "" : "s", pt->mode == PD_SPLIT_LAYER ? "layers" :
+                                 "experts");
+    for (int r = 0; r < n && at < size; r++) {
+        int32_t first, end;
+        share(total, r, n, &first, &end);
+        at += (size_t)snprintf(buf + at, size - at, "%s%d-%d", r ? " | " : " ", first, end - 1);
+    }
+    if (at < size)
+        snprintf(buf + at, size - at, ")");
+}
+
+/* ---- the passes ---- */
+
+/* The routing trace of the first T tokens: ids, weights, entropies, in that order. */
+static int
+move_trace(struct pd_context *c, int64_t T, int peer, bool send, char *err)
+{
+    struct pd_moe_scratch *s = &c->moe;
+    if (s->n_layers == 0)
+        return 0;
+    size_t nk = (size_t)T * (size_t)s->n_layers * (size_t)c->m->hp.n_expert_used;
+    void *bufs[3] = { s->ids, s->weights, s->entropy };
+    size_t sizes[3] = { nk * sizeof(int32_t), nk * sizeof(float),
+                        (size_t)T * (size_t)s->n_layers * sizeof(float) };
+    for (int i = 0; i < 3; i++) {
+        int rc = send ? pd_comm_send(c->part.comm, bufs[i], sizes[i], peer, err)
+                      : pd_comm_recv(c->part.comm, bufs[i], sizes[i], peer, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* A pipeline hand-off: the hidden state and the trace so far, to or from peer. */
+static int
+move_stage(struct pd_context *c, int64_t T, int peer, bool send, char *err)
+{
+    size_t bytes = sizeof(float) * (size_t)T * (size_t)c->m->hp.n_embd;
+    int rc = send ? pd_comm_send(c->part.comm, c->x, bytes, peer, err)
+                  : pd_comm_recv(c->part.comm, c->x, bytes, peer, err);
+    return rc ? rc : move_trace(c, T, peer, send, err);
+}
+
+/* The last stage's logits and trace back to rank 0. */
+static int
+return_result(struct pd_context *c, int rank, int size, char *err)
+{
+    int last = size - 1;
+    if (size == 1 || (rank != 0 && rank != last))
+        return 0;
+    size_t rows = c->logits_all ? (size_t)c->T : 1;
+    size_t bytes = sizeof(float) * rows * (size_t)c->m->hp.n_vocab;
+    bool send = rank == last;
+    int peer = send ? 0 : last;
+    int rc = send ? pd_comm_send(c->part.comm, c->logits, bytes, peer, err)
+                  : pd_comm_recv(c->part.comm, c->logits, bytes, peer, err);
+    return rc ? rc : move_trace(c, c->T, peer, send, err);
+}
+
+/* Every rank's part of one decode of n tokens, in batches of at most n_batch. */
+static int
+rank_decode(struct pd_context *c, const int32_t *tokens, int32_t n, char *err)
+{
+    struct pd_part *pt = &c->part;
+    int rank = pd_comm_rank(pt->comm), size = pd_comm_size(pt->comm);
+    bool layer = pt->mode == PD_SPLIT_LAYER;
+    int rc;
+    for (int32_t done = 0; done < n; done += c->T) {
+        int32_t T = PD_MIN(n - done, c->n_batch);
+        if (layer && rank > 0 && (rc = move_stage(c, T, rank - 1, false, err)) != 0)
+            return rc;
+        pt->status = 0;
+        pd_fwd_run(c, tokens + done, T);
+        if (pt->status)
+            return pd_errorf(err, pt->status, "%s", pt->err);
+        if (layer && rank < size - 1 && (rc = move_stage(c, T, rank + 1, true, err)) != 0)
+            return rc;
+        c->n_past += T;
+    }
+    return layer ? return_result(c, rank, size, err) : 0;
+}
+
+static void
+truncate_local(struct pd_context *c, int32_t pos)
+{
+    if (pos >= 0 && pos < c->n_past)
+        c->n_past = pos;
+}
+
+static int
+command(struct pd_context *c, int op, int32_t n, int32_t pos, char *err)
+{
+    struct command cmd = { .op = op, .n = n, .pos = pos };
+    return pd_comm_broadcast(c->part.comm, &cmd, sizeof cmd, 0, err);
+}
+
+int
+pd_split_decode(struct pd_context *c, const int32_t *tokens, int32_t n, char *err)
+{
+    struct pd_comm *comm = c->part.comm;
+    if (pd_comm_rank(comm) != 0)
+        return pd_errorf(err, PD_EINVAL, "rank %d follows rank 0: it decodes in pd_split_serve",
+                         pd_comm_rank(comm));
+    int rc = command(c, CMD_DECODE, n, 0, err);
+    if (rc == 0)
+        rc = pd_comm_broadcast(comm, (void *)tokens, sizeof(int32_t) * (size_t)n, 0, err);
+    return rc ? rc : rank_decode(c, tokens, n, err);
+}
+
+void
+pd_split_truncate(struct pd_context *c, int32_t pos)
+{
+    char err[PD_ERR_MAX];
+    if (pd_comm_rank(c->part.comm) == 0)
+        command(c, CMD_TRUNCATE, 0, pos, err);
+    truncate_local(c, pos);
+}
+
+int
+pd_split_serve(struct pd_context *c, char *err)
+{
+    struct pd_part *pt = &c->part;
+    if (pt->comm == NULL || pd_comm_rank(pt->comm) == 0)
+        return pd_errorf(err, PD_EINVAL, "only a follower rank of a split serves");
+    for (;;) {
+        struct command cmd;
+        int rc = pd_comm_broadcast(pt->comm, &cmd, sizeof cmd, 0, err);
+        if (rc)
+            return rc;
+        switch (cmd.op) {
+        case CMD_DECODE:
+            if ((size_t)cmd.n > pt->tokens_cap) {
+                int32_t *grown = realloc(pt->tokens, sizeof(int32_t) * (size_t)cmd.n);
+                if (grown == NULL)
+                    return pd_errorf(err, PD_ENOMEM, "out of memory for %d tokens", cmd.n);
+                pt->tokens = grown;
+                pt->tokens_cap = (size_t)cmd.n;
+            }
+            rc = pd_comm_broadcast(pt->comm, pt->tokens, sizeof(int32_t) * (size_t)cmd.n, 0, err);
+            if (rc == 0)
+                rc = rank_decode(c, pt->tokens, cmd.n, err);
+            if (rc)
+                return rc;
+            break;
+        case CMD_TRUNCATE:
+            truncate_local(c, cmd.pos);
+            break;
+        case CMD_QUIT:
+            return 0;
+        default:
+            return pd_errorf(err, PD_EFORMAT, "unknown command %d from rank 0", cmd.op);
+        }
+    }
+}
+
+void
+pd_split_moe_reduce(struct pd_context *c, const struct pd_layer *l, int ith, int nth, int64_t T)
+{
+    struct pd_part *pt = &c->part;
+    struct pd_moe_scratch *s = &c->moe;
+    int64_t E = c->m->hp.n_embd;
+    if (ith == 0) {
+        int rc = pd_comm_all_reduce_sum(pt->comm, pt->moe_out, (size_t)(T * E), pt->err);
+        if (rc && pt->status == 0)
+            pt->status = rc;
+    }
+    BARRIER();
+    bool shared = l->ffn_gate_shexp.data != NULL;
+    for (int64_t t = ith; t < T; t += nth) {
+        float *x = c->x + t * E;
+        pd_add(x, pt->moe_out + t * E, E);
+        if (shared)
+            for (int64_t i = 0; i < E; i++)
+                x[i] += s->sg[t] * s->sout[t * E + i];
+    }
+    BARRIER();
+}
+
+/* ---- in-process groups ---- */
+
+static void *
+follower_main(void *arg)
+{
+    struct pd_context *c = arg;
+    struct pd_split_group *g = c->part.group;
+    pthread_mutex_lock(&g->mu);
+    while (g->gate == 0)
+        pthread_cond_wait(&g->cv, &g->mu);
+    int go = g->gate;
+    pthread_mutex_unlock(&g->mu);
+    if (go > 0) {
+        char err[PD_ERR_MAX];
+        int r = pd_comm_rank(c->part.comm);
+        g->rc[r] = pd_split_serve(c, err);
+    }
+    return NULL;
+}
+
+static void
+group_free(struct pd_split_group *g)
+{
+    for (int r = 1; r < g->size; r++)
+        if (g->started[r])
+            pthread_join(g->thread[r], NULL);
+    for (int r = 1; r < g->size; r++)
+        pd_context_free(g->ctx[r]);
+    for (int r = 0; r < g->size; r++)
+        pd_comm_free(g->comm[r]);
+    pthread_mutex_destroy(&g->mu);
+    pthread_cond_destroy(&g->cv);
+    free(g);
+}
+
+static void
+open_gate(struct pd_split_group *g, int value)
+{
+    pthread_mutex_lock(&g->mu);
+    g->gate = value;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+int
+pd_split_group_new(struct pd_context **out, struct pd_model *m,
+                   const struct pd_context_params *p, char *err)
+{
+    int size = p->n_devices;
+    int mode = p->split != PD_SPLIT_NONE ? p->split : PD_SPLIT_LAYER;   /* llama.cpp's default */
+    if (size < 1)
+        return pd_errorf(err, PD_EINVAL, "a %s split needs the devices to split over (--gpus "
+                         "LIST)", pd_split_mode_name(mode));
+    if (size > PD_MAX_DEVICES)
+        return pd_errorf(err, PD_EINVAL, "a %s split over %d devices: at most %d",
+                         pd_split_mode_name(mode), size, PD_MAX_DEVICES);
+    struct pd_split_group *g = calloc(1, sizeof *g);
+    if (g == NULL)
+        return pd_errorf(err, PD_ENOMEM, "out of memory");
+    g->size = size;
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv, NULL);
+    int rc = pd_comm_local_new(g->comm, size, err);
+    /* the threads are shared out: each rank gets its part of the machine */
+    struct pd_context_params rp = *p;
+    rp.split = mode;
+    int total = p->n_threads > 0 ? p->n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    rp.n_threads = PD_MAX(1, total / size);
+    for (int r = 0; r < size && rc == 0; r++) {
+        rp.comm = g->comm[r];
+        if ((rc = pd_context_new(&g->ctx[r], m, &rp, err)) == 0) {
+            g->ctx[r]->part.live = false;   /* no QUIT to send until the group runs */
+            g->ctx[r]->part.group = g;
+        }
+    }
+    for (int r = 1; r < size && rc == 0; r++) {
+        if (pthread_create(&g->thread[r], NULL, follower_main, g->ctx[r]) != 0)
+            rc = pd_errorf(err, PD_ENOMEM, "cannot start the thread of device %d", r);
+        else
+            g->started[r] = true;
+    }
+    open_gate(g, rc == 0 ? 1 : -1);
+    if (rc) {
+        if (g->ctx[0])
+            g->ctx[0]->part.group = NULL;
+        pd_context_free(g->ctx[0]);
+        group_free(g);
+        return rc;
+    }
+    g->ctx[0]->part.live = true;
+    *out = g->ctx[0];
+    return 0;
+}
+
+void
+pd_split_release(struct pd_context *c)
+{
+    struct pd_part *pt = &c->part;
+    char err[PD_ERR_MAX];
+    if (pt->live && pd_comm_rank(pt->comm) == 0)
+        command(c, CMD_QUIT, 0, 0, err);
+    if (pt->group && pd_comm_rank(pt->comm) == 0)   /* the driver owns its group */
+        group_free(pt->group);
+    pt->group = NULL;
+    free(pt->moe_out);
+    free(pt->tokens);
+    pt->moe_out = NULL;
+    pt->tokens = NULL;
+    pt->comm = NULL;
+}
