@@ -118,6 +118,62 @@ cli_parse_sampler_opt(const char *cmd, int opt, const char *arg, struct pd_sampl
     return 1;
 }
 
+/* --gpus 0,1,3: distinct device ids, at most PD_MAX_DEVICES. */
+static int
+parse_gpus(const char *cmd, const char *arg, struct pd_context_params *cp)
+{
+    char buf[512];
+    int n = 0;
+    snprintf(buf, sizeof buf, "%s", arg);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        long id;
+        if (n == PD_MAX_DEVICES) {
+            cli_usage_error(cmd, "--gpus: at most %d devices", PD_MAX_DEVICES);
+            return -1;
+        }
+        if (!cli_parse_int(cmd, "--gpus", tok, 0, 1023, &id))
+            return -1;
+        for (int i = 0; i < n; i++)
+            if (cp->devices[i] == id) {
+                cli_usage_error(cmd, "--gpus: device %ld given twice", id);
+                return -1;
+            }
+        cp->devices[n++] = (int32_t)id;
+    }
+    if (n == 0) {
+        cli_usage_error(cmd, "--gpus: no devices in '%s'", arg);
+        return -1;
+    }
+    cp->n_devices = n;
+    return 0;
+}
+
+int
+cli_parse_device_opt(const char *cmd, int opt, const char *arg, struct pd_context_params *cp)
+{
+    int v;
+    switch (opt) {
+    case CLI_OPT_BACKEND:
+        if ((v = pd_backend_parse(arg)) < 0) {
+            cli_usage_error(cmd, "--backend: '%s' is not cpu, cuda or auto", arg);
+            return -1;
+        }
+        cp->backend = v;
+        return 0;
+    case CLI_OPT_GPUS:
+        return parse_gpus(cmd, arg, cp);
+    case CLI_OPT_SPLIT:
+        if ((v = pd_split_mode_parse(arg)) < 0) {
+            cli_usage_error(cmd, "--split: '%s' is not layer or expert", arg);
+            return -1;
+        }
+        cp->split = v;
+        return 0;
+    }
+    return 1;
+}
+
 int
 cli_load_model(const char *cmd, const char *path, struct pd_model **out)
 {

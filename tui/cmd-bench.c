@@ -32,6 +32,7 @@ static const char bench_help[] =
     "  -t, --threads LIST      thread counts (default: all online CPUs)\n"
     "  -r, --repetitions N     timed runs per test (default 5)\n"
     "      --precise           float activations (the path ponder run --precise takes)\n"
+    CLI_DEVICE_HELP
     "  -h, --help              this help\n";
 
 struct bench_opts {
@@ -40,6 +41,7 @@ struct bench_opts {
     int n_n_prompt, n_n_gen, n_threads;
     long reps;
     bool precise;
+    struct pd_context_params devices;   /* --backend, --gpus, --split */
 };
 
 static bool
@@ -74,6 +76,7 @@ parse_bench_opts(int argc, char **argv, struct bench_opts *o)
         { "threads", required_argument, NULL, 't' },
         { "repetitions", required_argument, NULL, 'r' },
         { "precise", no_argument, NULL, 'P' },
+        CLI_DEVICE_LONGOPTS,
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -84,7 +87,13 @@ parse_bench_opts(int argc, char **argv, struct bench_opts *o)
     o->reps = 5;
     int c;
     optind = 1;
+    pd_context_params_default(&o->devices);
     while ((c = getopt_long(argc, argv, "m:p:n:t:r:h", longopts, NULL)) != -1) {
+        int r = cli_parse_device_opt("bench", c, optarg, &o->devices);
+        if (r < 0)
+            return EXIT_USAGE;
+        if (r == 0)
+            continue;
         switch (c) {
         case 'm': o->model = optarg; break;
         case 'p': if (!parse_list("-p", optarg, o->n_prompt, &o->n_n_prompt)) return EXIT_USAGE;
@@ -202,6 +211,9 @@ bench_one(const struct bench_opts *o, struct pd_model *m, struct pd_context *ctx
     return EXIT_OK;
 }
 
+/* How the last context was split, for the footer ("" when it was not). */
+static char split_desc[256];
+
 static int
 bench_threads(const struct bench_opts *o, struct pd_model *m, long threads)
 {
@@ -210,8 +222,7 @@ bench_threads(const struct bench_opts *o, struct pd_model *m, long threads)
         longest = PD_MAX(longest, o->n_prompt[i]);
     for (int i = 0; i < o->n_n_gen; i++)
         longest = PD_MAX(longest, o->n_gen[i]);
-    struct pd_context_params cp;
-    pd_context_params_default(&cp);
+    struct pd_context_params cp = o->devices;
     cp.n_ctx = (int32_t)longest;
     cp.n_batch = BENCH_BATCH;
     cp.n_threads = (int32_t)threads;
@@ -220,6 +231,7 @@ bench_threads(const struct bench_opts *o, struct pd_model *m, long threads)
     struct pd_context *ctx = NULL;
     if (pd_context_new(&ctx, m, &cp, err) != 0)
         return cli_fail("bench", "%s", err);
+    pd_split_describe(ctx, split_desc, sizeof split_desc);
     int rc = EXIT_OK;
     for (int i = 0; i < o->n_n_prompt && rc == EXIT_OK; i++)
         if (o->n_prompt[i] > 0)
@@ -245,7 +257,8 @@ cmd_bench_exec(int argc, char **argv)
     print_header();
     for (int i = 0; i < o.n_threads && rc == EXIT_OK; i++)
         rc = bench_threads(&o, m, o.threads[i]);
-    printf("\nponder %s, CPU kernels: %s\n", PACKAGE_VERSION, pd_quant_simd_name());
+    printf("\nponder %s, CPU kernels: %s%s%s\n", PACKAGE_VERSION, pd_quant_simd_name(),
+           split_desc[0] ? "; " : "", split_desc);
     pd_model_free(m);
     return rc;
 }

@@ -70,6 +70,7 @@ static const char chat_help[] =
     "  -n, --n-predict N       at most N tokens per reply (default: until the model ends)\n"
     "  -c, --ctx-size N        context size in tokens (default: the model's, at most 4096)\n"
     "  -t, --threads N         CPU threads (default: all online CPUs)\n"
+    CLI_DEVICE_HELP
     CLI_SAMPLER_HELP
     "      --template NAME     chat template (as for run; default: recognized from the model)\n"
     "      --precise           float activations in matrix products (slower)\n"
@@ -108,6 +109,7 @@ static const struct option chat_longopts[] = {
     { "ctx-size", required_argument, NULL, 'c' },
     { "threads", required_argument, NULL, 't' },
     CLI_SAMPLER_LONGOPTS,
+    CLI_DEVICE_LONGOPTS,
     { "template", required_argument, NULL, OPT_TEMPLATE },
     { "precise", no_argument, NULL, OPT_PRECISE },
     { "think", required_argument, NULL, OPT_THINK },
@@ -138,6 +140,8 @@ static int
 parse_opt(struct chat *c, int opt, const char *arg)
 {
     int r = cli_parse_sampler_opt("chat", opt, arg, &c->sp);
+    if (r > 0)
+        r = cli_parse_device_opt("chat", opt, arg, &c->cp);
     if (r <= 0)
         return r < 0 ? EXIT_USAGE : EXIT_OK;
     long l;

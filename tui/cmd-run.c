@@ -61,6 +61,7 @@ static const char run_help[] =
     "  -n, --n-predict N       stop after N tokens (default: until the model ends its turn)\n"
     "  -c, --ctx-size N        context size in tokens (default: the model's, at most 4096)\n"
     "  -t, --threads N         CPU threads (default: all online CPUs)\n"
+    CLI_DEVICE_HELP
     "      --temp T            temperature; 0 is greedy (default 0.6)\n"
     "      --top-k K           keep the K most likely tokens (default 40; 0 = off)\n"
     "      --top-p P           nucleus sampling (default 0.95; 1 = off)\n"
@@ -96,6 +97,7 @@ static const struct option run_longopts[] = {
     { "ctx-size", required_argument, NULL, 'c' },
     { "threads", required_argument, NULL, 't' },
     CLI_SAMPLER_LONGOPTS,
+    CLI_DEVICE_LONGOPTS,
     { "template", required_argument, NULL, OPT_TEMPLATE },
     { "stop", required_argument, NULL, OPT_STOP },
     { "json", no_argument, NULL, OPT_JSON },
@@ -126,6 +128,8 @@ parse_run_opts(int argc, char **argv, struct run_opts *o)
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:p:s:n:c:t:qh", run_longopts, NULL)) != -1) {
         int r = cli_parse_sampler_opt("run", c, optarg, &o->sp);
+        if (r > 0)
+            r = cli_parse_device_opt("run", c, optarg, &o->cp);
         if (r < 0)
             return EXIT_USAGE;
         if (r == 0)
