@@ -210,8 +210,9 @@ pd_eval_wilson(long k, long n, double z, double *lo, double *hi)
     double denom = 1 + z2 / nn;
     double centre = (p + z2 / (2 * nn)) / denom;
     double half = z * sqrt(p * (1 - p) / nn + z2 / (4 * nn * nn)) / denom;
-    *lo = PD_MAX(0.0, centre - half);
-    *hi = PD_MIN(1.0, centre + half);
+    /* at k = 0 and k = n one bound is exactly 0 or 1; rounding would leave 5e-17 */
+    *lo = k <= 0 ? 0.0 : PD_MAX(0.0, centre - half);
+    *hi = k >= n ? 1.0 : PD_MIN(1.0, centre + half);
 }
 
 void
