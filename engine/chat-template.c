@@ -100,6 +100,8 @@ pd_template_detect(const char *src, bool *recognized)
                                                                 : PD_TEMPLATE_CHATML;
     else if (strstr(src, "<|start_header_id|>"))
         t = PD_TEMPLATE_LLAMA3;
+    else if (strstr(src, "A conversation between User and Assistant"))
+        t = PD_TEMPLATE_R1_ZERO;
     else
         found = false;
     if (recognized)

@@ -6,10 +6,12 @@
  */
 #include "config.h"
 
+#include "engine/chat-template.h"
 #include "engine/train/task.h"
 #include "tests/tap.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PINNED_ARITH "arith 23 * 532"
@@ -620,6 +622,48 @@ check_texts(void)
     is_int(pd_task_params_check(&p, err), PD_EINVAL, "5 numbers are refused: %s", err);
 }
 
+/* The chat style: the question through ponder's r1-zero template, the model opening <think>;
+ * scored the same way. */
+static void
+check_chat_style(void)
+{
+    struct pd_task_params p;
+    pd_task_params_default(&p, PD_TASK_COUNTDOWN);
+    p.slip_rate = 0;
+    struct pd_task_problem pr = { .kind = PD_TASK_COUNTDOWN, .n = 3, .nums = { 44, 19, 35 },
+                                  .target = 28 };
+    char err[PD_ERR_MAX], prompt[PD_TASK_PROMPT_MAX], q[256];
+    static char completion[PD_TASK_TEXT_MAX];
+    ok(pd_task_question(&pr, q, sizeof q) == 0 &&
+           strcmp(q, "Using the numbers [44, 19, 35], create an equation that equals 28") == 0,
+       "the countdown question alone: %s", q);
+    struct pd_chat_msg msg = { "user", q };
+    char *want = pd_template_apply(PD_TEMPLATE_R1_ZERO, &msg, 1, true, NULL, NULL);
+    ok(pd_task_style_prompt(PD_TASK_STYLE_CHAT, &pr, prompt, sizeof prompt) == 0 && want &&
+           strcmp(prompt, want) == 0, "the chat prompt is what the r1-zero template renders");
+    free(want);
+    size_t n = strlen(prompt);
+    ok(n > 11 && strcmp(prompt + n - 11, " Assistant:") == 0, "it ends with \" Assistant:\"");
+    ok(!pd_task_style_opens_think(PD_TASK_STYLE_CHAT) &&
+           pd_task_style_opens_think(PD_TASK_STYLE_TINYZERO),
+       "only TinyZero's prompts open <think>");
+    ok(pd_task_solve(&p, &pr, &sol, err) == 0 &&
+           pd_task_style_completion(PD_TASK_STYLE_CHAT, &sol, completion, sizeof completion) == 0 &&
+           strncmp(completion, " <think>\n", 9) == 0,
+       "the chat completion opens <think> itself");
+    ok(pd_task_score(&pr, completion, strlen(completion), true) == 1.0,
+       "and scores 1.0 as a completion");
+    struct pd_task_problem m = { .kind = PD_TASK_ARITH, .n = 2, .nums = { 347, 28 },
+                                 .op = '*', .target = 9716 };
+    ok(pd_task_question(&m, q, sizeof q) == 0 && strcmp(q, "What is 347 * 28") == 0,
+       "the arithmetic question alone: %s", q);
+    enum pd_task_style st;
+    ok(pd_task_style_parse("tinyzero", &st) == 0 && st == PD_TASK_STYLE_TINYZERO &&
+           pd_task_style_parse("chat", &st) == 0 && st == PD_TASK_STYLE_CHAT &&
+           pd_task_style_parse("other", &st) == PD_EINVAL,
+       "styles by name");
+}
+
 int
 main(void)
 {
@@ -640,5 +684,6 @@ main(void)
     check_expr();
     check_find();
     check_texts();
+    check_chat_style();
     return exit_status();
 }

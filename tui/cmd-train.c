@@ -37,6 +37,8 @@ static const char train_help[] =
     "         (other sizes by --set: q_lora kv_lora qk_nope qk_rope v_head dense_lead shared\n"
     "         groups groups_used gating=softmax|sigmoid expert_norm expert_scale tied ctx)\n"
     "      --tasks SPEC      countdown, arith, both (default) or countdown=SHARE\n"
+    "                        (prompts: --set prompts=chat, what ponder tui sends through the\n"
+    "                        r1-zero template (default), or tinyzero, TinyZero's own wording)\n"
     "      --steps N         optimizer steps (1000)\n"
     "      --batch N         sequences a step (8)\n"
     "      --seq N           tokens a sequence (256; longer examples are cut)\n"

@@ -129,6 +129,21 @@ pd_tmodel_add_gguf(const struct pd_tmodel *m, struct pd_gguf_writer *w, const ch
     return 0;
 }
 
+/* The chat template ponder's models are trained with: the R1-Zero paper's instruction, then
+ * " User: QUESTION. Assistant:" (ponder recognizes it as r1-zero; llama.cpp renders the Jinja). */
+static const char chat_template[] =
+    "{{ bos_token if bos_token is defined and bos_token else '' }}"
+    "{% set ns = namespace(sys='A conversation between User and Assistant. The user asks a "
+    "question, and the Assistant solves it. The assistant first thinks about the reasoning "
+    "process in the mind and then provides the user with the answer. The reasoning process and "
+    "answer are enclosed within <think> </think> and <answer> </answer> tags, respectively, "
+    "i.e., <think> reasoning process here </think> <answer> answer here </answer>.') %}"
+    "{% for m in messages %}{% if m['role'] == 'system' %}{% set ns.sys = m['content'] %}"
+    "{% endif %}{% endfor %}{{ ns.sys }}"
+    "{% for m in messages %}{% if m['role'] == 'user' %}{{ ' User: ' + m['content'] + '.' }}"
+    "{% elif m['role'] == 'assistant' %}{{ ' Assistant: ' + m['content'] }}{% endif %}"
+    "{% endfor %}{% if add_generation_prompt %}{{ ' Assistant:' }}{% endif %}";
+
 int
 pd_tmodel_write_gguf(const struct pd_tmodel *m, const struct pd_bpe *tok, const char *name,
                      const char *path, char *err)
@@ -142,6 +157,8 @@ pd_tmodel_write_gguf(const struct pd_tmodel *m, const struct pd_bpe *tok, const 
     int rc = pd_tmodel_add_gguf(m, w, name, err);
     if (rc == 0)
         rc = pd_bpe_write_gguf(tok, w, err);
+    if (rc == 0 && (rc = pd_gguf_writer_set_str(w, "tokenizer.chat_template", chat_template)))
+        rc = pd_errorf(err, rc, "chat template: %s", pd_strerror(rc));
     if (rc == 0)
         rc = pd_gguf_writer_write(w, path, err);
     pd_gguf_writer_free(w);

@@ -42,12 +42,13 @@ pd_pretrain_opts_default(struct pd_pretrain_opts *o)
     o->balance_gamma = 1e-3f;
     o->countdown_share = 0.5;
     o->slip_rate = 0.2;
+    o->style = PD_TASK_STYLE_CHAT;
     o->seed = 1;
     o->vocab = 512;
     o->tok_docs = 2000;
 }
 
-enum okind { O_I64, O_I32, O_F32, O_F64, O_U64 };
+enum okind { O_I64, O_I32, O_F32, O_F64, O_U64, O_STYLE };
 
 static const struct {
     const char *key;
@@ -70,6 +71,7 @@ static const struct {
     K("balance_gamma", O_F32, balance_gamma, 0, 1),
     K("countdown_share", O_F64, countdown_share, 0, 1),
     K("slip_rate", O_F64, slip_rate, 0, 1),
+    K("prompts", O_STYLE, style, 0, 1),
     K("seed", O_U64, seed, 0, 1.8e19),
     K("tok_vocab", O_I32, vocab, 257, PD_BPE_MAX_VOCAB),
     K("tok_docs", O_I32, tok_docs, 1, 1e7),
@@ -84,6 +86,13 @@ pd_pretrain_opts_set(struct pd_pretrain_opts *o, const char *key, const char *va
             continue;
         char *p = (char *)o + okeys[i].off, *end;
         errno = 0;
+        if (okeys[i].kind == O_STYLE) {
+            enum pd_task_style st;
+            if (pd_task_style_parse(value, &st))
+                return pd_errorf(err, PD_EINVAL, "%s: '%s' is not chat or tinyzero", key, value);
+            *(int32_t *)p = (int32_t)st;
+            return 0;
+        }
         if (okeys[i].kind == O_U64) {
             unsigned long long v = strtoull(value, &end, 10);
             if (errno || end == value || *end || value[0] == '-')
@@ -101,7 +110,8 @@ pd_pretrain_opts_set(struct pd_pretrain_opts *o, const char *key, const char *va
         case O_I32: *(int32_t *)p = (int32_t)v; break;
         case O_F32: *(float *)p = (float)v; break;
         case O_F64: *(double *)p = v; break;
-        case O_U64: break;
+        case O_U64:
+        case O_STYLE: break;
         }
         return 0;
     }
@@ -121,6 +131,9 @@ pd_pretrain_opts_format(const struct pd_pretrain_opts *o, char *buf, size_t cap)
         case O_F32: snprintf(v, sizeof v, "%.9g", *(const float *)p); break;
         case O_F64: snprintf(v, sizeof v, "%.17g", *(const double *)p); break;
         case O_U64: snprintf(v, sizeof v, "%" PRIu64, *(const uint64_t *)p); break;
+        case O_STYLE:
+            snprintf(v, sizeof v, "%s", pd_task_style_name((enum pd_task_style)*(const int32_t *)p));
+            break;
         }
         int n = snprintf(len < cap ? buf + len : NULL, len < cap ? cap - len : 0, "%s=%s\n",
                          okeys[i].key, v);
@@ -168,8 +181,9 @@ example(const struct pd_pretrain_opts *o, uint64_t seed, uint64_t i, char *promp
     int rc = pd_task_generate(&p, PD_TASK_TRAIN, seed, i, &pr, err);
     if (rc == 0)
         rc = pd_task_solve(&p, &pr, &sol, err);
-    if (rc == 0 && (pd_task_prompt(&pr, prompt, PD_TASK_PROMPT_MAX) != 0 ||
-                    pd_task_completion(&sol, completion, PD_TASK_TEXT_MAX) != 0))
+    enum pd_task_style st = (enum pd_task_style)o->style;
+    if (rc == 0 && (pd_task_style_prompt(st, &pr, prompt, PD_TASK_PROMPT_MAX) != 0 ||
+                    pd_task_style_completion(st, &sol, completion, PD_TASK_TEXT_MAX) != 0))
         rc = pd_errorf(err, PD_ERANGE, "example %" PRIu64 ": text too long", i);
     return rc;
 }

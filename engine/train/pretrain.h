@@ -38,6 +38,7 @@ struct pd_pretrain_opts {
     float balance_gamma;             /* 0: no balancing */
     double countdown_share;          /* of the examples; the rest are arith */
     double slip_rate;                /* of the solver's traces */
+    int32_t style;                   /* enum pd_task_style: the prompts' style (chat) */
     uint64_t seed;
     int32_t vocab;                   /* the tokenizer's size, when it is trained here */
     int32_t tok_docs;                /* texts it is trained on */
@@ -46,7 +47,8 @@ struct pd_pretrain_opts {
 void pd_pretrain_opts_default(struct pd_pretrain_opts *o);
 
 /* Set an option or a model size (model.h's keys) from text. Training keys: steps batch seq lr
- * min_lr warmup weight_decay clip beta1 beta2 eps balance_gamma countdown_share slip_rate seed
+ * min_lr warmup weight_decay clip beta1 beta2 eps balance_gamma countdown_share slip_rate
+ * prompts (chat or tinyzero: task.h's styles) seed
  * tok_vocab tok_docs. PD_ENOTFOUND for an unknown key, PD_EINVAL for a bad value. */
 int pd_pretrain_opts_set(struct pd_pretrain_opts *o, const char *key, const char *value,
                          char *err);

@@ -6,9 +6,11 @@
  */
 #include "config.h"
 
+#include "engine/chat-template.h"
 #include "engine/train/task-impl.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- parameters ------------------------------------------------------------------------- */
@@ -335,6 +337,81 @@ pd_task_completion(const struct pd_task_solution *s, char *buf, size_t cap)
     struct task_buf b;
     tb_init(&b, buf, cap);
     tb_printf(&b, "\n%s</think>\n<answer>%s</answer>", s->think, s->answer);
+    return b.overflow ? PD_ERANGE : 0;
+}
+
+static const char *const style_names[] = { "chat", "tinyzero" };
+
+const char *
+pd_task_style_name(enum pd_task_style st)
+{
+    return (unsigned)st < PD_ARRAY_SIZE(style_names) ? style_names[st] : "?";
+}
+
+int
+pd_task_style_parse(const char *name, enum pd_task_style *out)
+{
+    for (size_t i = 0; name && i < PD_ARRAY_SIZE(style_names); i++)
+        if (strcmp(name, style_names[i]) == 0) {
+            *out = (enum pd_task_style)i;
+            return 0;
+        }
+    return PD_EINVAL;
+}
+
+bool
+pd_task_style_opens_think(enum pd_task_style st)
+{
+    return st == PD_TASK_STYLE_TINYZERO;
+}
+
+int
+pd_task_question(const struct pd_task_problem *pr, char *buf, size_t cap)
+{
+    struct task_buf b;
+    tb_init(&b, buf, cap);
+    if (pr->kind == PD_TASK_COUNTDOWN) {
+        tb_puts(&b, "Using the numbers [");
+        for (int i = 0; i < pr->n; i++)
+            tb_printf(&b, "%s%d", i ? ", " : "", pr->nums[i]);
+        tb_printf(&b, "], create an equation that equals %lld", pr->target);
+    } else {
+        tb_printf(&b, "What is %d %c %d", pr->nums[0], pr->op, pr->nums[1]);
+    }
+    return b.overflow ? PD_ERANGE : 0;
+}
+
+int
+pd_task_style_prompt(enum pd_task_style st, const struct pd_task_problem *pr, char *buf,
+                     size_t cap)
+{
+    if (st == PD_TASK_STYLE_TINYZERO)
+        return pd_task_prompt(pr, buf, cap);
+    char q[256];
+    int rc = pd_task_question(pr, q, sizeof q);
+    if (rc)
+        return rc;
+    struct pd_chat_msg msg = { "user", q };
+    char *text = pd_template_apply(PD_TEMPLATE_R1_ZERO, &msg, 1, true, NULL, NULL);
+    if (text == NULL)
+        return PD_ENOMEM;
+    size_t n = strlen(text);
+    rc = n < cap ? 0 : PD_ERANGE;
+    if (rc == 0)
+        memcpy(buf, text, n + 1);
+    free(text);
+    return rc;
+}
+
+int
+pd_task_style_completion(enum pd_task_style st, const struct pd_task_solution *s, char *buf,
+                         size_t cap)
+{
+    if (st == PD_TASK_STYLE_TINYZERO)
+        return pd_task_completion(s, buf, cap);
+    struct task_buf b;
+    tb_init(&b, buf, cap);
+    tb_printf(&b, " <think>\n%s</think>\n<answer>%s</answer>", s->think, s->answer);
     return b.overflow ? PD_ERANGE : 0;
 }
 

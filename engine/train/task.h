@@ -136,6 +136,38 @@ int pd_task_prompt(const struct pd_task_problem *pr, char *buf, size_t cap);
 /* The completion: "\n" think "</think>\n<answer>" answer "</answer>". 0 or PD_ERANGE. */
 int pd_task_completion(const struct pd_task_solution *s, char *buf, size_t cap);
 
+/*
+ * Prompt styles. TinyZero's prompts (above) open <think> themselves and word each task its own
+ * way. The chat style is what a user of the workbench sends: the bare question
+ * (pd_task_question) rendered by ponder's r1-zero chat template (the R1-Zero paper's
+ * instruction, " User: QUESTION. Assistant:"), after which the model opens <think> itself:
+ *   prompt      pd_template_apply(r1-zero, [user: question])
+ *   completion  " <think>\n" think "</think>\n<answer>" answer "</answer>"
+ * A model trained on chat-style texts answers questions typed in `ponder tui`, and ponder eval
+ * scores it on exactly those prompts.
+ */
+enum pd_task_style {
+    PD_TASK_STYLE_CHAT = 0,
+    PD_TASK_STYLE_TINYZERO,
+};
+
+/* "chat", "tinyzero"; parse: 0 or PD_EINVAL. */
+const char *pd_task_style_name(enum pd_task_style st);
+int pd_task_style_parse(const char *name, enum pd_task_style *out);
+
+/* Whether the style's prompt opens <think> (the generation starts inside the thoughts). */
+bool pd_task_style_opens_think(enum pd_task_style st);
+
+/* The question alone: "Using the numbers [44, 19, 35], create an equation that equals 28",
+ * "What is 390 + 7964" (no final full stop: the chat template adds one). */
+int pd_task_question(const struct pd_task_problem *pr, char *buf, size_t cap);
+
+/* Prompt and completion in a style (TINYZERO: pd_task_prompt and pd_task_completion). */
+int pd_task_style_prompt(enum pd_task_style st, const struct pd_task_problem *pr, char *buf,
+                         size_t cap);
+int pd_task_style_completion(enum pd_task_style st, const struct pd_task_solution *s, char *buf,
+                             size_t cap);
+
 /* Prompt and completion: the full training text. 0 or PD_ERANGE (PD_TASK_TEXT_MAX suffices). */
 int pd_task_text(const struct pd_task_problem *pr, const struct pd_task_solution *s, char *buf,
                  size_t cap);
