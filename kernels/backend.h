@@ -3,8 +3,9 @@
  *
  * The CPU kernels are always there (kernels/cpu/). The CUDA backend is compiled when configure
  * finds nvcc and cuBLAS; otherwise kernels/cuda/stub.c answers that there is no device. This
- * first layer only finds devices and runs single kernels on host buffers, so each CUDA kernel can
- * be checked against its CPU twin (tests/test-cuda.c, which skips without a device); the engine's backend interface grows from here.
+ * first layer finds devices, manages device memory, and runs single kernels on host buffers, so
+ * each CUDA kernel can be checked against its CPU twin (tests/test-cuda.c, which skips without a
+ * device); the engine's backend interface grows from here.
  * Declared extern "C" so the .cu files define them with C linkage.
  */
 #ifndef PD_BACKEND_H
@@ -17,6 +18,8 @@
 extern "C" {
 #endif
 
+#include "kernels/cpu/ops.h" /* struct pd_rope */
+
 /* Whether this build has the CUDA backend compiled in. */
 int pd_cuda_compiled(void);
 
@@ -26,10 +29,116 @@ int pd_cuda_device_count(void);
 /* "NVIDIA H200, 139.8 GiB, sm_90" into buf; 0, or -1 when dev does not exist. */
 int pd_cuda_device_describe(int dev, char *buf, size_t size);
 
-/* out[rows][n] = rmsnorm(x[rows][n]) * w[n] on device dev; host buffers in and out.
- * 0, or -1 with a message in err (err_size bytes). The CPU twin is pd_rmsnorm. */
+/* ---- device memory (kernels/cuda/memory.cu) ------------------------------------------------ */
+
+/* Free and total bytes of device dev's memory; 0, or -1 when dev does not exist. */
+int pd_cuda_mem_info(int dev, size_t *free_bytes, size_t *total_bytes);
+
+/* *ptr = bytes of device memory on dev, for `what` ("the KV cache"). 0, or -1 with a message; out
+ * of memory says how much was needed, how much is free and what to try:
+ * "device 0: out of memory for the KV cache: needed 4096 MiB, 1200 MiB free of 80 GiB; try --gpus
+ * with more devices, fewer layers on GPU, or a smaller -c". */
+int pd_cuda_alloc(int dev, void **ptr, size_t bytes, const char *what, char *err,
+                  size_t err_size);
+
+/* Free what pd_cuda_alloc gave (NULL is fine). */
+void pd_cuda_free(void *ptr);
+
+/* Peak memory bandwidth of dev in bytes per second (memory clock x bus width x 2), 0 unknown. */
+double pd_cuda_bandwidth(int dev);
+
+/* ---- single kernels on host buffers, each the twin of a CPU function ------------------------
+ *
+ * Every entry point below copies its inputs to device dev, runs one kernel (or one short chain),
+ * copies the result back and frees what it took: they exist to check each kernel alone against its
+ * CPU twin (tests/test-cuda.c). Each returns 0, or -1 with a message in err (err_size bytes).
+ * Weights w are n_out rows of n_in elements in GGUF type wtype (enum pd_type of
+ * kernels/cpu/quant.h): F32, F16, BF16, Q4_0, Q8_0, Q4_K and Q6_K; n_in a multiple of the block
+ * size (32, or 256 for the K-quants). */
+
+/* Whether the CUDA kernels handle weights of GGUF type wtype. */
+int pd_cuda_type_supported(int wtype);
+
+/* out[rows][n_in] = the values of rows of w. Twin: pd_dequantize_row. */
+int pd_cuda_dequantize(int dev, float *out, const void *w, int wtype, int64_t n_in,
+                       int64_t rows, char *err, size_t err_size);
+
+/* Decode product y[n_out] = W . x[n_in]: one block per weight row dequantizes and dots in float.
+ * Twin: pd_matmul on the precise path (each row dequantized, float activations). */
+int pd_cuda_matvec(int dev, float *y, const void *w, int wtype, const float *x, int64_t n_in,
+                   int64_t n_out, char *err, size_t err_size);
+
+/* Prefill product y[T][n_out] = x[T][n_in] . W^T: W dequantized on the device in blocks of rows,
+ * then cublasGemmEx. half = 0: F32 weights and activations (exact to float rounding); half = 1:
+ * F16 (BF16 for BF16 weights) with F32 accumulation, on tensor cores. Twin: pd_matmul, precise. */
+int pd_cuda_matmul(int dev, float *y, const void *w, int wtype, const float *x, int64_t n_in,
+                   int64_t n_out, int64_t T, int half, char *err, size_t err_size);
+
+/* out[rows][n] = rmsnorm(x[rows][n]) * w[n] (w may be NULL). Twin: pd_rmsnorm. */
 int pd_cuda_rmsnorm(int dev, float *out, const float *x, const float *w, int64_t rows, int64_t n,
                     float eps, char *err, size_t err_size);
+
+/* Rotate x[T][n_heads][D] in place, token t at position pos[t], with the parameters of r (both
+ * layouts, YaRN, frequency factors). Twin: pd_rope_cache + pd_rope_apply. */
+int pd_cuda_rope(int dev, float *x, const int32_t *pos, const struct pd_rope *r, int64_t T,
+                 int n_heads, int D, char *err, size_t err_size);
+
+/* In-place softmax of each row of x[rows][n]. Twin: pd_softmax. */
+int pd_cuda_softmax(int dev, float *x, int64_t rows, int64_t n, char *err, size_t err_size);
+
+/* out[n] = silu(gate[n]) * up[n]. Twin: pd_swiglu. */
+int pd_cuda_swiglu(int dev, float *out, const float *gate, const float *up, int64_t n, char *err,
+                   size_t err_size);
+
+/* The shape of an attention call. Query t of the T in the batch sees the first n_kv - T + 1 + t
+ * cached positions (causal; T = 1 is decode). Key head g of position p is at
+ * k[p * k_stride + g * D], its value at v[p * v_stride + g * Dv]; query head h uses key head
+ * h / (H / Hkv). q is [T][H][D], out [T][H][Dv]. */
+struct pd_cuda_attn {
+    int64_t T, n_kv;
+    int H, Hkv, D, Dv;
+    int64_t k_stride, v_stride;
+    float scale;
+};
+
+/* Fused attention (one block per query head and token, online softmax over the positions).
+ * Twin: pd_attention_head per token and head. D and Dv at most 1024. */
+int pd_cuda_attention(int dev, float *out, const float *q, const float *k, const float *v,
+                      const struct pd_cuda_attn *a, char *err, size_t err_size);
+
+/* The MoE router's parameters, as engine/moe.c reads them from the model. */
+struct pd_cuda_router {
+    int32_t n_expert, n_used;           /* X experts, K chosen per token (X at most 1024) */
+    int32_t n_groups, n_groups_used;    /* group-limited routing when n_groups > 1 */
+    int sigmoid;                        /* gating: sigmoid, else softmax */
+    int norm;                           /* renormalize the chosen weights (floor 6.1e-5) */
+    float scale;                        /* the chosen weights are multiplied by it */
+};
+
+/* For each token t of logits[T][X]: probabilities by the gating function, entropy[t] of them,
+ * the K best by probability + bias[X] (bias may be NULL) within the best groups, their unbiased
+ * probabilities renormalized and scaled, ordered by decreasing weight: ids[T][K], weights[T][K].
+ * Twin: choose_experts in engine/moe.c. */
+int pd_cuda_moe_route(int dev, int32_t *ids, float *weights, float *entropy, const float *logits,
+                      const float *bias, int64_t T, const struct pd_cuda_router *r, char *err,
+                      size_t err_size);
+
+/* Per row of logits[rows][n]: log-sum-exp and entropy (nats) in one pass; logprobs[rows][n] =
+ * logits - lse when logprobs is not NULL. Twin: pd_logits_stats. */
+int pd_cuda_logits_stats(int dev, float *lse, float *entropy, float *logprobs,
+                         const float *logits, int64_t rows, int64_t n, char *err,
+                         size_t err_size);
+
+/* Per row of logits[rows][n]: the k largest, largest first, ties to the lower id (NaN never
+ * chosen; -1 ids when fewer than k are left): ids[rows][k], vals[rows][k]. Only these cross the
+ * bus. Twin: the sampler's top-k (engine/sampler.c). */
+int pd_cuda_top_k(int dev, int32_t *ids, float *vals, const float *logits, int64_t rows,
+                  int64_t n, int k, char *err, size_t err_size);
+
+/* Time the decode product on device-resident weights of type wtype (contents arbitrary): the
+ * mean seconds per call over iters calls, for the bandwidth table of tests/gpu/device-check. */
+int pd_cuda_matvec_bench(int dev, int wtype, int64_t n_in, int64_t n_out, int iters,
+                         double *seconds, char *err, size_t err_size);
 
 #ifdef __cplusplus
 }

@@ -1,15 +1,23 @@
 # The CUDA backend when configure found nvcc and cuBLAS; otherwise a stub that says there is none.
+# Every .cu file is listed in PD_CUDA_OBJS, so a CUDA build compiles them all.
+PD_CUDA_OBJS = %reldir%/backend.o %reldir%/rmsnorm.o %reldir%/quant.o %reldir%/matmul.o \
+	%reldir%/ops.o %reldir%/attention.o %reldir%/moe.o %reldir%/sampler.o
+PD_CUDA_HDRS = %reldir%/cuda-common.cuh %reldir%/quant.cuh
 kernels_libkernels_a_SOURCES += kernels/backend.h
-EXTRA_DIST += %reldir%/backend.cu %reldir%/rmsnorm.cu %reldir%/cuda-common.cuh %reldir%/stub.c
+EXTRA_DIST += %reldir%/backend.cu %reldir%/rmsnorm.cu %reldir%/quant.cu %reldir%/matmul.cu \
+	%reldir%/ops.cu %reldir%/attention.cu %reldir%/moe.cu %reldir%/sampler.cu \
+	$(PD_CUDA_HDRS) %reldir%/stub.c
 
 if HAVE_CUDA
 SUFFIXES = .cu
 .cu.o:
 	@$(MKDIR_P) $(@D)
 	$(AM_V_CC)$(NVCC) $(CUDA_GENCODE) -O3 -std=c++17 -Xcompiler -fPIC $(DEFS) $(DEFAULT_INCLUDES) $(AM_CPPFLAGS) $(CUDA_CPPFLAGS) -c $< -o $@
-kernels_libkernels_a_LIBADD = %reldir%/backend.o %reldir%/rmsnorm.o
-kernels_libkernels_a_DEPENDENCIES = %reldir%/backend.o %reldir%/rmsnorm.o
-CLEANFILES += %reldir%/backend.o %reldir%/rmsnorm.o
+# nvcc writes no dependency files here: every object depends on the shared headers.
+$(PD_CUDA_OBJS): $(PD_CUDA_HDRS) kernels/backend.h
+kernels_libkernels_a_LIBADD = $(PD_CUDA_OBJS)
+kernels_libkernels_a_DEPENDENCIES = $(PD_CUDA_OBJS)
+CLEANFILES += $(PD_CUDA_OBJS)
 else
 kernels_libkernels_a_SOURCES += %reldir%/stub.c
 endif

@@ -43,24 +43,20 @@ extern "C" int
 pd_cuda_rmsnorm(int dev, float *out, const float *x, const float *w, int64_t rows, int64_t n,
                 float eps, char *err, size_t err_size)
 {
-    float *d_x = NULL, *d_out = NULL, *d_w = NULL;
+    void *d_x = NULL, *d_out = NULL, *d_w = NULL;
     size_t bytes = sizeof(float) * (size_t)rows * (size_t)n;
     int rc = -1;
-    PD_CUDA_TRY(cudaSetDevice(dev));
-    PD_CUDA_TRY(cudaMalloc(&d_x, bytes));
-    PD_CUDA_TRY(cudaMalloc(&d_out, bytes));
-    if (w) {
-        PD_CUDA_TRY(cudaMalloc(&d_w, sizeof(float) * (size_t)n));
-        PD_CUDA_TRY(cudaMemcpy(d_w, w, sizeof(float) * (size_t)n, cudaMemcpyHostToDevice));
-    }
-    PD_CUDA_TRY(cudaMemcpy(d_x, x, bytes, cudaMemcpyHostToDevice));
-    rmsnorm_cuda(d_out, d_x, d_w, rows, n, eps, 0);
-    PD_CUDA_TRY(cudaGetLastError());
-    PD_CUDA_TRY(cudaMemcpy(out, d_out, bytes, cudaMemcpyDeviceToHost));
+    PD_TRY(pd_cuda_upload(dev, &d_x, x, bytes, "the rmsnorm input", err, err_size));
+    PD_TRY(pd_cuda_upload(dev, &d_out, NULL, bytes, "the rmsnorm output", err, err_size));
+    if (w)
+        PD_TRY(pd_cuda_upload(dev, &d_w, w, sizeof(float) * (size_t)n, "the norm weights", err,
+                              err_size));
+    rmsnorm_cuda((float *)d_out, (const float *)d_x, (const float *)d_w, rows, n, eps, 0);
+    PD_TRY(pd_cuda_download(out, d_out, bytes, "rmsnorm", err, err_size));
     rc = 0;
 fail:
-    cudaFree(d_x);
-    cudaFree(d_out);
-    cudaFree(d_w);
+    pd_cuda_free(d_x);
+    pd_cuda_free(d_out);
+    pd_cuda_free(d_w);
     return rc;
 }

@@ -1,0 +1,247 @@
+/*
+ * matmul.cu: products of GGUF weight matrices with activations on the GPU, the twin of
+ * kernels/cpu/matmul.c.
+ *
+ * Decode (one activation row): one thread block per weight row. Each thread dequantizes 32-element
+ * units of the row (quant.cuh) and dots them with the float activations; the block sums the partial
+ * dots with warp shuffles. The weights are read once, which is what bounds decode speed.
+ *
+ * Prefill (T activation rows): the weights are dequantized on the device a block of rows at a time
+ * into a scratch buffer (F32, or F16/BF16 for tensor cores) and multiplied by cublasGemmEx. In
+ * cuBLAS's column-major terms a row-major W[n_out][n_in] is A (n_in x n_out), X[T][n_in] is
+ * B (n_in x T) and Y[T][n_out] is C (n_out x T): C = A^T B.
+ */
+#include "config.h"
+
+#include "kernels/cuda/quant.cuh"
+
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <type_traits>
+
+#define MV_THREADS 128
+#define CONVERT_THREADS 256
+#define GEMM_SCRATCH_BYTES ((size_t)64 << 20) /* the dequantized block of weight rows */
+
+/* ---- decode: matrix-vector ------------------------------------------------------------------- */
+
+/* y[row] = W[row] . x; one block per row. */
+template <int TYPE>
+__global__ void
+matvec_kernel(float *y, const uint8_t *w, size_t row_bytes, const float *x, int64_t n_in)
+{
+    const uint8_t *row = w + blockIdx.x * row_bytes;
+    float sum = 0.0f;
+    if constexpr (pd_dev_is_float(TYPE)) {
+        for (int64_t i = threadIdx.x; i < n_in; i += blockDim.x)
+            sum += pd_dev_elem<TYPE>(row, i) * x[i];
+    } else {
+        float v[32];
+        for (int64_t u = threadIdx.x; u < n_in / 32; u += blockDim.x) {
+            pd_dev_unit<TYPE>(v, row, u);
+            const float *xu = x + 32 * u;
+            for (int j = 0; j < 32; j++)
+                sum += v[j] * xu[j];
+        }
+    }
+    sum = pd_block_sum(sum);
+    if (threadIdx.x == 0)
+        y[blockIdx.x] = sum;
+}
+
+/* y[n_out] = W . x[n_in], all on the device; false for an unsupported type. */
+static bool
+matvec_cuda(float *y, const void *w, int wtype, const float *x, int64_t n_in, int64_t n_out,
+            cudaStream_t stream)
+{
+    size_t row_bytes = pd_type_row_size((enum pd_type)wtype, n_in);
+    const uint8_t *wb = (const uint8_t *)w;
+#define LAUNCH(T) \
+    matvec_kernel<T><<<(unsigned)n_out, MV_THREADS, 0, stream>>>(y, wb, row_bytes, x, n_in)
+    PD_DEV_FOR_TYPE(wtype, LAUNCH, return false)
+#undef LAUNCH
+    return true;
+}
+
+extern "C" int
+pd_cuda_matvec(int dev, float *y, const void *w, int wtype, const float *x, int64_t n_in,
+               int64_t n_out, char *err, size_t err_size)
+{
+    void *d_w = NULL, *d_x = NULL, *d_y = NULL;
+    int rc = -1;
+    size_t wbytes;
+    PD_TRY(pd_cuda_check_weights(wtype, n_in, err, err_size));
+    wbytes = pd_type_row_size((enum pd_type)wtype, n_in) * (size_t)n_out;
+    PD_TRY(pd_cuda_upload(dev, &d_w, w, wbytes, "the weights", err, err_size));
+    PD_TRY(pd_cuda_upload(dev, &d_x, x, sizeof(float) * n_in, "the activations", err, err_size));
+    PD_TRY(pd_cuda_upload(dev, &d_y, NULL, sizeof(float) * n_out, "the output", err, err_size));
+    matvec_cuda((float *)d_y, d_w, wtype, (const float *)d_x, n_in, n_out, 0);
+    PD_TRY(pd_cuda_download(y, d_y, sizeof(float) * n_out, "matvec", err, err_size));
+    rc = 0;
+fail:
+    pd_cuda_free(d_w);
+    pd_cuda_free(d_x);
+    pd_cuda_free(d_y);
+    return rc;
+}
+
+extern "C" int
+pd_cuda_matvec_bench(int dev, int wtype, int64_t n_in, int64_t n_out, int iters,
+                     double *seconds, char *err, size_t err_size)
+{
+    void *d_w = NULL, *d_x = NULL, *d_y = NULL;
+    cudaEvent_t t0 = NULL, t1 = NULL;
+    float ms = 0.0f;
+    int rc = -1;
+    size_t wbytes;
+    *seconds = 0.0;
+    PD_TRY(pd_cuda_check_weights(wtype, n_in, err, err_size));
+    wbytes = pd_type_row_size((enum pd_type)wtype, n_in) * (size_t)n_out;
+    PD_TRY(pd_cuda_upload(dev, &d_w, NULL, wbytes, "the weights", err, err_size));
+    PD_TRY(pd_cuda_upload(dev, &d_x, NULL, sizeof(float) * n_in, "the activations", err,
+                          err_size));
+    PD_TRY(pd_cuda_upload(dev, &d_y, NULL, sizeof(float) * n_out, "the output", err, err_size));
+    /* 0x3c bytes: every scale and float is small and finite; the values do not matter here. */
+    PD_CUDA_TRY(cudaMemset(d_w, 0x3c, wbytes));
+    PD_CUDA_TRY(cudaMemset(d_x, 0x3c, sizeof(float) * n_in));
+    PD_CUDA_TRY(cudaEventCreate(&t0));
+    PD_CUDA_TRY(cudaEventCreate(&t1));
+    matvec_cuda((float *)d_y, d_w, wtype, (const float *)d_x, n_in, n_out, 0); /* warm-up */
+    PD_CUDA_TRY(cudaEventRecord(t0, 0));
+    for (int i = 0; i < iters; i++)
+        matvec_cuda((float *)d_y, d_w, wtype, (const float *)d_x, n_in, n_out, 0);
+    PD_CUDA_TRY(cudaEventRecord(t1, 0));
+    PD_CUDA_TRY(cudaGetLastError());
+    PD_CUDA_TRY(cudaEventSynchronize(t1));
+    PD_CUDA_TRY(cudaEventElapsedTime(&ms, t0, t1));
+    *seconds = ms / 1000.0 / (iters > 0 ? iters : 1);
+    rc = 0;
+fail:
+    if (t0)
+        cudaEventDestroy(t0);
+    if (t1)
+        cudaEventDestroy(t1);
+    pd_cuda_free(d_w);
+    pd_cuda_free(d_x);
+    pd_cuda_free(d_y);
+    return rc;
+}
+
+/* ---- prefill: dequantize + GEMM ---------------------------------------------------------------- */
+
+template <typename O>
+__global__ void
+convert_kernel(O *out, const float *x, int64_t n)
+{
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) {
+        if constexpr (sizeof(O) == sizeof(float))
+            out[i] = x[i];
+        else if constexpr (std::is_same<O, __half>::value)
+            out[i] = __float2half_rn(x[i]);
+        else
+            out[i] = __float2bfloat16_rn(x[i]);
+    }
+}
+
+/* The element types of one prefill product: what the weights are dequantized to, what the
+ * activations are converted to, and their size. */
+struct gemm_types {
+    cudaDataType_t ab;
+    size_t elt;
+};
+
+static gemm_types
+gemm_types_for(int wtype, int half)
+{
+    if (!half)
+        return { CUDA_R_32F, 4 };
+    /* BF16 weights keep their range (F16 would overflow above 65504); the rest go to F16, which
+     * holds more mantissa. */
+    return wtype == PD_TYPE_BF16 ? gemm_types{ CUDA_R_16BF, 2 } : gemm_types{ CUDA_R_16F, 2 };
+}
+
+/* y[T][n_out] = xa[T][n_in] . W^T on the device. xa is the activations already in the element
+ * type of gt; scratch holds rows_per dequantized weight rows. 0, or -1 with a message. */
+static int
+gemm_cuda(cublasHandle_t h, float *y, const void *w, int wtype, const void *xa, void *scratch,
+          int64_t rows_per, int64_t n_in, int64_t n_out, int64_t T, gemm_types gt,
+          cudaStream_t stream, char *err, size_t err_size)
+{
+    const float one = 1.0f, zero = 0.0f;
+    size_t row_bytes = pd_type_row_size((enum pd_type)wtype, n_in);
+    PD_CUBLAS_TRY(cublasSetStream(h, stream));
+    for (int64_t r0 = 0; r0 < n_out; r0 += rows_per) {
+        int64_t rc = n_out - r0 < rows_per ? n_out - r0 : rows_per;
+        const void *wr = (const uint8_t *)w + (size_t)r0 * row_bytes;
+        if (gt.ab == CUDA_R_32F)
+            pd_cuda_dequantize_f32((float *)scratch, wr, wtype, n_in, rc, stream);
+        else if (gt.ab == CUDA_R_16F)
+            pd_cuda_dequantize_f16(scratch, wr, wtype, n_in, rc, stream);
+        else
+            pd_cuda_dequantize_bf16(scratch, wr, wtype, n_in, rc, stream);
+        PD_CUDA_TRY(cudaGetLastError());
+        PD_CUBLAS_TRY(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)rc, (int)T, (int)n_in, &one,
+                                   scratch, gt.ab, (int)n_in, xa, gt.ab, (int)n_in, &zero,
+                                   y + r0, CUDA_R_32F, (int)n_out, CUBLAS_COMPUTE_32F,
+                                   CUBLAS_GEMM_DEFAULT));
+    }
+    return 0;
+fail:
+    return -1;
+}
+
+extern "C" int
+pd_cuda_matmul(int dev, float *y, const void *w, int wtype, const float *x, int64_t n_in,
+               int64_t n_out, int64_t T, int half, char *err, size_t err_size)
+{
+    void *d_w = NULL, *d_x = NULL, *d_xa = NULL, *d_y = NULL, *d_s = NULL;
+    cublasHandle_t h = NULL;
+    gemm_types gt = gemm_types_for(wtype, half);
+    int rc = -1;
+    int64_t rows_per;
+    size_t wbytes, nx = (size_t)T * (size_t)n_in;
+    PD_TRY(pd_cuda_check_weights(wtype, n_in, err, err_size));
+    if (n_in > INT32_MAX || n_out > INT32_MAX || T > INT32_MAX) {
+        snprintf(err, err_size, "matmul %lld x %lld by %lld rows: too large for cuBLAS's int "
+                 "sizes", (long long)n_out, (long long)n_in, (long long)T);
+        goto fail;
+    }
+    wbytes = pd_type_row_size((enum pd_type)wtype, n_in) * (size_t)n_out;
+    rows_per = (int64_t)(GEMM_SCRATCH_BYTES / (gt.elt * (size_t)n_in));
+    rows_per = rows_per < 1 ? 1 : rows_per > n_out ? n_out : rows_per;
+    PD_TRY(pd_cuda_upload(dev, &d_w, w, wbytes, "the weights", err, err_size));
+    PD_TRY(pd_cuda_upload(dev, &d_x, x, sizeof(float) * nx, "the activations", err, err_size));
+    PD_TRY(pd_cuda_upload(dev, &d_xa, NULL, gt.elt * nx, "the converted activations", err,
+                          err_size));
+    PD_TRY(pd_cuda_upload(dev, &d_s, NULL, gt.elt * (size_t)rows_per * (size_t)n_in,
+                          "the dequantized weight block", err, err_size));
+    PD_TRY(pd_cuda_upload(dev, &d_y, NULL, sizeof(float) * (size_t)T * (size_t)n_out,
+                          "the output", err, err_size));
+    {
+        unsigned blocks = (unsigned)((nx + CONVERT_THREADS - 1) / CONVERT_THREADS);
+        if (gt.ab == CUDA_R_32F)
+            convert_kernel<float><<<blocks, CONVERT_THREADS>>>((float *)d_xa, (float *)d_x, nx);
+        else if (gt.ab == CUDA_R_16F)
+            convert_kernel<__half><<<blocks, CONVERT_THREADS>>>((__half *)d_xa, (float *)d_x, nx);
+        else
+            convert_kernel<__nv_bfloat16>
+                <<<blocks, CONVERT_THREADS>>>((__nv_bfloat16 *)d_xa, (float *)d_x, nx);
+    }
+    PD_CUDA_TRY(cudaGetLastError());
+    PD_CUBLAS_TRY(cublasCreate(&h));
+    PD_TRY(gemm_cuda(h, (float *)d_y, d_w, wtype, d_xa, d_s, rows_per, n_in, n_out, T, gt, 0, err,
+                     err_size));
+    PD_TRY(pd_cuda_download(y, d_y, sizeof(float) * (size_t)T * (size_t)n_out, "matmul", err,
+                            err_size));
+    rc = 0;
+fail:
+    if (h)
+        cublasDestroy(h);
+    pd_cuda_free(d_w);
+    pd_cuda_free(d_x);
+    pd_cuda_free(d_xa);
+    pd_cuda_free(d_s);
+    pd_cuda_free(d_y);
+    return rc;
+}
