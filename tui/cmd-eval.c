@@ -58,6 +58,9 @@ static const char eval_help[] =
     "      --split S         test (default: held out from training) or train\n"
     "      --start I         index of the first problem (default 0)\n"
     "      --problem-seed S  the problems' seed, as `ponder task sample --seed` (default 1)\n"
+    "      --prompts STYLE   chat: the question through the r1-zero chat template, as ponder\n"
+    "                        tui sends it and ponder train pretrain trains on (default);\n"
+    "                        tinyzero: TinyZero's own prompts, which open <think>\n"
     "      --temp T          sampling temperature (default 0.7)\n"
     "      --top-k K, --top-p P, --min-p P, --repeat-penalty R\n"
     "                        sampler options (default: off; pure temperature sampling)\n"
@@ -87,7 +90,7 @@ static const char eval_help[] =
 
 enum {
     OPT_TASK = 256, OPT_N, OPT_SAMPLES, OPT_SPLIT, OPT_START, OPT_PROBLEM_SEED, OPT_JSON,
-    OPT_PROGRESS, OPT_NO_PROGRESS,
+    OPT_PROGRESS, OPT_NO_PROGRESS, OPT_PROMPTS,
 };
 
 static const struct option eval_longopts[] = {
@@ -98,6 +101,7 @@ static const struct option eval_longopts[] = {
     { "split", required_argument, NULL, OPT_SPLIT },
     { "start", required_argument, NULL, OPT_START },
     { "problem-seed", required_argument, NULL, OPT_PROBLEM_SEED },
+    { "prompts", required_argument, NULL, OPT_PROMPTS },
     CLI_SAMPLER_LONGOPTS,
     { "n-predict", required_argument, NULL, 'n' },
     { "ctx-size", required_argument, NULL, 'c' },
@@ -116,6 +120,7 @@ struct eval_opts {
     enum pd_task_split split;
     long n, samples, start, n_predict;
     unsigned long long problem_seed;
+    enum pd_task_style style;       /* the prompts: chat (default) or tinyzero */
     struct pd_sampler_params sp;    /* temp and the rest for the samples; .seed the run's */
     struct pd_context_params cp;
     int progress;                   /* -1: on a terminal */
@@ -245,6 +250,10 @@ parse_eval_opts(int argc, char **argv, struct eval_opts *o)
             if ((rc = parse_seed("--problem-seed", optarg, &o->problem_seed)) != EXIT_OK)
                 return rc;
             break;
+        case OPT_PROMPTS:
+            if (pd_task_style_parse(optarg, &o->style))
+                return cli_usage_error("eval", "--prompts: '%s' is not chat or tinyzero", optarg);
+            break;
         case 'n':
             if (!cli_parse_int("eval", "--n-predict", optarg, 1, 1 << 20, &o->n_predict))
                 return EXIT_USAGE;
@@ -331,7 +340,8 @@ complete(struct eval_state *st, const struct pd_task_problem *pr, const int32_t 
     buf_put(&b->think, &b->think_len, &b->think_cap, &b->oom, "", 0);
     static const char *const stop[] = { STOP_TEXT, NULL };
     struct pd_gen_params gp = { .n_predict = (int32_t)st->o->n_predict, .stop = stop,
-                                .opened_think = true, .cancel = &interrupted };
+                                .opened_think = pd_task_style_opens_think(st->o->style),
+                                .cancel = &interrupted };
     struct pd_gen_result res;
     int rc = pd_generate(st->ctx, smp, ids + n - 1, 1, &gp, on_event, b, &res, err);
     pd_sampler_free(smp);
@@ -494,8 +504,8 @@ json_settings(FILE *f, const struct eval_opts *o, const struct pd_model *m)
     for (int i = 0; i < o->n_tasks; i++)
         fprintf(f, "%s\"%s\"", i ? "," : "", pd_task_kind_name(o->tasks[i]));
     fprintf(f, "],\"split\":\"%s\",\"n\":%ld,\"start\":%ld,\"problem_seed\":%llu,"
-            "\"samples\":%ld", pd_task_split_name(o->split), o->n, o->start, o->problem_seed,
-            o->samples);
+            "\"prompts\":\"%s\",\"samples\":%ld", pd_task_split_name(o->split), o->n, o->start,
+            o->problem_seed, pd_task_style_name(o->style), o->samples);
     json_num(f, "temp", o->sp.temp);
     fprintf(f, ",\"top_k\":%d", o->sp.top_k);
     json_num(f, "top_p", o->sp.top_p);
@@ -528,7 +538,7 @@ eval_problem(struct eval_state *st, int task, long index)
     struct pd_task_problem pr;
     pd_task_params_default(&p, o->tasks[task]);
     int rc = pd_task_generate(&p, o->split, o->problem_seed, (uint64_t)index, &pr, err);
-    if (rc == 0 && pd_task_prompt(&pr, prompt, sizeof prompt))
+    if (rc == 0 && pd_task_style_prompt(o->style, &pr, prompt, sizeof prompt))
         rc = pd_errorf(err, PD_ERANGE, "the prompt does not fit");
     if (rc)
         return cli_fail("eval", "%s problem %ld: %s", pd_task_kind_name(o->tasks[task]), index,
@@ -570,8 +580,9 @@ print_table(const struct eval_state *st, const char *model_name)
     const struct eval_opts *o = st->o;
     double secs = pd_time_now() - st->t0;
     printf("model     %s (%s)\n", o->model, model_name);
-    printf("problems  split %s, %ld per task from index %ld, problem seed %llu\n",
-           pd_task_split_name(o->split), o->n, o->start, o->problem_seed);
+    printf("problems  split %s, %ld per task from index %ld, problem seed %llu, %s prompts\n",
+           pd_task_split_name(o->split), o->n, o->start, o->problem_seed,
+           pd_task_style_name(o->style));
     printf("sampling  %ld samples at temp %g (top-k %d, top-p %g, min-p %g, repeat-penalty %g), "
            "seed %llu; and greedy\n", o->samples, o->sp.temp, o->sp.top_k, o->sp.top_p,
            o->sp.min_p, o->sp.repeat_penalty, (unsigned long long)o->sp.seed);
