@@ -29,3 +29,4 @@ EXTRA_DIST += %reldir%/tools/make-deepseek-fixtures.py \
 	%reldir%/data/ds-v3.gguf %reldir%/data/ds-v3.ref \
 	%reldir%/data/ds-lite-yarn-q8_0.gguf %reldir%/data/ds-lite-yarn-q8_0.ref \
 	%reldir%/tools/make-fused-fixture.py %reldir%/data/ds-v3-fused.gguf
+EXTRA_DIST += %reldir%/gpu/device-check
