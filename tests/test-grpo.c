@@ -15,6 +15,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/train/grpo.h"
@@ -305,6 +306,192 @@ check_on_policy(void)
        d[0]);
 }
 
+
+/* ---- one step against PyTorch --------------------------------------------------------------- */
+
+static bool
+rd(FILE *f, void *p, size_t n)
+{
+    return fread(p, 1, n, f) == n;
+}
+
+static float *
+rd_floats(FILE *f, int64_t n)
+{
+    float *p = malloc((size_t)n * sizeof *p);
+    PD_ASSERT(p && rd(f, p, (size_t)n * sizeof *p));
+    return p;
+}
+
+struct torch_fx {
+    struct pd_tmodel_config cfg;
+    int G, T, lmax;
+    float temp, beta, eps_lo, eps_hi, lr, wd, b1, b2, adam_eps, clip;
+    int32_t *tokens, *targets;
+    double rewards[16], adv[16], start[3], losses[2];
+    float *old, *ref, *params, *bias, *grads, *final;
+    int64_t n_params;
+};
+
+static bool
+load_torch(struct torch_fx *fx, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return false;
+    char magic[4];
+    int32_t v, ints[21];
+    float fl[3];
+    PD_ASSERT(rd(f, magic, 4) && memcmp(magic, "PDGF", 4) == 0 && rd(f, &v, 4) && v == 1);
+    PD_ASSERT(rd(f, ints, sizeof ints) && rd(f, fl, sizeof fl));
+    struct pd_tmodel_config *c = &fx->cfg;
+    int32_t *dst[] = { &c->n_vocab, &c->n_ctx, &c->n_embd, &c->n_layer, &c->n_head,
+                       &c->q_lora_rank, &c->kv_lora_rank, &c->qk_nope, &c->qk_rope, &c->v_head,
+                       &c->n_ff, &c->n_dense_lead, &c->n_expert, &c->n_expert_used,
+                       &c->n_ff_exp, &c->n_expert_shared, &c->n_group, &c->n_group_used };
+    for (size_t i = 0; i < PD_ARRAY_SIZE(dst); i++)
+        *dst[i] = ints[i];
+    c->sigmoid = ints[18], c->expert_norm = ints[19], c->tied = ints[20];
+    c->expert_scale = fl[0], c->rms_eps = fl[1], c->rope_base = fl[2];
+    int32_t gt[3];
+    float hp[10];
+    PD_ASSERT(rd(f, gt, sizeof gt) && rd(f, hp, sizeof hp));
+    fx->G = gt[0], fx->T = gt[1], fx->lmax = gt[2];
+    PD_ASSERT(fx->G <= 16);
+    fx->temp = hp[0], fx->beta = hp[1], fx->eps_lo = hp[2], fx->eps_hi = hp[3], fx->lr = hp[4];
+    fx->wd = hp[5], fx->b1 = hp[6], fx->b2 = hp[7], fx->adam_eps = hp[8], fx->clip = hp[9];
+    int64_t N = (int64_t)fx->G * fx->T;
+    fx->tokens = malloc((size_t)N * 4);
+    fx->targets = malloc((size_t)N * 4);
+    PD_ASSERT(rd(f, fx->tokens, (size_t)N * 4) && rd(f, fx->targets, (size_t)N * 4));
+    PD_ASSERT(rd(f, fx->rewards, (size_t)fx->G * 8));
+    fx->old = rd_floats(f, N);
+    fx->ref = rd_floats(f, N);
+    PD_ASSERT(rd(f, &fx->n_params, 8));
+    fx->params = rd_floats(f, fx->n_params);
+    int n_moe = c->n_layer - c->n_dense_lead;
+    fx->bias = rd_floats(f, (int64_t)n_moe * c->n_expert);
+    PD_ASSERT(rd(f, fx->adv, (size_t)fx->G * 8) && rd(f, fx->start, 24) &&
+              rd(f, fx->losses, 16));
+    fx->grads = rd_floats(f, fx->n_params);
+    fx->final = rd_floats(f, fx->n_params);
+    fclose(f);
+    return true;
+}
+
+/* Forward, the log-probs at the temperature, the loss of type; with dlogp, the gradient into
+ * m->grads. */
+static double
+torch_loss(struct pd_tmodel *m, const struct torch_fx *fx, const double *adv,
+           enum pd_grpo_loss_type type, bool backward)
+{
+    char err[PD_ERR_MAX];
+    int64_t N = (int64_t)fx->G * fx->T, V = fx->cfg.n_vocab;
+    float *zs = malloc((size_t)(N * V) * 4), *dz = calloc((size_t)(N * V), 4);
+    float *logp = malloc((size_t)N * 4), *lse = malloc((size_t)N * 4), *dl = malloc((size_t)N * 4);
+    uint8_t *mask = malloc((size_t)N);
+    PD_ASSERT(pd_tmodel_forward(m, NULL, fx->tokens, NULL, fx->G, fx->T, NULL, NULL, err) == 0);
+    const float *z = pd_tmodel_logits(m);
+    for (int64_t i = 0; i < N * V; i++)
+        zs[i] = z[i] / fx->temp;
+    for (int64_t i = 0; i < N; i++)
+        mask[i] = fx->targets[i] >= 0;
+    PD_ASSERT(pd_tr_logprob_forward(NULL, logp, lse, zs, fx->targets, N, V, err) == 0);
+    struct pd_grpo_params p;
+    pd_grpo_params_default(&p);
+    p.loss = type, p.beta = fx->beta, p.epsilon = fx->eps_lo, p.epsilon_high = fx->eps_hi;
+    p.max_completion = fx->lmax;
+    struct pd_grpo_batch b = { .B = fx->G, .T = fx->T, .logp = logp, .old_logp = fx->old,
+                               .ref_logp = fx->ref, .mask = mask, .adv = adv };
+    double loss;
+    PD_ASSERT(pd_grpo_loss(&loss, dl, NULL, &b, &p, err) == 0);
+    if (backward) {
+        pd_tr_logprob_backward(NULL, dz, dl, zs, lse, fx->targets, N, V);
+        for (int64_t i = 0; i < N * V; i++)
+            dz[i] /= fx->temp;
+        PD_ASSERT(pd_tmodel_backward_logits(m, NULL, dz, err) == 0);
+    }
+    free(zs), free(dz), free(logp), free(lse), free(dl), free(mask);
+    return loss;
+}
+
+/* The worst over tensors of |got - want| / |want| (L2 norms), its tensor in *worst. */
+static double
+tensor_err(const struct pd_tmodel *m, const float *got, const float *want, const float *base,
+           const char **worst)
+{
+    double max = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const struct pd_tparam *t = &m->tensors[i];
+        double d = 0, w = 0;
+        for (int64_t k = t->offset; k < t->offset + t->n; k++) {
+            double a = got[k] - (base ? base[k] : 0), b = want[k] - (base ? base[k] : 0);
+            d += (a - b) * (a - b), w += b * b;
+        }
+        double e = w > 0 ? sqrt(d / w) : sqrt(d);
+        if (e > max)
+            max = e, *worst = t->name;
+    }
+    return max;
+}
+
+static void
+check_torch_step(void)
+{
+    char path[4096], err[PD_ERR_MAX];
+    const char *top = getenv("top_srcdir");
+    snprintf(path, sizeof path, "%s/tests/data/grpo-step.bin", top ? top : ".");
+    struct torch_fx fx = { 0 };
+    if (!load_torch(&fx, path)) {
+        ok(0, "PyTorch fixture %s missing (tests/tools/make-grpo-fixture.py)", path);
+        return;
+    }
+    struct pd_tmodel *m = NULL;
+    int rc = pd_tmodel_new(&m, &fx.cfg, 1, err);
+    ok(rc == 0 && m->n_params == fx.n_params, "the fixture's model (%s)", rc ? err : "ok");
+    if (rc != 0)
+        return;
+    memcpy(m->params, fx.params, (size_t)fx.n_params * 4);
+    memcpy(m->bias, fx.bias, (size_t)(m->n_moe * fx.cfg.n_expert) * 4);
+    double adv[16];
+    struct pd_grpo_params p;
+    pd_grpo_params_default(&p);
+    pd_grpo_advantages(adv, NULL, fx.rewards, NULL, 1, fx.G, &p, err);
+    double aerr = 0;
+    for (int i = 0; i < fx.G; i++)
+        aerr = fmax(aerr, fabs(adv[i] - fx.adv[i]));
+    ok(aerr < 1e-12, "torch: advantages, max error %.1e", aerr);
+    for (int t = 0; t < 3; t++) {
+        double l = torch_loss(m, &fx, adv, (enum pd_grpo_loss_type)t, false);
+        double e = fabs(l - fx.start[t]) / fabs(fx.start[t]);
+        ok(e < 1e-5, "torch: %s loss %.8f, PyTorch %.8f (rel %.1e)",
+           pd_grpo_loss_name((enum pd_grpo_loss_type)t), l, fx.start[t], e);
+    }
+    float *m1 = calloc((size_t)fx.n_params, 4), *m2 = calloc((size_t)fx.n_params, 4);
+    struct pd_adamw h = { fx.b1, fx.b2, fx.adam_eps, fx.wd };
+    for (int step = 0; step < 2; step++) {
+        double l = torch_loss(m, &fx, adv, PD_GRPO_LOSS_DAPO, true);
+        double e = fabs(l - fx.losses[step]) / fabs(fx.losses[step]);
+        ok(e < 1e-5, "torch: dapo step %d loss %.8f, PyTorch %.8f (rel %.1e)", step + 1, l,
+           fx.losses[step], e);
+        if (step == 0) {
+            const char *worst = "";
+            double ge = tensor_err(m, m->grads, fx.grads, NULL, &worst);
+            ok(ge < 1e-4, "torch: the gradient, worst tensor %s rel %.1e", worst, ge);
+        }
+        float *g = m->grads;
+        pd_optim_grad_clip(&g, &m->n_params, 1, fx.clip);
+        pd_tmodel_adamw(m, m1, m2, &h, fx.lr, step + 1);
+    }
+    const char *worst = "";
+    double ue = tensor_err(m, m->params, fx.final, fx.params, &worst);
+    ok(ue < 1e-3, "torch: the update of two AdamW steps, worst tensor %s rel %.1e", worst, ue);
+    free(m1), free(m2);
+    pd_tmodel_free(m);
+    free(fx.tokens), free(fx.targets), free(fx.old), free(fx.ref), free(fx.params);
+    free(fx.bias), free(fx.grads), free(fx.final);
+}
+
 int
 main(void)
 {
@@ -314,6 +501,7 @@ main(void)
         check_gradient((enum pd_grpo_loss_type)type, 0.0f, false);
         check_gradient((enum pd_grpo_loss_type)type, 0.04f, true);
     }
+    check_torch_step();
     done_testing();
     return exit_status();
 }

@@ -6,3 +6,9 @@ engine_libengine_a_SOURCES += %reldir%/grpo.h %reldir%/grpo.c
 check_PROGRAMS += tests/test-grpo
 TESTS += tests/test-grpo
 tests_test_grpo_SOURCES = tests/test-grpo.c
+
+# The loop (engine/train/grpo-run.h): sampling through the inference engine, the training
+# forward's log-probs, AdamW; checkpoints; and the trainable model read back from a GGUF.
+engine_libengine_a_SOURCES += %reldir%/grpo-run.h %reldir%/grpo-run.c %reldir%/grpo-ckpt.c \
+	%reldir%/model-load.c
+EXTRA_DIST += tests/tools/make-grpo-fixture.py tests/data/grpo-step.bin

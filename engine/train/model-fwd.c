@@ -428,8 +428,9 @@ attn_backward(struct pd_tmodel *m, struct pd_threadpool *tp, int il, char *err)
     return 0;
 }
 
-int
-pd_tmodel_backward(struct pd_tmodel *m, struct pd_threadpool *tp, char *err)
+/* The backward from dlogits [N][V] (the cross-entropy's when NULL). */
+static int
+backward_from(struct pd_tmodel *m, struct pd_threadpool *tp, const float *dlogits, char *err)
 {
     const struct pd_tmodel_config *c = &m->cfg;
     struct tm_priv *pv = tm_priv(m);
@@ -437,12 +438,15 @@ pd_tmodel_backward(struct pd_tmodel *m, struct pd_threadpool *tp, char *err)
         return pd_errorf(err, PD_EINVAL, "backward without a forward");
     int64_t N = (int64_t)pv->B * pv->T, E = c->n_embd, V = c->n_vocab;
     zero(m->grads, m->n_params);
-    zero(pv->dlogits, N * V);
     zero(pv->dxf, N * E);
     zero(pv->dres, N * E);
-    pd_tr_xent_backward(tp, pv->dlogits, 1.0f, pv->logits, pv->lse, pv->targets, N, V);
+    if (dlogits == NULL) {
+        zero(pv->dlogits, N * V);
+        pd_tr_xent_backward(tp, pv->dlogits, 1.0f, pv->logits, pv->lse, pv->targets, N, V);
+        dlogits = pv->dlogits;
+    }
     int64_t out = pv->output >= 0 ? pv->output : pv->tok_embd;
-    pd_tr_linear_backward(tp, pv->dxf, G(out), NULL, pv->dlogits, pv->xf, W(out), N, E, V);
+    pd_tr_linear_backward(tp, pv->dxf, G(out), NULL, dlogits, pv->xf, W(out), N, E, V);
     pd_tr_rmsnorm_backward(pv->dres, G(pv->output_norm), pv->dxf, pv->h[c->n_layer],
                            W(pv->output_norm), pv->rstdf, N, E);
     for (int il = c->n_layer - 1; il >= 0; il--) {
@@ -453,4 +457,19 @@ pd_tmodel_backward(struct pd_tmodel *m, struct pd_threadpool *tp, char *err)
     }
     pd_tr_embed_backward(G(pv->tok_embd), pv->dres, pv->tokens, N, E);
     return 0;
+}
+
+int
+pd_tmodel_backward(struct pd_tmodel *m, struct pd_threadpool *tp, char *err)
+{
+    return backward_from(m, tp, NULL, err);
+}
+
+int
+pd_tmodel_backward_logits(struct pd_tmodel *m, struct pd_threadpool *tp, const float *dlogits,
+                          char *err)
+{
+    if (dlogits == NULL)
+        return pd_errorf(err, PD_EINVAL, "no gradient of the logits");
+    return backward_from(m, tp, dlogits, err);
 }

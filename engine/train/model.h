@@ -134,6 +134,12 @@ const float *pd_tmodel_logits(const struct pd_tmodel *m);
  * PD_EINVAL without a forward before it. */
 int pd_tmodel_backward(struct pd_tmodel *m, struct pd_threadpool *tp, char *err);
 
+/* The same from a caller's gradient of the last forward's logits, dlogits[B*T][V] (GRPO's,
+ * through the log-probabilities at a temperature): m->grads (overwritten) gets the gradient of
+ * sum(dlogits * logits). PD_EINVAL without a forward before it. */
+int pd_tmodel_backward_logits(struct pd_tmodel *m, struct pd_threadpool *tp, const float *dlogits,
+                              char *err);
+
 /* DeepSeek-V3's balancing: every MoE layer's bias moves by gamma toward equal load, from the
  * last forward's load. Returns the worst imbalance (max load / mean load) over the layers. */
 float pd_tmodel_balance(struct pd_tmodel *m, float gamma);
@@ -146,6 +152,14 @@ float pd_tmodel_imbalance(const struct pd_tmodel *m);
  * them first (pd_optim_grad_clip on m->grads, m->n_params). */
 void pd_tmodel_adamw(struct pd_tmodel *m, float *m1, float *m2, const struct pd_adamw *h,
                      float lr, int64_t t);
+
+/* A model from a deepseek2 GGUF with F32 weights (one that pd_tmodel_write_gguf wrote, or
+ * any deepseek2 file of that shape): its sizes from the deepseek2.* keys, every tensor by name
+ * (attn_k_b transposed back per head), the routers' selection biases from exp_probs_b. The
+ * GGUF stays the caller's. PD_EUNSUPPORTED for another architecture or a tensor that is not F32,
+ * PD_EFORMAT for a missing tensor or a wrong shape (named), PD_ENOMEM. (model-load.c) */
+struct pd_gguf;
+int pd_tmodel_from_gguf(struct pd_tmodel **out, const struct pd_gguf *g, char *err);
 
 /* ---- export ---- */
 
