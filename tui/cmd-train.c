@@ -1,5 +1,6 @@
 /*
- * cmd-train.c: `ponder train pretrain`: supervised training of a small deepseek2-style model on
+ * cmd-train.c: `ponder train pretrain` (and the dispatch to `train grpo` and `train show`,
+ * cmd-train-grpo.c): supervised training of a small deepseek2-style model on
  * generated task traces (engine/train/pretrain.h), with a progress line, checkpoints, resume,
  * and the trained model written as a GGUF.
  *
@@ -24,6 +25,8 @@
 
 static const char train_help[] =
     "usage: ponder train pretrain [OPTIONS] -o MODEL.gguf\n"
+    "       ponder train grpo -m MODEL.gguf --task NAME [OPTIONS] -o OUT.gguf  (grpo --help)\n"
+    "       ponder train show [RUN]\n"
     "\n"
     "Train a small DeepSeek-style MoE (MLA, a dense first layer, a shared expert and routed\n"
     "experts) on countdown and arithmetic problems with the solver's <think> traces; the\n"
@@ -414,6 +417,10 @@ cmd_train_pretrain(int argc, char **argv)
     return rc;
 }
 
+/* cmd-train-grpo.c */
+int cmd_train_grpo(int argc, char **argv);
+int cmd_train_show(int argc, char **argv);
+
 static int
 cmd_train_exec(int argc, char **argv)
 {
@@ -421,14 +428,18 @@ cmd_train_exec(int argc, char **argv)
         fputs(train_help, stdout);
         return EXIT_OK;
     }
+    if (argc >= 2 && strcmp(argv[1], "grpo") == 0)
+        return cmd_train_grpo(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "show") == 0)
+        return cmd_train_show(argc - 1, argv + 1);
     if (argc < 2 || strcmp(argv[1], "pretrain") != 0)
-        return cli_usage_error("train", "pretrain? (see --help)");
+        return cli_usage_error("train", "pretrain, grpo or show? (see --help)");
     return cmd_train_pretrain(argc - 1, argv + 1);
 }
 
 const struct pd_cmd_entry cmd_train_entry = {
     .name = "train",
-    .usage = "pretrain [OPTIONS] -o MODEL.gguf",
-    .summary = "train a small DeepSeek-style model on task traces",
+    .usage = "pretrain|grpo|show [OPTIONS]",
+    .summary = "train a small DeepSeek-style model on task traces, GRPO it, show a run",
     .exec = cmd_train_exec,
 };

@@ -239,6 +239,7 @@ pd_grpo_run_save(const struct pd_grpo_run *r, const char *path, char *err)
             (rc = pd_gguf_writer_set_str(w, "ponder.grpo.options", text)) ||
             (rc = pd_gguf_writer_set_u64(w, "ponder.grpo.step", (uint64_t)r->step)) ||
             (rc = pd_gguf_writer_set_u64(w, "ponder.grpo.adam_t", (uint64_t)r->adam_t)) ||
+            (rc = pd_gguf_writer_set_u64(w, "ponder.grpo.label", (uint64_t)r->label)) ||
             (rc = pd_gguf_writer_add_tensor(w, "adam.m", PD_TYPE_F32, 1, &np, r->m1, np * 4)) ||
             (rc = pd_gguf_writer_add_tensor(w, "adam.v", PD_TYPE_F32, 1, &np, r->m2, np * 4)))
             rc = pd_errorf(err, rc, "checkpoint: %s", pd_strerror(rc));
@@ -297,7 +298,7 @@ pd_grpo_run_load(struct pd_grpo_run **out, const char *path, struct pd_tmodel *r
     struct pd_grpo_run *r = NULL;
     int rc = pd_gguf_open(&g, path, err);
     uint32_t version = 0;
-    uint64_t step = 0, adam_t = 0;
+    uint64_t step = 0, adam_t = 0, label = 0;
     const char *text = NULL;
     struct pd_grpo_run_opts o;
     if (rc == 0 && (pd_gguf_get_u32(g, "ponder.grpo.version", &version) != 0 ||
@@ -335,8 +336,10 @@ pd_grpo_run_load(struct pd_grpo_run **out, const char *path, struct pd_tmodel *r
                    (size_t)ref_model->n_moe * (size_t)ref_model->cfg.n_expert * sizeof(float));
         }
     }
-    if (rc == 0)
-        r->step = (int64_t)step, r->adam_t = (int64_t)adam_t;
+    if (rc == 0) {
+        pd_gguf_get_u64(g, "ponder.grpo.label", &label);
+        r->step = (int64_t)step, r->adam_t = (int64_t)adam_t, r->label = (int64_t)label;
+    }
     pd_gguf_close(g);
     pd_tmodel_free(m);
     pd_bpe_free(tok);

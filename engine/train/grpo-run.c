@@ -19,6 +19,7 @@
 /* What one step holds: the completions, and per group the rows and saved log-probs. */
 struct sample {
     int32_t *tok;        /* the completion, EOS included when it ended */
+    float *lp;           /* the sampler's log-probability of each token (temperature 1) */
     int32_t n;
     bool truncated;
     char *text;
@@ -50,7 +51,7 @@ step_buf_free(struct step_buf *b)
             free(b->prompt[p]);
     if (b->s)
         for (int i = 0; i < b->P * b->G; i++)
-            free(b->s[i].tok), free(b->s[i].text);
+            free(b->s[i].tok), free(b->s[i].lp), free(b->s[i].text);
     free(b->index), free(b->prompt), free(b->n_prompt), free(b->s), free(b->rewards);
     free(b->adv), free(b->per_fn), free(b->none), free(b->truncated), free(b->correct);
     free(b->tokens), free(b->targets), free(b->mask), free(b->logp), free(b->lse);
@@ -107,14 +108,15 @@ sample_group(struct pd_context *ctx, struct pd_sampler *smp, const float *plog, 
     for (int g = 0; g < G; g++) {
         struct sample *s = &out[g];
         s->tok = malloc((size_t)max_new * sizeof *s->tok);
-        if (s->tok == NULL)
+        s->lp = malloc((size_t)max_new * sizeof *s->lp);
+        if (s->tok == NULL || s->lp == NULL)
             return pd_errorf(err, PD_ENOMEM, "out of memory for a completion");
         pd_context_truncate(ctx, np);
         const float *logits = plog;
         s->n = 0;
         s->truncated = true;
         while (s->n < max_new) {
-            int32_t t = pd_sampler_sample(smp, logits, NULL, NULL);
+            int32_t t = pd_sampler_sample(smp, logits, &s->lp[s->n], NULL);
             s->tok[s->n++] = t;
             if (t == eos) {
                 s->truncated = false;
@@ -303,8 +305,30 @@ entropy_add(const struct step_buf *b, int64_t V, double *sum, int64_t *count)
     }
 }
 
+/* The largest |log p| difference, at temperature 1, between what the inference engine sampled
+ * with and the training forward just computed, over group p's completion tokens: the check
+ * that the two run the same model (grpo.md 7.5: mismatched log-probs make rho != 1). */
+static double
+sampler_gap(const struct pd_tmodel *m, const struct step_buf *b, int p)
+{
+    int64_t V = m->cfg.n_vocab;
+    const float *z = pd_tmodel_logits(m);
+    double worst = 0.0;
+    for (int g = 0; g < b->G; g++) {
+        const struct sample *s = &b->s[p * b->G + g];
+        int32_t np = b->n_prompt[p];
+        for (int32_t k = 0; k < s->n; k++) {
+            const float *row = z + ((int64_t)g * b->T + np - 1 + k) * V;
+            double lse = pd_tr_logsumexp(row, V);
+            worst = fmax(worst, fabs(row[s->tok[k]] - lse - s->lp[k]));
+        }
+    }
+    return worst;
+}
+
 struct pass_acc {
     struct pd_grpo_loss_stats ls;
+    double lp_err;
     double ent_sum;
     int64_t ent_n;
     double kl_sum;
@@ -330,6 +354,7 @@ pass(struct pd_grpo_run *r, struct pd_threadpool *tp, struct step_buf *b, int it
             return rc;
         if (it == 0) {
             entropy_add(b, V, &acc->ent_sum, &acc->ent_n);
+            acc->lp_err = fmax(acc->lp_err, sampler_gap(m, b, p));
             if (old)
                 memcpy(old, b->logp, (size_t)GT * sizeof *old);
         }
@@ -472,6 +497,7 @@ do_step(struct pd_grpo_run *r, struct pd_threadpool *tp, const struct pd_grpo_so
     st->clip_high = n_seen ? st->clip_high / n_seen : 0;
     st->kl = acc.kl_n ? acc.kl_sum / acc.kl_n : NAN;
     st->entropy = acc.ent_n ? acc.ent_sum / acc.ent_n : NAN;
+    st->sample_logp_err = acc.lp_err;
     st->step_s = pd_time_now() - t0;
     return 0;
 }

@@ -96,6 +96,8 @@ struct pd_grpo_step_stats {
     double think_len;             /* mean tokens up to and including "</think>" (all if none) */
     double entropy;               /* mean entropy (nats) of softmax(z/T) at completion tokens */
     double loss, grad_norm;       /* of the last pass; the norm before clipping */
+    double sample_logp_err;       /* max |log p| gap, at temperature 1, between the sampler
+                                     (inference engine) and the training forward */
     double gen_tok_s;             /* sampled tokens per second */
     double train_tok_s;           /* tokens through forward+backward per second */
     double gen_s, step_s;
@@ -109,6 +111,7 @@ struct pd_grpo_run {
     float *m1, *m2;               /* AdamW moments */
     int64_t step;                 /* steps done */
     int64_t adam_t;               /* optimizer steps done */
+    int64_t label;                /* the caller's (a store's run id), kept in checkpoints */
     char sample_path[4096];       /* the policy as GGUF, for the sampler */
     void *priv;
 };

@@ -12,3 +12,10 @@ tests_test_grpo_SOURCES = tests/test-grpo.c
 engine_libengine_a_SOURCES += %reldir%/grpo-run.h %reldir%/grpo-run.c %reldir%/grpo-ckpt.c \
 	%reldir%/model-load.c
 EXTRA_DIST += tests/tools/make-grpo-fixture.py tests/data/grpo-step.bin
+
+# ponder train grpo / show (tui/cmd-train-grpo.c; tui/cmd-train.c dispatches) and the store's
+# training runs (sessions/runs.c). sessions/local.mk sets its SOURCES with '=' after this file,
+# so runs.c joins the library as an extra object, as engine/aha.mk does for sessions/aha.c.
+ponder_SOURCES += tui/cmd-train-grpo.c
+EXTRA_sessions_libsessions_a_SOURCES += sessions/runs.h sessions/runs.c
+sessions_libsessions_a_LIBADD += sessions/libsessions_a-runs.$(OBJEXT)
