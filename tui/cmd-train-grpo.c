@@ -645,7 +645,9 @@ run_grpo(struct cli *c, struct src *s, struct pd_store *db)
     if (!load_base(c->model, &m, c->resume ? NULL : &tok))
         goto out;
     if (c->resume) {
-        if (pd_grpo_run_load(&r, c->resume, m, sample, err) != 0) {
+        int lrc = pd_grpo_run_load(&r, c->resume, m, sample, err);
+        m = NULL;   /* the run took it */
+        if (lrc != 0) {
             cli_fail("train", "%s", err);
             goto out;
         }
@@ -661,7 +663,9 @@ run_grpo(struct cli *c, struct src *s, struct pd_store *db)
         }
         pd_store_run_release(&row);
     } else {
-        if (pd_grpo_run_new(&r, &c->o, m, tok, sample, err) != 0) {
+        int nrc = pd_grpo_run_new(&r, &c->o, m, tok, sample, err);
+        m = NULL;   /* the run took both */
+        if (nrc != 0) {
             cli_usage_error("train", "%s", err);
             goto out;
         }

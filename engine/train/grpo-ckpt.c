@@ -314,8 +314,11 @@ pd_grpo_run_load(struct pd_grpo_run **out, const char *path, struct pd_tmodel *r
         rc = pd_tmodel_from_gguf(&m, g, err);
     if (rc == 0)
         rc = pd_bpe_from_gguf(&tok, g, err);
-    if (rc == 0 && ref_model && (ref_model->n_params != m->n_params ||
-                                 memcmp(&ref_model->cfg, &m->cfg, sizeof m->cfg) != 0))
+    char ca[1024], cb[1024];
+    if (rc == 0 && ref_model &&
+        (ref_model->n_params != m->n_params ||
+         pd_tmodel_config_format(&ref_model->cfg, ca, sizeof ca) !=
+             pd_tmodel_config_format(&m->cfg, cb, sizeof cb) || strcmp(ca, cb) != 0))
         rc = pd_errorf(err, PD_EINVAL, "%s: the base model has other sizes than the checkpoint",
                        path);
     if (rc == 0) {
