@@ -1,6 +1,7 @@
 /*
- * cmd-train.c: `ponder train pretrain` (and the dispatch to `train grpo` and `train show`,
- * cmd-train-grpo.c): supervised training of a small deepseek2-style model on
+ * cmd-train.c: `ponder train pretrain`, `ponder train show` (a training run's metrics from the
+ * store: a table and braille sparklines) and the dispatch to `train grpo` (cmd-train-grpo.c).
+ * pretrain: supervised training of a small deepseek2-style model on
  * generated task traces (engine/train/pretrain.h), with a progress line, checkpoints, resume,
  * and the trained model written as a GGUF.
  *
@@ -13,10 +14,12 @@
 #include "engine/train/bpe-train.h"
 #include "engine/train/pretrain.h"
 #include "kernels/cpu/threadpool.h"
+#include "sessions/runs.h"
 #include "tui/cli.h"
 
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -419,7 +422,150 @@ cmd_train_pretrain(int argc, char **argv)
 
 /* cmd-train-grpo.c */
 int cmd_train_grpo(int argc, char **argv);
-int cmd_train_show(int argc, char **argv);
+
+/* ---- ponder train show ------------------------------------------------------------------------ */
+
+/* The columns shown, by metric name. */
+static const struct {
+    const char *name, *head, *fmt;
+} cols[] = {
+    { "reward", "reward", "%7.3f" }, { "reward_std", "r.std", "%6.3f" },
+    { "accuracy", "acc", "%5.2f" }, { "kl", "kl", "%7.4f" }, { "clip_frac", "clip", "%5.3f" },
+    { "zero_std_frac", "0-std", "%5.2f" }, { "len_mean", "len", "%6.1f" },
+    { "len_min", "min", "%4.0f" }, { "len_max", "max", "%4.0f" },
+    { "think_len", "think", "%6.1f" }, { "entropy", "H", "%6.3f" },
+    { "gen_tok_s", "tok/s", "%6.0f" }, { "step_s", "time", "%6.2f" },
+};
+#define N_COLS PD_ARRAY_SIZE(cols)
+
+struct table {
+    int64_t *steps;
+    double *v;             /* [n][N_COLS], NAN where absent */
+    size_t n, cap;
+};
+
+static int
+table_add(void *ud, int64_t step, const char *name, double value)
+{
+    struct table *t = ud;
+    if (t->n == 0 || t->steps[t->n - 1] != step) {
+        if (t->n == t->cap) {
+            size_t cap = t->cap ? 2 * t->cap : 64;
+            int64_t *s = realloc(t->steps, cap * sizeof *s);
+            if (s)
+                t->steps = s;
+            double *v = realloc(t->v, cap * N_COLS * sizeof *v);
+            if (v)
+                t->v = v;
+            if (!s || !v)
+                return 1;
+            t->cap = cap;
+        }
+        t->steps[t->n] = step;
+        for (size_t j = 0; j < N_COLS; j++)
+            t->v[t->n * N_COLS + j] = NAN;
+        t->n++;
+    }
+    for (size_t j = 0; j < N_COLS; j++)
+        if (strcmp(cols[j].name, name) == 0)
+            t->v[(t->n - 1) * N_COLS + j] = value;
+    return 0;
+}
+
+/* A braille line over column j: two steps a character, four dot rows of height. */
+static void
+sparkline(const struct table *t, size_t j, int width)
+{
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < t->n; i++) {
+        double x = t->v[i * N_COLS + j];
+        if (!isnan(x))
+            lo = fmin(lo, x), hi = fmax(hi, x);
+    }
+    if (lo > hi)
+        return;
+    size_t per = (t->n + 2 * (size_t)width - 1) / (2 * (size_t)width);   /* steps a dot column */
+    per = per ? per : 1;
+    static const unsigned dots[2][4] = { { 0x40, 0x04, 0x02, 0x01 }, { 0x80, 0x20, 0x10, 0x08 } };
+    printf("  %-6s ", cols[j].head);
+    for (size_t i = 0; i < t->n; i += 2 * per) {
+        unsigned bits = 0;
+        for (int c = 0; c < 2; c++) {
+            double s = 0;
+            int k = 0;
+            for (size_t q = i + (size_t)c * per; q < i + (size_t)(c + 1) * per && q < t->n; q++)
+                if (!isnan(t->v[q * N_COLS + j]))
+                    s += t->v[q * N_COLS + j], k++;
+            if (k == 0)
+                continue;
+            int h = hi > lo ? (int)lrint(3.0 * (s / k - lo) / (hi - lo)) : 0;
+            bits |= dots[c][h];
+        }
+        unsigned cp = 0x2800 + bits;
+        printf("%c%c%c", (char)(0xe0 | cp >> 12), (char)(0x80 | ((cp >> 6) & 0x3f)),
+               (char)(0x80 | (cp & 0x3f)));
+    }
+    printf("  %g .. %g\n", lo, hi);
+}
+
+static int
+cmd_train_show(int argc, char **argv)
+{
+    const char *db_path = NULL;
+    long id = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--db") == 0 && i + 1 < argc)
+            db_path = argv[++i];
+        else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return fputs(train_help, stdout), EXIT_OK;
+        else if (id == 0 && cli_parse_int("train", "RUN", argv[i], 1, 1L << 62, &id))
+            continue;
+        else
+            return EXIT_USAGE;
+    }
+    char err[PD_ERR_MAX];
+    struct pd_store *db = NULL;
+    struct pd_store_run run;
+    struct table t = { 0 };
+    int rc = EXIT_OK;
+    if (pd_store_open(&db, db_path, err) != 0 || pd_store_run_get(db, id, &run, err) != 0) {
+        pd_store_close(db);
+        return cli_fail("train", "%s", err);
+    }
+    if (pd_store_run_metrics(db, run.id, table_add, &t, err) != 0)
+        rc = cli_fail("train", "%s", err);
+    printf("run %" PRId64 "  %s  %s  output %s\n", run.id, run.kind, run.status,
+           run.output_path ? run.output_path : "-");
+    if (run.config)
+        printf("config %s\n", run.config);
+    printf("%5s", "step");
+    for (size_t j = 0; j < N_COLS; j++) {
+        int w = snprintf(NULL, 0, cols[j].fmt, 0.0);
+        printf(" %*s", w, cols[j].head);
+    }
+    putchar('\n');
+    for (size_t i = 0; i < t.n; i++) {
+        printf("%5" PRId64, t.steps[i]);
+        for (size_t j = 0; j < N_COLS; j++) {
+            double x = t.v[i * N_COLS + j];
+            int w = snprintf(NULL, 0, cols[j].fmt, 0.0);
+            if (isnan(x))
+                printf(" %*s", w, "-");
+            else
+                printf(" "), printf(cols[j].fmt, x);
+        }
+        putchar('\n');
+    }
+    if (t.n > 1) {
+        static const size_t spark[] = { 0, 2, 6, 9, 10 };   /* reward acc len think H */
+        for (size_t k = 0; k < PD_ARRAY_SIZE(spark); k++)
+            sparkline(&t, spark[k], 40);
+    }
+    free(t.steps), free(t.v);
+    pd_store_run_release(&run);
+    pd_store_close(db);
+    return rc;
+}
 
 static int
 cmd_train_exec(int argc, char **argv)

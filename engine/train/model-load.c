@@ -40,6 +40,7 @@ read_config(const struct pd_gguf *g, struct pd_tmodel_config *c, char *err)
                          arch ? arch : "(none)");
     pd_tmodel_config_default(c);
     c->n_group = c->n_group_used = 0;
+    c->q_lora_rank = 0;   /* absent key: a plain attn_q */
     int32_t key_mla = 0, gating = 2, dense_lead = 0;
     int rc;
     if ((rc = get_u32(g, "context_length", &c->n_ctx, true, err)) ||
