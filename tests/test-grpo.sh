@@ -86,6 +86,12 @@ expect 0 "and resumes from it" -- "$ponder" train grpo -m "$tmp/base.gguf" --tas
 cmp -s "$tmp/a.gguf" "$tmp/c.gguf"; ok $? "the resumed run's model is the straight run's, byte for byte"
 
 # a crashing reward plugin
+if [ ! -f "$top/plugins/.libs/format.so" ] || [ ! -f "$top/tests/plugins/.libs/crash.so" ]; then
+    for d in "a run with a crashing reward plugin" "the crash is reported" "the run is done"; do
+        n=$((n + 1)); echo "ok $n # SKIP $d: plugins not built (make all check)"
+    done
+    exit $fail
+fi
 expect 0 "a run with a crashing reward plugin" -- "$ponder" train grpo $common --steps 2 \
     --reward format --reward crash -o "$tmp/d.gguf"
 has "$tmp/err" "reward 'crash': .*signal 11" "the crash is reported"
