@@ -24,10 +24,12 @@ expect() {
 has() { grep -q -- "$2" "$1"; ok $? "$3"; }
 same() { [ "$(cat "$1")" = "$2" ]; ok $? "$3"; [ "$(cat "$1")" = "$2" ] || sed 's/^/# /' "$1"; }
 
-echo "1..30"
+echo "1..32"
 expect 0 "task --help" -- "$ponder" task --help
 has "$tmp/out" "ponder task sample" "help shows the usage"
 expect 0 "sample countdown as text" -- "$ponder" task sample --task countdown --n 3 --seed 9
+has "$tmp/out" "create an equation that equals [0-9]*. Assistant: <think>" "the text holds the chat prompt"
+expect 0 "sample with TinyZero's prompts" -- "$ponder" task sample --task countdown --n 3 --seed 9 --prompts tinyzero
 has "$tmp/out" "Assistant: Let me solve this step by step." "the text holds TinyZero's prompt"
 has "$tmp/out" "^<answer>.*</answer>$" "the answer is on a line of its own"
 

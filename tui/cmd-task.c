@@ -25,7 +25,8 @@
 
 static const char task_help[] =
     "usage: ponder task sample --task countdown|arith [--split train|test] [--n N] [--seed S]\n"
-    "                          [--start I] [--format text|jsonl] [--slip-rate R] [SHAPE...]\n"
+    "                          [--start I] [--format text|jsonl] [--slip-rate R]\n"
+    "                          [--prompts chat|tinyzero] [SHAPE...]\n"
     "       ponder task score --task countdown|arith --gold G [--numbers A,B,C]\n"
     "                          [--completion TEXT | --text TEXT]\n"
     "       ponder task score [--task T] < ROWS.jsonl\n"
@@ -43,6 +44,8 @@ static const char task_help[] =
     "  --format F         text (default) or jsonl: prompt, completion, answer, task, split,\n"
     "                     target and numbers (countdown) or a, op, b (arith)\n"
     "  --slip-rate R      the chance of a caught slip in a trace (default 0.2)\n"
+    "  --prompts STYLE    chat: the question through the r1-zero chat template, as the\n"
+    "                     workbench sends it (default); tinyzero: TinyZero's own prompts\n"
     "  SHAPE, countdown:  --count MIN[-MAX] numbers (3-4), --max-number N (99),\n"
     "                     --target MIN-MAX (1-100), --max-written N dead ends written (8)\n"
     "  SHAPE, arith:      --op add|mul|both (both), --add-digits MIN-MAX (2-4),\n"
@@ -57,7 +60,8 @@ static const char task_help[] =
     "  -h, --help         this help\n";
 
 enum {
-    OPT_TASK = 256, OPT_SPLIT, OPT_N, OPT_SEED, OPT_START, OPT_FORMAT, OPT_SLIP, OPT_COUNT,
+    OPT_TASK = 256, OPT_SPLIT, OPT_N, OPT_SEED, OPT_START, OPT_FORMAT, OPT_SLIP, OPT_PROMPTS,
+    OPT_COUNT,
     OPT_MAX_NUMBER, OPT_TARGET, OPT_MAX_WRITTEN, OPT_OP, OPT_ADD_DIGITS, OPT_MUL_DIGITS,
     OPT_GOLD, OPT_NUMBERS, OPT_COMPLETION, OPT_TEXT,
 };
@@ -70,6 +74,7 @@ static const struct option task_longopts[] = {
     { "start", required_argument, NULL, OPT_START },
     { "format", required_argument, NULL, OPT_FORMAT },
     { "slip-rate", required_argument, NULL, OPT_SLIP },
+    { "prompts", required_argument, NULL, OPT_PROMPTS },
     { "count", required_argument, NULL, OPT_COUNT },
     { "max-number", required_argument, NULL, OPT_MAX_NUMBER },
     { "target", required_argument, NULL, OPT_TARGET },
@@ -96,6 +101,7 @@ struct task_opts {
     /* shape options, applied once the task is known */
     const char *count, *max_number, *target, *max_written, *op, *add_digits, *mul_digits;
     const char *slip;
+    enum pd_task_style style;       /* the prompts: chat (default) or tinyzero */
 };
 
 /* "A" or "A-B" within [lo, hi]. */
@@ -206,9 +212,9 @@ task_sample(struct task_opts *o)
         if (rc == 0)
             rc = pd_task_solve(&o->p, &pr, &sol, err);
         if (rc == 0)
-            rc = pd_task_prompt(&pr, prompt, sizeof prompt);
+            rc = pd_task_style_prompt(o->style, &pr, prompt, sizeof prompt);
         if (rc == 0)
-            rc = pd_task_completion(&sol, completion, sizeof completion);
+            rc = pd_task_style_completion(o->style, &sol, completion, sizeof completion);
         if (rc)
             return cli_fail("task", "problem %ld: %s", i, err);
         if (o->jsonl) {
@@ -578,6 +584,10 @@ parse_opt(struct task_opts *o, int c, const char *arg)
         o->jsonl = strcmp(arg, "jsonl") == 0;
         return true;
     case OPT_SLIP: o->slip = arg; return true;
+    case OPT_PROMPTS:
+        if (pd_task_style_parse(arg, &o->style))
+            return cli_usage_error("task", "--prompts: '%s' is not chat or tinyzero", arg), false;
+        return true;
     case OPT_COUNT: o->count = arg; return true;
     case OPT_MAX_NUMBER: o->max_number = arg; return true;
     case OPT_TARGET: o->target = arg; return true;
