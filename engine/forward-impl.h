@@ -55,8 +55,15 @@ struct pd_part {
     struct pd_split_group *group;       /* the driver of an in-process group: the other ranks */
 };
 
+struct pd_cuda_ctx;
+
 struct pd_context {
     struct pd_model *m;
+    int backend;                /* enum pd_backend: where this context runs */
+    struct pd_cuda_ctx *cuda;   /* the device side of a CUDA context (forward-cuda.c); the CPU
+                                   scratch below is then unallocated but for logits and the
+                                   routing trace */
+    char backend_note[PD_ERR_MAX]; /* why this backend (pd_context_backend) */
     struct pd_threadpool *pool;
     int32_t n_ctx, n_batch, n_past;
     bool logits_all;
@@ -131,5 +138,15 @@ void pd_moe_free(struct pd_context *c);
  * result to c->x, and records the routing of each token. */
 void pd_moe_forward(struct pd_context *c, const struct pd_layer *l, int il, int ith, int nth,
                     int64_t T);
+
+/* forward-cuda.c: the whole model on one CUDA device. _supported: 0, or PD_EUNSUPPORTED with
+ * what stops it (a weight type without a CUDA kernel, a shape the kernels do not take). _new makes
+ * c->cuda for device dev (uploads the weights, plans the cache and activations, the host trace and
+ * logits); _free releases it (NULL-safe); _decode evaluates n tokens as pd_context_decode. */
+int pd_cuda_fwd_supported(const struct pd_model *m, char *err);
+int pd_cuda_fwd_new(struct pd_context *c, int dev, char *err);
+void pd_cuda_fwd_free(struct pd_context *c);
+int pd_cuda_fwd_decode(struct pd_context *c, const int32_t *tokens, int32_t n, char *err);
+int pd_cuda_fwd_device(const struct pd_context *c);
 
 #endif

@@ -8,6 +8,8 @@
  *
  * A context may be one rank of a split over several devices (engine/split.c): it then runs its
  * share only (c->part: a range of layers, the embedding and the head or not, a block of experts).
+ * A context on the CUDA backend runs engine/forward-cuda.c instead, from pd_context_new and
+ * pd_context_decode; everything a caller reads (logits, routing, n_past) is the same.
  *
  * Shapes (glossary of kernels/cpu/ops.h): x, xn [T][E]; q [T][H*D]; k, v [T][Hkv*D];
  * att [T][H*D]; gate, up [T][F]; the cache k_cache, v_cache [n_layer][n_ctx][Hkv*D] in f32.
@@ -16,6 +18,7 @@
 
 #include "engine/forward-impl.h"
 #include "engine/model.h"
+#include "kernels/backend.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/threadpool.h"
 
@@ -115,12 +118,58 @@ alloc_buffers(struct pd_context *c, char *err)
     return rc ? rc : pd_split_part_alloc(c, err);
 }
 
+/* The backend a context of m runs on: pd_backend_resolve's answer, then CUDA only for an unsplit
+ * model whose weights and shapes the CUDA forward takes. AUTO falls back to the CPU and says why
+ * in note; an explicit --backend cuda that cannot run is an error saying what to do. */
+static int
+choose_backend(const struct pd_model *m, const struct pd_context_params *p, int *got, char *note,
+               char *err)
+{
+    int rc = pd_backend_resolve(p->backend, got, err);
+    if (rc || *got != PD_BACKEND_CUDA)
+        return rc;
+    bool explicit = p->backend == PD_BACKEND_CUDA;
+    int dev = p->n_devices == 1 ? p->devices[0] : 0;
+    char why[PD_ERR_MAX], desc[160] = "";
+    if (p->split != PD_SPLIT_NONE || p->n_devices > 1 || p->comm != NULL) {
+        if (explicit)
+            return pd_errorf(err, PD_EUNSUPPORTED, "the CUDA backend runs a model on one GPU "
+                             "for now (no --split, one device in --gpus): use --backend cpu to "
+                             "split over CPU ranks");
+        *got = PD_BACKEND_CPU;
+        snprintf(note, PD_ERR_MAX, "cpu: a split runs on CPU ranks (CUDA runs unsplit models)");
+        return 0;
+    }
+    if (dev < 0 || dev >= pd_cuda_device_count())
+        return pd_errorf(err, PD_EINVAL, "no CUDA device %d (%d found)", dev,
+                         pd_cuda_device_count());
+    if ((rc = pd_cuda_fwd_supported(m, why)) != 0) {
+        if (explicit)
+            return pd_errorf(err, rc, "%.*s: use --backend cpu", PD_ERR_MAX - 32, why);
+        *got = PD_BACKEND_CPU;
+        snprintf(note, PD_ERR_MAX, "cpu: %.*s", PD_ERR_MAX - 8, why);
+        return 0;
+    }
+    pd_cuda_device_describe(dev, desc, sizeof desc);
+    snprintf(note, PD_ERR_MAX, "cuda: device %d (%s)", dev, desc);
+    return 0;
+}
+
+int
+pd_context_backend(const struct pd_context *c, char *note, size_t size)
+{
+    if (note && size)
+        snprintf(note, size, "%s", c->backend_note);
+    return c->backend;
+}
+
 int
 pd_context_new(struct pd_context **out, struct pd_model *m, const struct pd_context_params *p,
                char *err)
 {
     *out = NULL;
-    int backend, rc = pd_backend_resolve(p->backend, &backend, err);
+    char note[PD_ERR_MAX] = "";
+    int backend, rc = choose_backend(m, p, &backend, note, err);
     if (rc)
         return rc;
     if ((p->split != PD_SPLIT_NONE || p->n_devices > 1) && p->comm == NULL)
@@ -129,6 +178,8 @@ pd_context_new(struct pd_context **out, struct pd_model *m, const struct pd_cont
     if (c == NULL)
         return pd_errorf(err, PD_ENOMEM, "out of memory");
     c->m = m;
+    c->backend = backend;
+    snprintf(c->backend_note, sizeof c->backend_note, "%s", note);
     c->n_ctx = p->n_ctx > 0 ? p->n_ctx : PD_MIN(m->hp.n_ctx_train, DEFAULT_CTX_CAP);
     c->n_batch = PD_MIN(p->n_batch > 0 ? p->n_batch : DEFAULT_BATCH, c->n_ctx);
     c->logits_all = p->logits_all;
@@ -141,7 +192,11 @@ pd_context_new(struct pd_context **out, struct pd_model *m, const struct pd_cont
     }
     if ((rc = pd_split_part_init(c, p, err)) != 0)
         goto fail;
-    if ((rc = alloc_buffers(c, err)) != 0)
+    if (backend == PD_BACKEND_CUDA)
+        rc = pd_cuda_fwd_new(c, p->n_devices == 1 ? p->devices[0] : 0, err);
+    else
+        rc = alloc_buffers(c, err);
+    if (rc)
         goto fail;
     *out = c;
     return 0;
@@ -157,6 +212,7 @@ pd_context_free(struct pd_context *c)
         return;
     if (c->part.comm)
         pd_split_release(c);
+    pd_cuda_fwd_free(c);
     pd_threadpool_free(c->pool);
     free(c->k_cache);
     free(c->v_cache);
@@ -383,6 +439,8 @@ pd_context_decode(struct pd_context *c, const int32_t *tokens, int32_t n, char *
     if (c->logits_all && n > c->n_batch)
         return pd_errorf(err, PD_EINVAL, "with all logits kept, at most %d tokens a call",
                          c->n_batch);
+    if (c->cuda)
+        return pd_cuda_fwd_decode(c, tokens, n, err);
     if (c->part.comm)
         return pd_split_decode(c, tokens, n, err);
     for (int32_t done = 0; done < n; done += c->T) {

@@ -94,22 +94,25 @@ int
 pd_backend_resolve(int want, int *got, char *err)
 {
     *got = PD_BACKEND_CPU;
-    /* AUTO stays on the CPU without probing for devices while no whole model runs on CUDA:
-     * probing would start the CUDA runtime for nothing */
-    if (want == PD_BACKEND_CPU || want == PD_BACKEND_AUTO)
+    if (want == PD_BACKEND_CPU)
         return 0;
-    if (want != PD_BACKEND_CUDA)
+    if (want != PD_BACKEND_CUDA && want != PD_BACKEND_AUTO)
         return pd_errorf(err, PD_EINVAL, "unknown backend %d", want);
-    if (!pd_cuda_compiled())
+    if (!pd_cuda_compiled()) {
+        if (want == PD_BACKEND_AUTO)
+            return 0;
         return pd_errorf(err, PD_EUNSUPPORTED, "the CUDA backend is not in this build (configure "
                          "found no working nvcc and cuBLAS; see --with-cuda): use --backend cpu");
-    int n = pd_cuda_device_count();
-    if (n == 0)
+    }
+    /* counting devices starts the CUDA runtime: only a CUDA build does it */
+    if (pd_cuda_device_count() == 0) {
+        if (want == PD_BACKEND_AUTO)
+            return 0;
         return pd_errorf(err, PD_EUNSUPPORTED, "no CUDA device found on this machine: use "
                          "--backend cpu");
-    return pd_errorf(err, PD_EUNSUPPORTED, "the CUDA backend cannot run a whole model yet in "
-                     "this build (%d device%s found; its kernels are tested one by one): use "
-                     "--backend cpu", n, n == 1 ? "" : "s");
+    }
+    *got = PD_BACKEND_CUDA;
+    return 0;
 }
 
 /* ---- each rank's share ---- */

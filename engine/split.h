@@ -68,10 +68,16 @@ const char *pd_split_mode_name(int mode);
 int pd_backend_parse(const char *s);
 const char *pd_backend_name(int backend);
 
-/* The backend a request resolves to on this build and machine: AUTO becomes CPU unless a CUDA
- * device is found and the build runs whole models there. CUDA that cannot run: PD_EUNSUPPORTED,
- * with a message saying why (no CUDA in the build, no device, or no whole-model CUDA path yet). */
+/* The backend a request resolves to on this build and machine: AUTO becomes CUDA when the build
+ * has CUDA and a device is found, else CPU. CUDA that cannot run: PD_EUNSUPPORTED, with a message
+ * saying why (no CUDA in the build, no device). pd_context_new then checks the model and the split:
+ * AUTO falls back to the CPU for a split or a model the CUDA forward does not take. */
 int pd_backend_resolve(int want, int *got, char *err);
+
+/* The backend context c runs on (enum pd_backend), and in note (size bytes, may be NULL) why, for
+ * --verbose output: "cuda: device 0 (NVIDIA H200, 139.8 GiB, sm_90)", "cpu: <why not CUDA>", or
+ * "" when no CUDA device was in question. */
+int pd_context_backend(const struct pd_context *c, char *note, size_t size);
 
 /* This context's rank and the number of ranks (0 and 1 for an unsplit context). */
 int pd_split_rank(const struct pd_context *c);

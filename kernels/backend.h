@@ -5,7 +5,7 @@
  * finds nvcc and cuBLAS; otherwise kernels/cuda/stub.c answers that there is no device. This
  * first layer finds devices, manages device memory, and runs single kernels on host buffers, so
  * each CUDA kernel can be checked against its CPU twin (tests/test-cuda.c, which skips without a
- * device); the engine's backend interface grows from here.
+ * device). The device-pointer layer at the end runs whole models (engine/forward-cuda.c).
  * Declared extern "C" so the .cu files define them with C linkage.
  */
 #ifndef PD_BACKEND_H
@@ -53,8 +53,8 @@ double pd_cuda_bandwidth(int dev);
  * copies the result back and frees what it took: they exist to check each kernel alone against its
  * CPU twin (tests/test-cuda.c). Each returns 0, or -1 with a message in err (err_size bytes).
  * Weights w are n_out rows of n_in elements in GGUF type wtype (enum pd_type of
- * kernels/cpu/quant.h): F32, F16, BF16, Q4_0, Q8_0, Q4_K and Q6_K; n_in a multiple of the block
- * size (32, or 256 for the K-quants). */
+ * kernels/cpu/quant.h): F32, F16, BF16, Q4_0, Q4_1, Q8_0, Q4_K and Q6_K; n_in a multiple of the
+ * block size (32, or 256 for the K-quants). */
 
 /* Whether the CUDA kernels handle weights of GGUF type wtype. */
 int pd_cuda_type_supported(int wtype);
@@ -139,6 +139,102 @@ int pd_cuda_top_k(int dev, int32_t *ids, float *vals, const float *logits, int64
  * mean seconds per call over iters calls, for the bandwidth table of tests/gpu/device-check. */
 int pd_cuda_matvec_bench(int dev, int wtype, int64_t n_in, int64_t n_out, int iters,
                          double *seconds, char *err, size_t err_size);
+
+
+/* ---- device pointers: the whole-model forward (engine/forward-cuda.c) -----------------------
+ *
+ * Unlike the host-buffer entry points above, these take device pointers (from pd_cuda_alloc),
+ * queue their work on the stream of an execution state and return without waiting: a forward
+ * pass is one stream of ops whose activations never leave the device. Each returns 0, or -1 with
+ * a message (a launch error names the op; an error of an earlier op may surface at the next
+ * pd_cuda_dev_download or pd_cuda_exec_sync, which name the step they were waiting for).
+ * Weights w are as above (type wtype, rows of n_in elements); float arrays are row-major with
+ * the leading dimensions (floats between rows) given. */
+
+struct pd_cuda_exec;
+
+/* A stream on device dev, a cuBLAS handle on it and the prefill product's scratch. */
+int pd_cuda_exec_new(struct pd_cuda_exec **out, int dev, char *err, size_t err_size);
+void pd_cuda_exec_free(struct pd_cuda_exec *x);
+
+/* Make x's device the calling thread's current one (a context may be used from several threads,
+ * one at a time); 0, or -1 with a message. */
+int pd_cuda_exec_bind(struct pd_cuda_exec *x, char *err, size_t err_size);
+
+/* Wait for everything queued on x; 0, or -1 with the first error, naming `what`. */
+int pd_cuda_exec_sync(struct pd_cuda_exec *x, const char *what, char *err, size_t err_size);
+
+/* Copy n bytes host -> device (queued; src may be reused once it returns) and device -> host
+ * (waits for everything queued before it, so dst is ready on return). */
+int pd_cuda_dev_upload(struct pd_cuda_exec *x, void *dst, const void *src, size_t n,
+                       const char *what, char *err, size_t err_size);
+int pd_cuda_dev_download(struct pd_cuda_exec *x, void *dst, const void *src, size_t n,
+                         const char *what, char *err, size_t err_size);
+
+/* dst[r][0..cols) = src[r][0..cols) for rows rows, floats, device to device. */
+int pd_cuda_dev_copy2d(struct pd_cuda_exec *x, float *dst, int64_t ld_dst, const float *src,
+                       int64_t ld_src, int64_t rows, int64_t cols, char *err, size_t err_size);
+
+/* y[t][ldy] = W . in[t][ldx] for t < T: the decode kernel of pd_cuda_matvec when T = 1, else the
+ * weights dequantized to F32 a block of rows at a time and cublasGemmEx in F32 (no TF32), as
+ * pd_cuda_matmul with half = 0. */
+int pd_cuda_dev_matmul(struct pd_cuda_exec *x, float *y, int64_t ldy, const void *w, int wtype,
+                       const float *in, int64_t ldx, int64_t n_in, int64_t n_out, int64_t T,
+                       char *err, size_t err_size);
+
+/* out[t][n] = row tokens[t] of the table w (type wtype, rows of n elements); tokens on the
+ * device. Twin: pd_dequantize_row of each token's row. */
+int pd_cuda_dev_embed(struct pd_cuda_exec *x, float *out, const void *w, int wtype,
+                      const int32_t *tokens, int64_t n, int64_t T, char *err, size_t err_size);
+
+/* out[r][ld_out] = rmsnorm(in[r][ld_in], n elements) * w[n] (w may be NULL); out may be in. */
+int pd_cuda_dev_rmsnorm(struct pd_cuda_exec *x, float *out, int64_t ld_out, const float *in,
+                        int64_t ld_in, const float *w, int64_t rows, int64_t n, float eps,
+                        char *err, size_t err_size);
+
+/* y[r][n] += a[r][n] for rows rows (a_ld = 0: the same row a[n] for every r: a bias). */
+int pd_cuda_dev_add(struct pd_cuda_exec *x, float *y, const float *a, int64_t a_ld, int64_t rows,
+                    int64_t n, char *err, size_t err_size);
+
+/* out[n] = silu(gate[n]) * up[n]; out may be gate. */
+int pd_cuda_dev_swiglu(struct pd_cuda_exec *x, float *out, const float *gate, const float *up,
+                       int64_t n, char *err, size_t err_size);
+
+/* Rotate, in place, the first r->n_rot elements of each of n_heads heads (head h of token t at
+ * xs + t * ld + h * D) with token t at position pos[t] (device). freq_factors: r->freq_factors
+ * already on the device (n_rot/2 floats), or NULL; r->freq_factors itself is not read. */
+int pd_cuda_dev_rope(struct pd_cuda_exec *x, float *xs, int64_t ld, const int32_t *pos,
+                     const struct pd_rope *r, const float *freq_factors, int64_t T, int n_heads,
+                     int D, char *err, size_t err_size);
+
+/* Attention as pd_cuda_attention, on device buffers. */
+int pd_cuda_dev_attention(struct pd_cuda_exec *x, float *out, const float *q, const float *k,
+                          const float *v, const struct pd_cuda_attn *a, char *err,
+                          size_t err_size);
+
+/* Whether the attention kernel and the router kernel take these shapes: 0, or -1 with a message
+ * naming the limit (host only; a context checks its model with them before it allocates). */
+int pd_cuda_attention_check(const struct pd_cuda_attn *a, char *err, size_t err_size);
+int pd_cuda_router_check(const struct pd_cuda_router *r, char *err, size_t err_size);
+
+/* The router as pd_cuda_moe_route, on device buffers (bias may be NULL). */
+int pd_cuda_dev_moe_route(struct pd_cuda_exec *x, int32_t *ids, float *weights, float *entropy,
+                          const float *logits, const float *bias, int64_t T,
+                          const struct pd_cuda_router *r, char *err, size_t err_size);
+
+/* out[r][n] = in[rows_src[r]][n] for r < n_rows (rows_src on the device). */
+int pd_cuda_dev_gather(struct pd_cuda_exec *x, float *out, const float *in,
+                       const int32_t *rows_src, int64_t n_rows, int64_t n, char *err,
+                       size_t err_size);
+
+/* The MoE layer's sum, per token t < T, as engine/moe.c adds it:
+ *   xs[t][n] += sum_k weights[t][k] * rout[token_row[t][k]][n]   (k in order)
+ *              + sigmoid(sg_logit[t]) * sout[t][n]                (when sout; sg_logit NULL: 1)
+ * All on the device. */
+int pd_cuda_dev_moe_combine(struct pd_cuda_exec *x, float *xs, const float *rout,
+                            const int32_t *token_row, const float *weights, int K,
+                            const float *sout, const float *sg_logit, int64_t T, int64_t n,
+                            char *err, size_t err_size);
 
 #ifdef __cplusplus
 }

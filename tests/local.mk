@@ -2,13 +2,14 @@
 EXTRA_DIST += %reldir%/tap.h %reldir%/fetch-model
 
 check_PROGRAMS += tests/test-model tests/test-threadpool tests/test-ops tests/test-cuda \
-	tests/test-archs tests/test-moe tests/test-deepseek
+	tests/test-archs tests/test-moe tests/test-deepseek tests/test-cuda-model
 TESTS += tests/test-model tests/test-threadpool tests/test-ops tests/test-cuda tests/test-cli.sh \
-	tests/test-archs tests/test-moe tests/test-deepseek
+	tests/test-archs tests/test-moe tests/test-deepseek tests/test-cuda-model
 tests_test_model_SOURCES = tests/test-model.c
 tests_test_threadpool_SOURCES = tests/test-threadpool.c
 tests_test_ops_SOURCES = tests/test-ops.c
 tests_test_cuda_SOURCES = tests/test-cuda.c
+tests_test_cuda_model_SOURCES = tests/test-cuda-model.c
 tests_test_archs_SOURCES = tests/test-archs.c
 tests_test_moe_SOURCES = tests/test-moe.c tests/moe-check.h
 tests_test_deepseek_SOURCES = tests/test-deepseek.c tests/moe-check.h

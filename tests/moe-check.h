@@ -154,6 +154,7 @@ new_context(struct pd_model *m, bool precise, bool logits_all)
 {
     struct pd_context_params cp;
     pd_context_params_default(&cp);
+    cp.backend = PD_BACKEND_CPU; /* CUDA has tests/test-cuda-model */
     cp.n_ctx = 64;
     cp.n_threads = N_THREADS;
     cp.logits_all = logits_all;

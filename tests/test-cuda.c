@@ -10,7 +10,7 @@
  *   matvec           1e-5 of sum |w_i x_i|, every format: the dequantized weights are exact, only
  *                    the order of the float sum differs
  *   matmul, F32      1e-5 of sum |w_i x_i| (cuBLAS SGEMM, no TF32)
- *   matmul, half     2e-3 of sum |w_i x_i| for weights that go to F16 (F32, F16, Q4_0, Q8_0,
+ *   matmul, half     2e-3 of sum |w_i x_i| for weights that go to F16 (F32, F16, Q4_0, Q4_1, Q8_0,
  *                    Q4_K, Q6_K: weights and activations each rounded to 11 bits, 2^-11 = 4.9e-4
  *                    apiece); 8e-3 for BF16 weights (the activations rounded to 8 bits, 2^-8)
  *   rmsnorm, swiglu  1e-5 relative (expf and rsqrtf within 2 ulp)
@@ -64,7 +64,7 @@ xmalloc(size_t n)
 }
 
 static const int all_types[] = { PD_TYPE_F32, PD_TYPE_F16, PD_TYPE_BF16, PD_TYPE_Q4_0,
-                                 PD_TYPE_Q8_0, PD_TYPE_Q4_K, PD_TYPE_Q6_K };
+                                 PD_TYPE_Q4_1, PD_TYPE_Q8_0, PD_TYPE_Q4_K, PD_TYPE_Q6_K };
 
 static const char *
 tname(int t)

@@ -125,6 +125,7 @@ check_logits(struct pd_model *m, const struct fixture *fx, int threads, bool pre
 {
     struct pd_context_params cp;
     pd_context_params_default(&cp);
+    cp.backend = PD_BACKEND_CPU; /* CUDA has tests/test-cuda-model */
     cp.n_ctx = 256;
     cp.n_threads = threads;
     cp.logits_all = true;
@@ -185,6 +186,7 @@ check_greedy(struct pd_model *m, const struct fixture *fx, bool precise)
 {
     struct pd_context_params cp;
     pd_context_params_default(&cp);
+    cp.backend = PD_BACKEND_CPU;
     cp.n_ctx = 512;
     cp.precise = precise;
     char err[PD_ERR_MAX] = "";
@@ -230,6 +232,7 @@ check_context_full(struct pd_model *m, const struct fixture *fx)
 {
     struct pd_context_params cp;
     pd_context_params_default(&cp);
+    cp.backend = PD_BACKEND_CPU;
     cp.n_ctx = 16;
     struct pd_context *ctx = NULL;
     char err[PD_ERR_MAX] = "";

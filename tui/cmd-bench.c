@@ -205,7 +205,11 @@ bench_one(const struct bench_opts *o, struct pd_model *m, struct pd_context *ctx
     else
         snprintf(size, sizeof size, "%.2f MiB", mib);
     printf("| %-30s | %10s | %8.2f M | %-10s | %7ld | %15s | %12.2f ± %5.2f |\n", label, size,
-           m->n_params / 1e6, o->precise ? "CPU f32act" : "CPU", threads, test, mean,
+           m->n_params / 1e6,
+           pd_context_backend(ctx, NULL, 0) == PD_BACKEND_CUDA ? "CUDA"
+           : o->precise                                         ? "CPU f32act"
+                                                                : "CPU",
+           threads, test, mean,
            sqrt(var > 0 ? var : 0));
     fflush(stdout);
     return EXIT_OK;

@@ -371,6 +371,10 @@ run_generation(const struct run_opts *o, struct pd_model *m, const char *text)
         cli_fail("run", "%s", err);
         goto out;
     }
+    char note[PD_ERR_MAX];
+    pd_context_backend(ctx, note, sizeof note);
+    if (!o->quiet && note[0])   /* which backend runs it, when a CUDA device was in question */
+        fprintf(stderr, "ponder run: backend %s\n", note);
     smp = pd_sampler_new(&o->sp, m->hp.n_vocab);
     if (smp == NULL) {
         cli_fail("run", "out of memory");

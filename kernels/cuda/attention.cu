@@ -14,7 +14,7 @@
  */
 #include "config.h"
 
-#include "kernels/cuda/cuda-common.cuh"
+#include "kernels/cuda/exec.cuh"
 
 #define ATT_THREADS 128
 #define ATT_WARPS (ATT_THREADS / 32)
@@ -111,6 +111,30 @@ attention_cuda(float *out, const float *q, const float *k, const float *v,
     return true;
 }
 
+/* 0, or -1 with a message when the kernel cannot take this shape. */
+extern "C" int
+pd_cuda_attention_check(const struct pd_cuda_attn *a, char *err, size_t err_size)
+{
+    if (a->T < 1 || a->n_kv < a->T || a->Hkv < 1 || a->H % a->Hkv || a->D < 1 ||
+        a->D > ATT_MAX_DIM || a->Dv < 1 || a->Dv > ATT_MAX_DIM) {
+        snprintf(err, err_size, "attention: bad shape (T %lld, n_kv %lld, H %d, Hkv %d, D %d, "
+                 "Dv %d; D and Dv at most %d)", (long long)a->T, (long long)a->n_kv, a->H,
+                 a->Hkv, a->D, a->Dv, ATT_MAX_DIM);
+        return -1;
+    }
+    return 0;
+}
+
+extern "C" int
+pd_cuda_dev_attention(struct pd_cuda_exec *x, float *out, const float *q, const float *k,
+                      const float *v, const struct pd_cuda_attn *a, char *err, size_t err_size)
+{
+    if (pd_cuda_attention_check(a, err, err_size) != 0)
+        return -1;
+    attention_cuda(out, q, k, v, a, x->stream);
+    return pd_cuda_launched("attention", err, err_size);
+}
+
 extern "C" int
 pd_cuda_attention(int dev, float *out, const float *q, const float *k, const float *v,
                   const struct pd_cuda_attn *a, char *err, size_t err_size)
@@ -123,13 +147,8 @@ pd_cuda_attention(int dev, float *out, const float *q, const float *k, const flo
     size_t vbytes = sizeof(float) * ((size_t)(a->n_kv - 1) * a->v_stride +
                                      (size_t)a->Hkv * a->Dv);
     int rc = -1;
-    if (a->T < 1 || a->n_kv < a->T || a->Hkv < 1 || a->H % a->Hkv || a->D < 1 ||
-        a->D > ATT_MAX_DIM || a->Dv < 1 || a->Dv > ATT_MAX_DIM) {
-        snprintf(err, err_size, "attention: bad shape (T %lld, n_kv %lld, H %d, Hkv %d, D %d, "
-                 "Dv %d; D and Dv at most %d)", (long long)a->T, (long long)a->n_kv, a->H,
-                 a->Hkv, a->D, a->Dv, ATT_MAX_DIM);
+    if (pd_cuda_attention_check(a, err, err_size) != 0)
         return -1;
-    }
     PD_TRY(pd_cuda_upload(dev, &d_q, q, qbytes, "the queries", err, err_size));
     PD_TRY(pd_cuda_upload(dev, &d_k, k, kbytes, "the key cache", err, err_size));
     PD_TRY(pd_cuda_upload(dev, &d_v, v, vbytes, "the value cache", err, err_size));

@@ -1,11 +1,11 @@
 # The CUDA backend when configure found nvcc and cuBLAS; otherwise a stub that says there is none.
 # Every .cu file is listed in PD_CUDA_OBJS, so a CUDA build compiles them all.
 PD_CUDA_OBJS = %reldir%/backend.o %reldir%/rmsnorm.o %reldir%/quant.o %reldir%/matmul.o \
-	%reldir%/ops.o %reldir%/attention.o %reldir%/moe.o %reldir%/sampler.o
-PD_CUDA_HDRS = %reldir%/cuda-common.cuh %reldir%/quant.cuh
+	%reldir%/ops.o %reldir%/attention.o %reldir%/moe.o %reldir%/sampler.o %reldir%/exec.o
+PD_CUDA_HDRS = %reldir%/cuda-common.cuh %reldir%/quant.cuh %reldir%/exec.cuh
 kernels_libkernels_a_SOURCES += kernels/backend.h
 EXTRA_DIST += %reldir%/backend.cu %reldir%/rmsnorm.cu %reldir%/quant.cu %reldir%/matmul.cu \
-	%reldir%/ops.cu %reldir%/attention.cu %reldir%/moe.cu %reldir%/sampler.cu \
+	%reldir%/ops.cu %reldir%/attention.cu %reldir%/moe.cu %reldir%/sampler.cu %reldir%/exec.cu \
 	$(PD_CUDA_HDRS) %reldir%/stub.c
 
 if HAVE_CUDA

@@ -13,6 +13,7 @@
  */
 #include "config.h"
 
+#include "kernels/cuda/exec.cuh"
 #include "kernels/cuda/quant.cuh"
 
 #include <cublas_v2.h>
@@ -161,12 +162,13 @@ gemm_types_for(int wtype, int half)
     return wtype == PD_TYPE_BF16 ? gemm_types{ CUDA_R_16BF, 2 } : gemm_types{ CUDA_R_16F, 2 };
 }
 
-/* y[T][n_out] = xa[T][n_in] . W^T on the device. xa is the activations already in the element
- * type of gt; scratch holds rows_per dequantized weight rows. 0, or -1 with a message. */
+/* y[T][ldy] = xa[T][ldx] . W^T on the device (n_in of each ldx, n_out of each ldy). xa is the
+ * activations already in the element type of gt; scratch holds rows_per dequantized weight rows.
+ * 0, or -1 with a message. */
 static int
-gemm_cuda(cublasHandle_t h, float *y, const void *w, int wtype, const void *xa, void *scratch,
-          int64_t rows_per, int64_t n_in, int64_t n_out, int64_t T, gemm_types gt,
-          cudaStream_t stream, char *err, size_t err_size)
+gemm_cuda(cublasHandle_t h, float *y, int64_t ldy, const void *w, int wtype, const void *xa,
+          int64_t ldx, void *scratch, int64_t rows_per, int64_t n_in, int64_t n_out, int64_t T,
+          gemm_types gt, cudaStream_t stream, char *err, size_t err_size)
 {
     const float one = 1.0f, zero = 0.0f;
     size_t row_bytes = pd_type_row_size((enum pd_type)wtype, n_in);
@@ -174,16 +176,21 @@ gemm_cuda(cublasHandle_t h, float *y, const void *w, int wtype, const void *xa, 
     for (int64_t r0 = 0; r0 < n_out; r0 += rows_per) {
         int64_t rc = n_out - r0 < rows_per ? n_out - r0 : rows_per;
         const void *wr = (const uint8_t *)w + (size_t)r0 * row_bytes;
+        bool known;
         if (gt.ab == CUDA_R_32F)
-            pd_cuda_dequantize_f32((float *)scratch, wr, wtype, n_in, rc, stream);
+            known = pd_cuda_dequantize_f32((float *)scratch, wr, wtype, n_in, rc, stream);
         else if (gt.ab == CUDA_R_16F)
-            pd_cuda_dequantize_f16(scratch, wr, wtype, n_in, rc, stream);
+            known = pd_cuda_dequantize_f16(scratch, wr, wtype, n_in, rc, stream);
         else
-            pd_cuda_dequantize_bf16(scratch, wr, wtype, n_in, rc, stream);
+            known = pd_cuda_dequantize_bf16(scratch, wr, wtype, n_in, rc, stream);
+        if (!known) {
+            snprintf(err, err_size, "matmul: weights of type %d have no CUDA kernel", wtype);
+            goto fail;
+        }
         PD_CUDA_TRY(cudaGetLastError());
         PD_CUBLAS_TRY(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)rc, (int)T, (int)n_in, &one,
-                                   scratch, gt.ab, (int)n_in, xa, gt.ab, (int)n_in, &zero,
-                                   y + r0, CUDA_R_32F, (int)n_out, CUBLAS_COMPUTE_32F,
+                                   scratch, gt.ab, (int)n_in, xa, gt.ab, (int)ldx, &zero,
+                                   y + r0, CUDA_R_32F, (int)ldy, CUBLAS_COMPUTE_32F,
                                    CUBLAS_GEMM_DEFAULT));
     }
     return 0;
@@ -230,8 +237,8 @@ pd_cuda_matmul(int dev, float *y, const void *w, int wtype, const float *x, int6
     }
     PD_CUDA_TRY(cudaGetLastError());
     PD_CUBLAS_TRY(cublasCreate(&h));
-    PD_TRY(gemm_cuda(h, (float *)d_y, d_w, wtype, d_xa, d_s, rows_per, n_in, n_out, T, gt, 0, err,
-                     err_size));
+    PD_TRY(gemm_cuda(h, (float *)d_y, n_out, d_w, wtype, d_xa, n_in, d_s, rows_per, n_in, n_out,
+                     T, gt, 0, err, err_size));
     PD_TRY(pd_cuda_download(y, d_y, sizeof(float) * (size_t)T * (size_t)n_out, "matmul", err,
                             err_size));
     rc = 0;
@@ -244,4 +251,39 @@ fail:
     pd_cuda_free(d_s);
     pd_cuda_free(d_y);
     return rc;
+}
+
+/* ---- on device buffers (the whole-model forward) --------------------------------------------- */
+
+extern "C" int
+pd_cuda_dev_matmul(struct pd_cuda_exec *x, float *y, int64_t ldy, const void *w, int wtype,
+                   const float *in, int64_t ldx, int64_t n_in, int64_t n_out, int64_t T,
+                   char *err, size_t err_size)
+{
+    if (pd_cuda_check_weights(wtype, n_in, err, err_size) != 0)
+        return -1;
+    if (T <= 0 || n_out <= 0)
+        return 0;
+    if (T == 1) {
+        if (!matvec_cuda(y, w, wtype, in, n_in, n_out, x->stream)) {
+            snprintf(err, err_size, "matvec: weights of type %d have no CUDA kernel", wtype);
+            return -1;
+        }
+        return pd_cuda_launched("matvec", err, err_size);
+    }
+    if (n_in > INT32_MAX || n_out > INT32_MAX || T > INT32_MAX || ldx > INT32_MAX ||
+        ldy > INT32_MAX) {
+        snprintf(err, err_size, "matmul %lld x %lld by %lld rows: too large for cuBLAS's int "
+                 "sizes", (long long)n_out, (long long)n_in, (long long)T);
+        return -1;
+    }
+    int64_t rows_per = (int64_t)(x->scratch_bytes / (sizeof(float) * (size_t)n_in));
+    rows_per = rows_per < 1 ? 1 : rows_per > n_out ? n_out : rows_per;
+    if ((size_t)rows_per * (size_t)n_in * sizeof(float) > x->scratch_bytes) {
+        snprintf(err, err_size, "matmul: a row of %lld floats does not fit the %zu-byte scratch",
+                 (long long)n_in, x->scratch_bytes);
+        return -1;
+    }
+    return gemm_cuda(x->blas, y, ldy, w, wtype, in, ldx, x->scratch, rows_per, n_in, n_out, T,
+                     gemm_types_for(wtype, 0), x->stream, err, err_size);
 }

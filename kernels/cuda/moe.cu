@@ -12,7 +12,7 @@
  */
 #include "config.h"
 
-#include "kernels/cuda/cuda-common.cuh"
+#include "kernels/cuda/exec.cuh"
 
 #define ROUTE_THREADS 256
 #define ROUTE_MAX_EXPERTS 1024
@@ -144,15 +144,11 @@ route_kernel(int32_t *ids, float *weights, float *entropy, const float *logits,
         }
 }
 
+/* 0, or -1 with a message when the router kernel cannot take this shape. */
 extern "C" int
-pd_cuda_moe_route(int dev, int32_t *ids, float *weights, float *entropy, const float *logits,
-                  const float *bias, int64_t T, const struct pd_cuda_router *r, char *err,
-                  size_t err_size)
+pd_cuda_router_check(const struct pd_cuda_router *r, char *err, size_t err_size)
 {
-    void *d_ids = NULL, *d_w = NULL, *d_h = NULL, *d_l = NULL, *d_b = NULL;
     int32_t X = r->n_expert, K = r->n_used;
-    size_t tk = (size_t)T * (size_t)K;
-    int rc = -1;
     if (X < 1 || X > ROUTE_MAX_EXPERTS || K < 1 || K > X || K > ROUTE_MAX_USED ||
         (r->n_groups > 1 && (r->n_groups > ROUTE_MAX_GROUPS || X % r->n_groups ||
                              r->n_groups_used < 1 || r->n_groups_used > r->n_groups ||
@@ -162,6 +158,34 @@ pd_cuda_moe_route(int dev, int32_t *ids, float *weights, float *entropy, const f
                  r->n_groups_used, ROUTE_MAX_EXPERTS, ROUTE_MAX_USED, ROUTE_MAX_GROUPS);
         return -1;
     }
+    return 0;
+}
+
+extern "C" int
+pd_cuda_dev_moe_route(struct pd_cuda_exec *x, int32_t *ids, float *weights, float *entropy,
+                      const float *logits, const float *bias, int64_t T,
+                      const struct pd_cuda_router *r, char *err, size_t err_size)
+{
+    if (pd_cuda_router_check(r, err, err_size) != 0)
+        return -1;
+    if (T <= 0)
+        return 0;
+    route_kernel<<<(unsigned)T, ROUTE_THREADS, sizeof(float) * 2 * r->n_expert, x->stream>>>(
+        ids, weights, entropy, logits, bias, *r);
+    return pd_cuda_launched("the router", err, err_size);
+}
+
+extern "C" int
+pd_cuda_moe_route(int dev, int32_t *ids, float *weights, float *entropy, const float *logits,
+                  const float *bias, int64_t T, const struct pd_cuda_router *r, char *err,
+                  size_t err_size)
+{
+    void *d_ids = NULL, *d_w = NULL, *d_h = NULL, *d_l = NULL, *d_b = NULL;
+    int32_t X = r->n_expert, K = r->n_used;
+    size_t tk = (size_t)T * (size_t)K;
+    int rc = -1;
+    if (pd_cuda_router_check(r, err, err_size) != 0)
+        return -1;
     PD_TRY(pd_cuda_upload(dev, &d_l, logits, sizeof(float) * (size_t)T * X, "the router logits",
                           err, err_size));
     if (bias)

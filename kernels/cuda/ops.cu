@@ -8,10 +8,12 @@
  * the scalars that do not depend on the position (theta_scale, the YaRN band, the magnitude
  * scale) are computed once on the host with the CPU's formulas. Angles reach thousands of radians,
  * where one ulp of difference in theta is a visible difference in cos and sin.
+ *
+ * Each op also has a device-pointer entry point (pd_cuda_dev_*) for the whole-model forward.
  */
 #include "config.h"
 
-#include "kernels/cuda/cuda-common.cuh"
+#include "kernels/cuda/exec.cuh"
 
 #include <math.h>
 
@@ -55,11 +57,11 @@ rope_prepare(const struct pd_rope *r, const float *d_ff)
  * block rotates every head. Dynamic shared memory: n_rot floats. The _rn intrinsics keep the
  * compiler from fusing the YaRN mix into an FMA the CPU does not do. */
 __global__ void
-rope_kernel(float *x, const int32_t *pos, rope_dev rd, int n_heads, int D)
+rope_kernel(float *x, int64_t ld, const int32_t *pos, rope_dev rd, int n_heads, int D)
 {
     extern __shared__ float cs[];
     int half = rd.n_rot / 2;
-    float *xt = x + (int64_t)blockIdx.x * n_heads * D;
+    float *xt = x + (int64_t)blockIdx.x * ld;
     for (int i = threadIdx.x; i < half; i += blockDim.x) {
         float te = (float)pos[blockIdx.x];
         for (int j = 0; j < i; j++)
@@ -109,7 +111,7 @@ pd_cuda_rope(int dev, float *x, const int32_t *pos, const struct pd_rope *r, int
                               "the frequency factors", err, err_size));
     rd = rope_prepare(r, (const float *)d_ff);
     rope_kernel<<<(unsigned)T, OPS_THREADS, sizeof(float) * r->n_rot>>>(
-        (float *)d_x, (const int32_t *)d_pos, rd, n_heads, D);
+        (float *)d_x, (int64_t)n_heads * D, (const int32_t *)d_pos, rd, n_heads, D);
     PD_TRY(pd_cuda_download(x, d_x, xbytes, "rope", err, err_size));
     rc = 0;
 fail:
@@ -188,4 +190,35 @@ fail:
     pd_cuda_free(d_u);
     pd_cuda_free(d_o);
     return rc;
+}
+
+/* ---- on device buffers (the whole-model forward) --------------------------------------------- */
+
+extern "C" int
+pd_cuda_dev_rope(struct pd_cuda_exec *x, float *xs, int64_t ld, const int32_t *pos,
+                 const struct pd_rope *r, const float *freq_factors, int64_t T, int n_heads, int D,
+                 char *err, size_t err_size)
+{
+    if (r->n_rot < 2 || r->n_rot > D || r->n_rot % 2) {
+        snprintf(err, err_size, "rope: n_rot %d must be even and within the head size %d",
+                 r->n_rot, D);
+        return -1;
+    }
+    if (T <= 0)
+        return 0;
+    rope_dev rd = rope_prepare(r, freq_factors);
+    rope_kernel<<<(unsigned)T, OPS_THREADS, sizeof(float) * r->n_rot, x->stream>>>(
+        xs, ld, pos, rd, n_heads, D);
+    return pd_cuda_launched("rope", err, err_size);
+}
+
+extern "C" int
+pd_cuda_dev_swiglu(struct pd_cuda_exec *x, float *out, const float *gate, const float *up,
+                   int64_t n, char *err, size_t err_size)
+{
+    if (n <= 0)
+        return 0;
+    swiglu_kernel<<<(unsigned)((n + OPS_THREADS - 1) / OPS_THREADS), OPS_THREADS, 0,
+                    x->stream>>>(out, gate, up, n);
+    return pd_cuda_launched("swiglu", err, err_size);
 }

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include "kernels/cuda/exec.cuh"
 #include "kernels/cuda/quant.cuh"
 
 #include <cuda_bf16.h>
@@ -96,7 +97,7 @@ pd_cuda_type_supported(int wtype)
 {
     switch (wtype) {
     case PD_TYPE_F32: case PD_TYPE_F16: case PD_TYPE_BF16:
-    case PD_TYPE_Q4_0: case PD_TYPE_Q8_0: case PD_TYPE_Q4_K: case PD_TYPE_Q6_K:
+    case PD_TYPE_Q4_0: case PD_TYPE_Q4_1: case PD_TYPE_Q8_0: case PD_TYPE_Q4_K: case PD_TYPE_Q6_K:
         return 1;
     default:
         return 0;
@@ -121,4 +122,45 @@ fail:
     pd_cuda_free(d_w);
     pd_cuda_free(d_out);
     return rc;
+}
+
+/* ---- the embedding lookup (the whole-model forward) ------------------------------------------ */
+
+/* One block per token: out[t][n_in] = row tokens[t] of w, as float. */
+template <int TYPE>
+__global__ void
+embed_kernel(float *out, const uint8_t *w, size_t row_bytes, const int32_t *tokens, int64_t n_in)
+{
+    const uint8_t *row = w + (size_t)tokens[blockIdx.x] * row_bytes;
+    float *o = out + blockIdx.x * n_in;
+    if constexpr (pd_dev_is_float(TYPE)) {
+        for (int64_t i = threadIdx.x; i < n_in; i += blockDim.x)
+            o[i] = pd_dev_elem<TYPE>(row, i);
+    } else {
+        float v[32];
+        for (int64_t u = threadIdx.x; u < n_in / 32; u += blockDim.x) {
+            pd_dev_unit<TYPE>(v, row, u);
+            for (int j = 0; j < 32; j++)
+                o[32 * u + j] = v[j];
+        }
+    }
+}
+
+extern "C" int
+pd_cuda_dev_embed(struct pd_cuda_exec *x, float *out, const void *w, int wtype,
+                  const int32_t *tokens, int64_t n, int64_t T, char *err, size_t err_size)
+{
+    if (pd_cuda_check_weights(wtype, n, err, err_size) != 0)
+        return -1;
+    if (T <= 0)
+        return 0;
+    size_t row_bytes = pd_type_row_size((enum pd_type)wtype, n);
+    const uint8_t *wb = (const uint8_t *)w;
+#define LAUNCH(TY) \
+    embed_kernel<TY><<<(unsigned)T, DQ_THREADS, 0, x->stream>>>(out, wb, row_bytes, tokens, n)
+    PD_DEV_FOR_TYPE(wtype, LAUNCH, snprintf(err, err_size, "embedding of type %d: no CUDA kernel",
+                                            wtype);
+                    return -1)
+#undef LAUNCH
+    return pd_cuda_launched("the embedding lookup", err, err_size);
 }

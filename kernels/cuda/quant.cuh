@@ -37,6 +37,18 @@ pd_dev_unit<PD_TYPE_Q4_0>(float *v, const uint8_t *row, int64_t u)
 
 template <>
 __device__ __forceinline__ void
+pd_dev_unit<PD_TYPE_Q4_1>(float *v, const uint8_t *row, int64_t u)
+{
+    const struct pd_block_q4_1 *b = (const struct pd_block_q4_1 *)row + u;
+    float d = pd_dev_fp16(b->d), m = pd_dev_fp16(b->m);
+    for (int j = 0; j < 16; j++) {
+        v[j] = (float)(b->qs[j] & 0xF) * d + m;
+        v[j + 16] = (float)(b->qs[j] >> 4) * d + m;
+    }
+}
+
+template <>
+__device__ __forceinline__ void
 pd_dev_unit<PD_TYPE_Q8_0>(float *v, const uint8_t *row, int64_t u)
 {
     const struct pd_block_q8_0 *b = (const struct pd_block_q8_0 *)row + u;
@@ -127,6 +139,7 @@ pd_dev_is_float(int type)
     case PD_TYPE_F16: X(PD_TYPE_F16); break;                                               \
     case PD_TYPE_BF16: X(PD_TYPE_BF16); break;                                             \
     case PD_TYPE_Q4_0: X(PD_TYPE_Q4_0); break;                                             \
+    case PD_TYPE_Q4_1: X(PD_TYPE_Q4_1); break;                                             \
     case PD_TYPE_Q8_0: X(PD_TYPE_Q8_0); break;                                             \
     case PD_TYPE_Q4_K: X(PD_TYPE_Q4_K); break;                                             \
     case PD_TYPE_Q6_K: X(PD_TYPE_Q6_K); break;                                             \
@@ -149,7 +162,7 @@ pd_cuda_check_weights(int wtype, int64_t n_in, char *err, size_t err_size)
     const struct pd_type_traits *tr = pd_type_traits_get((uint32_t)wtype);
     if (!pd_cuda_type_supported(wtype)) {
         snprintf(err, err_size, "weights of type %s: no CUDA kernel (have f32 f16 bf16 q4_0 "
-                 "q8_0 q4_K q6_K)", tr ? tr->name : "?");
+                 "q4_1 q8_0 q4_K q6_K)", tr ? tr->name : "?");
         return -1;
     }
     if (n_in <= 0 || n_in % tr->block_size != 0) {

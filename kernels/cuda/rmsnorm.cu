@@ -7,16 +7,17 @@
 #include "config.h"
 
 #include "kernels/backend.h"
-#include "kernels/cuda/cuda-common.cuh"
+#include "kernels/cuda/exec.cuh"
 
 #define RMSNORM_THREADS 256
 
 __global__ void
-rmsnorm_kernel(float *out, const float *x, const float *w, int64_t n, float eps)
+rmsnorm_kernel(float *out, int64_t ld_out, const float *x, int64_t ld_x, const float *w,
+               int64_t n, float eps)
 {
     __shared__ float partial[RMSNORM_THREADS];
-    const float *xr = x + blockIdx.x * n;
-    float *outr = out + blockIdx.x * n;
+    const float *xr = x + blockIdx.x * ld_x;
+    float *outr = out + blockIdx.x * ld_out;
     float ss = 0.0f;
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
         ss += xr[i] * xr[i];
@@ -33,10 +34,11 @@ rmsnorm_kernel(float *out, const float *x, const float *w, int64_t n, float eps)
 }
 
 static void
-rmsnorm_cuda(float *out, const float *x, const float *w, int64_t rows, int64_t n, float eps,
-             cudaStream_t stream)
+rmsnorm_cuda(float *out, int64_t ld_out, const float *x, int64_t ld_x, const float *w,
+             int64_t rows, int64_t n, float eps, cudaStream_t stream)
 {
-    rmsnorm_kernel<<<(unsigned)rows, RMSNORM_THREADS, 0, stream>>>(out, x, w, n, eps);
+    rmsnorm_kernel<<<(unsigned)rows, RMSNORM_THREADS, 0, stream>>>(out, ld_out, x, ld_x, w, n,
+                                                                   eps);
 }
 
 extern "C" int
@@ -51,7 +53,7 @@ pd_cuda_rmsnorm(int dev, float *out, const float *x, const float *w, int64_t row
     if (w)
         PD_TRY(pd_cuda_upload(dev, &d_w, w, sizeof(float) * (size_t)n, "the norm weights", err,
                               err_size));
-    rmsnorm_cuda((float *)d_out, (const float *)d_x, (const float *)d_w, rows, n, eps, 0);
+    rmsnorm_cuda((float *)d_out, n, (const float *)d_x, n, (const float *)d_w, rows, n, eps, 0);
     PD_TRY(pd_cuda_download(out, d_out, bytes, "rmsnorm", err, err_size));
     rc = 0;
 fail:
@@ -59,4 +61,15 @@ fail:
     pd_cuda_free(d_out);
     pd_cuda_free(d_w);
     return rc;
+}
+
+extern "C" int
+pd_cuda_dev_rmsnorm(struct pd_cuda_exec *x, float *out, int64_t ld_out, const float *in,
+                    int64_t ld_in, const float *w, int64_t rows, int64_t n, float eps, char *err,
+                    size_t err_size)
+{
+    if (rows <= 0)
+        return 0;
+    rmsnorm_cuda(out, ld_out, in, ld_in, w, rows, n, eps, x->stream);
+    return pd_cuda_launched("rmsnorm", err, err_size);
 }

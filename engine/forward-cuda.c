@@ -1,0 +1,686 @@
+/*
+ * forward-cuda.c: the whole-model forward pass on one CUDA device, behind the same pd_context as
+ * the CPU's (forward.c), so pd_context_decode, _logits, _routing and _truncate work unchanged.
+ *
+ * Where things live. At context creation the GGUF's tensor data section is copied to the device
+ * once, as it is in the file (every weight keeps its GGUF format; a weight's device address is
+ * the section's device copy plus the weight's offset in the host map, so a tied output head or a
+ * fused gate-and-up expert tensor needs nothing special). The KV cache (MLA: the latent cache),
+ * the activations of a batch of n_batch tokens and the logits rows live on the device too; host
+ * memory holds only what callers read: the logits and the routing trace.
+ *
+ * One batch (T tokens at n_past) is one stream of device ops mirroring forward.c, mla.c and moe.c
+ * op for op, in their order and with their scales (kernels/backend.h, pd_cuda_dev_*):
+ *
+ *   upload tokens and positions; embed
+ *   per layer: rmsnorm; attention (q/k/v products, biases, Q/K norms, RoPE, K and V into the
+ *              cache, fused attention; or MLA in the absorbed form); output product, bias,
+ *              residual; rmsnorm; dense SwiGLU FFN, or the MoE layer
+ *   head: final rmsnorm of the rows whose logits are wanted, output product, logits to the host
+ *
+ * A MoE layer runs its router on the device and then waits once: the chosen ids, weights and
+ * entropy come back to the host (they are the routing trace, which pd_context_routing serves as
+ * on the CPU), the host groups the (token, choice) pairs by expert as moe.c does, and the
+ * per-expert products are launched over contiguous gathered rows. Everything else is queued
+ * without waiting. Activations are F32 throughout: the weights are dequantized in the products
+ * (the CPU's --precise arithmetic), so logits agree with the CPU's precise mode to rounding.
+ *
+ * Not here yet: CUDA graphs for the decode step, half-precision prefill products, several GPUs.
+ */
+#include "config.h"
+
+#include "engine/forward-impl.h"
+#include "kernels/backend.h"
+
+#include <string.h>
+
+#define MAX_DEV_BUFFERS 48
+
+struct pd_cuda_ctx {
+    struct pd_cuda_exec *x;
+    int dev;
+    /* the GGUF data section on the device, and where it starts in the host map */
+    uint8_t *weights;
+    const uint8_t *host_base;
+    size_t weights_bytes;
+    float *freq_factors;          /* rope_freqs, or NULL */
+    float *k_cache, *v_cache;     /* [n_layer][n_ctx][kv row]; MLA: no v_cache */
+    /* activations for n_batch tokens (B), as struct pd_context's CPU scratch */
+    float *x_, *xn, *q, *k, *v, *att, *gate, *up, *logits;
+    int32_t *tokens, *pos;
+    /* MoE: router logits [B][X], the choice [B][K], the gathered rows [B*K] */
+    float *probs, *rw, *rh, *rx, *rgate, *rup, *rout, *sgate, *sup, *sout, *sg;
+    int32_t *ids, *row_token, *token_row;
+    /* MLA: query bottleneck [B][Rq], queries in latent space [B][H][R+Dr], outputs [B][H][R] */
+    float *qa, *qabs, *olat;
+    /* host staging of one MoE layer's choice */
+    int32_t *h_ids, *h_pos;
+    float *h_w, *h_h;
+    void *bufs[MAX_DEV_BUFFERS];
+    int n_bufs;
+};
+
+/* A device call failed; its message is in err. */
+#define CK(call)                       \
+    do {                               \
+        if ((call) != 0)               \
+            return PD_EIO;             \
+    } while (0)
+
+/* ---- what runs here ---- */
+
+/* Every weight of the model, for the checks below. */
+static int
+each_weight(const struct pd_model *m, int (*fn)(const struct pd_weight *, void *), void *ud)
+{
+    int rc;
+    if ((rc = fn(&m->tok_embd, ud)) || (rc = fn(&m->output_norm, ud)) ||
+        (rc = fn(&m->output, ud)))
+        return rc;
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        const struct pd_layer *l = &m->layers[il];
+        const struct pd_weight *ws[] = {
+            &l->attn_norm, &l->wq, &l->wk, &l->wv, &l->wo, &l->bq, &l->bk, &l->bv, &l->bo,
+            &l->q_norm, &l->k_norm, &l->ffn_norm, &l->ffn_gate, &l->ffn_up, &l->ffn_down,
+            &l->ffn_gate_inp, &l->ffn_gate_exps, &l->ffn_up_exps, &l->ffn_down_exps,
+            &l->ffn_gate_inp_shexp, &l->ffn_gate_shexp, &l->ffn_up_shexp, &l->ffn_down_shexp,
+            &l->exp_probs_b, &l->wq_a, &l->q_a_norm, &l->wq_b, &l->wkv_a, &l->kv_a_norm,
+            &l->wk_b, &l->wv_b,
+        };
+        for (size_t i = 0; i < PD_ARRAY_SIZE(ws); i++)
+            if ((rc = fn(ws[i], ud)) != 0)
+                return rc;
+    }
+    return 0;
+}
+
+struct weight_check {
+    const struct pd_model *m;
+    char *err;
+};
+
+static int
+check_weight(const struct pd_weight *w, void *ud)
+{
+    struct weight_check *wc = ud;
+    const struct pd_gguf *g = wc->m->gguf;
+    const uint8_t *base = g->map + g->data_offset, *p = w->data;
+    if (p == NULL)
+        return 0;
+    if (!pd_cuda_type_supported(w->type)) {
+        const struct pd_type_traits *tr = pd_type_traits_get((uint32_t)w->type);
+        return pd_errorf(wc->err, PD_EUNSUPPORTED, "%s has %s weights, which have no CUDA kernel "
+                         "(CUDA runs f32 f16 bf16 q4_0 q4_1 q8_0 q4_K q6_K)", wc->m->name,
+                         tr ? tr->name : "unknown");
+    }
+    if (p < base || p >= g->map + g->size)
+        return pd_errorf(wc->err, PD_EUNSUPPORTED, "%s: a weight lies outside the file's tensor "
+                         "data, which is what goes to the device", wc->m->name);
+    return 0;
+}
+
+static struct pd_cuda_router
+router_of(const struct pd_hparams *hp)
+{
+    return (struct pd_cuda_router){
+        .n_expert = hp->n_expert, .n_used = hp->n_expert_used,
+        .n_groups = hp->n_expert_groups, .n_groups_used = hp->n_expert_groups_used,
+        .sigmoid = hp->gating == PD_GATING_SIGMOID, .norm = hp->expert_norm,
+        .scale = hp->expert_weights_scale,
+    };
+}
+
+int
+pd_cuda_fwd_supported(const struct pd_model *m, char *err)
+{
+    const struct pd_hparams *hp = &m->hp;
+    char msg[PD_ERR_MAX];
+    struct weight_check wc = { m, err };
+    int rc = each_weight(m, check_weight, &wc);
+    if (rc)
+        return rc;
+    struct pd_cuda_attn a = { .T = 1, .n_kv = 1, .H = hp->n_head, .Hkv = hp->n_head_kv,
+                              .D = hp->head_dim, .Dv = hp->head_dim, .scale = 1.0f };
+    if (hp->arch == PD_ARCH_DEEPSEEK2) {
+        a.Hkv = 1;
+        a.D = (int)pd_fwd_kv_row(hp);
+        a.Dv = hp->kv_lora_rank;
+    }
+    if (pd_cuda_attention_check(&a, msg, sizeof msg) != 0)
+        return pd_errorf(err, PD_EUNSUPPORTED, "%s on CUDA: %s", m->name, msg);
+    if (hp->rope.n_rot < 2 || hp->rope.n_rot % 2 || hp->rope.n_rot > hp->head_dim)
+        return pd_errorf(err, PD_EUNSUPPORTED, "%s on CUDA: rotary dimensions %d do not fit "
+                         "heads of %d", m->name, hp->rope.n_rot, hp->head_dim);
+    if (hp->n_expert > 0) {
+        struct pd_cuda_router r = router_of(hp);
+        if (pd_cuda_router_check(&r, msg, sizeof msg) != 0)
+            return pd_errorf(err, PD_EUNSUPPORTED, "%s on CUDA: %s", m->name, msg);
+    }
+    return 0;
+}
+
+/* ---- making and freeing ---- */
+
+static int
+dev_alloc(struct pd_cuda_ctx *g, void *ptr, size_t bytes, const char *what, char *err)
+{
+    void **p = ptr;
+    PD_ASSERT(g->n_bufs < MAX_DEV_BUFFERS);
+    if (pd_cuda_alloc(g->dev, p, bytes ? bytes : 1, what, err, PD_ERR_MAX) != 0)
+        return PD_ENOMEM;
+    g->bufs[g->n_bufs++] = *p;
+    return 0;
+}
+
+static int
+upload_weights(struct pd_context *c, struct pd_cuda_ctx *g, char *err)
+{
+    const struct pd_model *m = c->m;
+    const struct pd_gguf *gg = m->gguf;
+    char what[160];
+    int rc;
+    g->host_base = gg->map + gg->data_offset;
+    g->weights_bytes = (size_t)(gg->size - gg->data_offset);
+    snprintf(what, sizeof what, "the weights of %s", m->name);
+    if ((rc = dev_alloc(g, &g->weights, g->weights_bytes, what, err)) != 0)
+        return rc;
+    CK(pd_cuda_dev_upload(g->x, g->weights, g->host_base, g->weights_bytes, what, err,
+                          PD_ERR_MAX));
+    if (m->rope_freqs) {
+        size_t n = sizeof(float) * (size_t)(m->hp.rope.n_rot / 2);
+        if ((rc = dev_alloc(g, &g->freq_factors, n, "the rope frequency factors", err)) != 0)
+            return rc;
+        CK(pd_cuda_dev_upload(g->x, g->freq_factors, m->rope_freqs, n, "rope_freqs", err,
+                              PD_ERR_MAX));
+    }
+    CK(pd_cuda_exec_sync(g->x, "uploading the weights", err, PD_ERR_MAX));
+    return 0;
+}
+
+static int
+alloc_activations(struct pd_context *c, struct pd_cuda_ctx *g, char *err)
+{
+    const struct pd_hparams *hp = &c->m->hp;
+    size_t B = (size_t)c->n_batch, E = (size_t)hp->n_embd, F = (size_t)PD_MAX(hp->n_ff, 1);
+    size_t H = (size_t)hp->n_head, HD = H * (size_t)hp->head_dim;
+    size_t HDV = H * (size_t)hp->head_dim_v, KD = (size_t)pd_fwd_kv_row(hp);
+    size_t n_layer = (size_t)hp->n_layer, cache = n_layer * (size_t)c->n_ctx * KD;
+    bool mla = hp->arch == PD_ARCH_DEEPSEEK2;
+    size_t X = (size_t)hp->n_expert, K = (size_t)hp->n_expert_used;
+    size_t Fe = (size_t)hp->n_ff_exp, Fs = (size_t)hp->n_ff_shexp;
+    int rc = 0;
+#define DA(field, count, what)                                                           \
+    do {                                                                                 \
+        if ((rc = dev_alloc(g, &g->field, sizeof *g->field * (size_t)(count), what, err))) \
+            return rc;                                                                   \
+    } while (0)
+    DA(k_cache, cache, "the KV cache (keys; lower -c to shrink it)");
+    if (!mla)
+        DA(v_cache, cache, "the KV cache (values; lower -c to shrink it)");
+    DA(x_, B * E, "the hidden state");
+    DA(xn, B * E, "the normed hidden state");
+    DA(q, B * HD, "the queries");
+    DA(k, B * KD, "the keys");
+    DA(v, B * KD, "the values");
+    DA(att, B * PD_MAX(HD, HDV), "the attention output");
+    DA(gate, B * F, "the FFN gate");
+    DA(up, B * F, "the FFN up projection");
+    DA(logits, (size_t)c->n_logits * (size_t)hp->n_vocab, "the logits");
+    DA(tokens, B, "the tokens");
+    DA(pos, B, "the positions");
+    if (X > 0) {
+        DA(probs, B * X, "the router logits");
+        DA(ids, B * K, "the chosen experts");
+        DA(rw, B * K, "the expert weights");
+        DA(rh, B, "the router entropy");
+        DA(row_token, B * K, "the expert grouping");
+        DA(token_row, B * K, "the expert grouping");
+        DA(rx, B * K * E, "the gathered expert inputs");
+        DA(rgate, B * K * Fe, "the expert gates");
+        DA(rup, B * K * Fe, "the expert up projections");
+        DA(rout, B * K * E, "the expert outputs");
+        if (Fs > 0) {
+            DA(sgate, B * Fs, "the shared expert's gate");
+            DA(sup, B * Fs, "the shared expert's up projection");
+            DA(sout, B * E, "the shared expert's output");
+            DA(sg, B, "the shared expert's gate logit");
+        }
+    }
+    if (mla) {
+        size_t R = (size_t)hp->kv_lora_rank;
+        DA(qa, B * (size_t)PD_MAX(hp->q_lora_rank, 1), "the query bottleneck");
+        DA(qabs, B * H * KD, "the latent queries");
+        DA(olat, B * H * R, "the latent attention outputs");
+    }
+#undef DA
+    g->h_pos = malloc(sizeof(int32_t) * B);
+    g->h_ids = malloc(sizeof(int32_t) * B * PD_MAX(K, 1));
+    g->h_w = malloc(sizeof(float) * B * PD_MAX(K, 1));
+    g->h_h = malloc(sizeof(float) * B);
+    if (!g->h_pos || !g->h_ids || !g->h_w || !g->h_h)
+        return pd_errorf(err, PD_ENOMEM, "out of memory for the routing staging");
+    return 0;
+}
+
+/* The host side of the MoE scratch: the routing trace served by pd_context_routing and the
+ * grouping of moe.c's step 3 (pd_moe_free releases it with the rest). */
+static int
+alloc_trace(struct pd_context *c, char *err)
+{
+    const struct pd_hparams *hp = &c->m->hp;
+    struct pd_moe_scratch *s = &c->moe;
+    memset(s, 0, sizeof *s);
+    if (hp->n_expert == 0)
+        return 0;
+    size_t B = (size_t)c->n_batch, X = (size_t)hp->n_expert, K = (size_t)hp->n_expert_used;
+    s->index_of = malloc(sizeof(int32_t) * (size_t)hp->n_layer);
+    s->layer_of = malloc(sizeof(int32_t) * (size_t)hp->n_layer);
+    if (!s->index_of || !s->layer_of)
+        return pd_errorf(err, PD_ENOMEM, "out of memory for the routing trace");
+    for (int il = 0; il < hp->n_layer; il++) {
+        s->index_of[il] = c->m->layers[il].moe ? s->n_layers : -1;
+        if (c->m->layers[il].moe)
+            s->layer_of[s->n_layers++] = il;
+    }
+    size_t Lm = (size_t)s->n_layers;
+    s->ids = calloc(B * Lm * K + 1, sizeof *s->ids);
+    s->weights = calloc(B * Lm * K + 1, sizeof *s->weights);
+    s->entropy = calloc(B * Lm + 1, sizeof *s->entropy);
+    s->routing = calloc(B, sizeof *s->routing);
+    s->count = calloc(X, sizeof *s->count);
+    s->offset = calloc(X + 1, sizeof *s->offset);
+    s->row_token = calloc(B * K, sizeof *s->row_token);
+    s->token_row = calloc(B * K, sizeof *s->token_row);
+    if (!s->ids || !s->weights || !s->entropy || !s->routing || !s->count || !s->offset ||
+        !s->row_token || !s->token_row)
+        return pd_errorf(err, PD_ENOMEM, "out of memory for the routing trace");
+    for (size_t t = 0; t < B; t++)
+        s->routing[t] = (struct pd_routing){
+            .n_layers = s->n_layers, .k = (int32_t)K, .layer = s->layer_of,
+            .ids = s->ids + t * Lm * K, .weights = s->weights + t * Lm * K,
+            .entropy = s->entropy + t * Lm,
+        };
+    return 0;
+}
+
+void
+pd_cuda_fwd_free(struct pd_context *c)
+{
+    struct pd_cuda_ctx *g = c->cuda;
+    if (g == NULL)
+        return;
+    char err[PD_ERR_MAX];
+    if (g->x)
+        pd_cuda_exec_bind(g->x, err, sizeof err);
+    pd_cuda_exec_free(g->x); /* waits for the stream first */
+    for (int i = 0; i < g->n_bufs; i++)
+        pd_cuda_free(g->bufs[i]);
+    free(g->h_pos);
+    free(g->h_ids);
+    free(g->h_w);
+    free(g->h_h);
+    free(g);
+    c->cuda = NULL;
+}
+
+int
+pd_cuda_fwd_new(struct pd_context *c, int dev, char *err)
+{
+    int rc = pd_cuda_fwd_supported(c->m, err);
+    if (rc)
+        return rc;
+    struct pd_cuda_ctx *g = calloc(1, sizeof *g);
+    if (g == NULL)
+        return pd_errorf(err, PD_ENOMEM, "out of memory");
+    c->cuda = g;
+    g->dev = dev;
+    if (pd_cuda_exec_new(&g->x, dev, err, PD_ERR_MAX) != 0)
+        return PD_EIO;
+    if ((rc = upload_weights(c, g, err)) || (rc = alloc_activations(c, g, err)) ||
+        (rc = alloc_trace(c, err)))
+        return rc;
+    c->n_logits = c->logits_all ? c->n_batch : 1;
+    c->logits = malloc(sizeof(float) * (size_t)c->n_logits * (size_t)c->m->hp.n_vocab);
+    if (c->logits == NULL)
+        return pd_errorf(err, PD_ENOMEM, "out of memory for the logits");
+    return 0;
+}
+
+/* ---- the forward pass ---- */
+
+/* The device address of a weight (NULL for an absent one). */
+static const void *
+dw(const struct pd_cuda_ctx *g, const struct pd_weight *w)
+{
+    if (w->data == NULL)
+        return NULL;
+    return g->weights + ((const uint8_t *)w->data - g->host_base);
+}
+
+/* Expert (or head) e's matrix of a 3-d weight. */
+static const void *
+dw_slice(const struct pd_cuda_ctx *g, const struct pd_weight *w, int64_t e)
+{
+    return (const uint8_t *)dw(g, w) + (size_t)e * w->expert_stride;
+}
+
+/* y[T][ldy] = W in[T][ldx] for a whole weight. */
+static int
+project(struct pd_cuda_ctx *g, float *y, int64_t ldy, const struct pd_weight *w, const float *in,
+        int64_t ldx, int64_t T, char *err)
+{
+    return pd_cuda_dev_matmul(g->x, y, ldy, dw(g, w), w->type, in, ldx, w->ne[0], w->ne[1], T,
+                              err, PD_ERR_MAX);
+}
+
+static int
+add_bias(struct pd_cuda_ctx *g, float *y, const struct pd_weight *b, int64_t T, char *err)
+{
+    if (b->data == NULL)
+        return 0;
+    return pd_cuda_dev_add(g->x, y, dw(g, b), 0, T, b->ne[0], err, PD_ERR_MAX);
+}
+
+static int
+rmsnorm(struct pd_cuda_ctx *g, float *out, int64_t ld_out, const float *in, int64_t ld_in,
+        const struct pd_weight *w, int64_t rows, int64_t n, float eps, char *err)
+{
+    return pd_cuda_dev_rmsnorm(g->x, out, ld_out, in, ld_in, dw(g, w), rows, n, eps, err,
+                               PD_ERR_MAX);
+}
+
+static int
+rope(struct pd_context *c, float *xs, int64_t ld, int64_t T, int n_heads, int D, char *err)
+{
+    struct pd_cuda_ctx *g = c->cuda;
+    return pd_cuda_dev_rope(g->x, xs, ld, g->pos, &c->m->hp.rope, g->freq_factors, T, n_heads, D,
+                            err, PD_ERR_MAX);
+}
+
+/* Rows [n_past, n_past + T) of layer il's cache (row width rw). */
+static float *
+cache_rows(const struct pd_context *c, float *cache, int il, int64_t rw)
+{
+    return cache + (pd_fwd_cache_layer(c, il) + (size_t)c->n_past) * (size_t)rw;
+}
+
+/* forward.c's attention: q, k, v products, biases, Q/K norms, RoPE, the cache, attention. */
+static int
+attention(struct pd_context *c, const struct pd_layer *l, int il, int64_t T, char *err)
+{
+    struct pd_cuda_ctx *g = c->cuda;
+    const struct pd_hparams *hp = &c->m->hp;
+    int D = hp->head_dim, H = hp->n_head, Hkv = hp->n_head_kv;
+    int64_t HD = (int64_t)H * D, KD = (int64_t)Hkv * D, E = hp->n_embd;
+    float eps = hp->rms_eps;
+    CK(project(g, g->q, HD, &l->wq, g->xn, E, T, err));
+    CK(project(g, g->k, KD, &l->wk, g->xn, E, T, err));
+    CK(project(g, g->v, KD, &l->wv, g->xn, E, T, err));
+    CK(add_bias(g, g->q, &l->bq, T, err));
+    CK(add_bias(g, g->k, &l->bk, T, err));
+    CK(add_bias(g, g->v, &l->bv, T, err));
+    if (l->q_norm.data && hp->qk_norm_full) {
+        CK(rmsnorm(g, g->q, HD, g->q, HD, &l->q_norm, T, HD, eps, err));
+        CK(rmsnorm(g, g->k, KD, g->k, KD, &l->k_norm, T, KD, eps, err));
+    } else if (l->q_norm.data) {
+        CK(rmsnorm(g, g->q, D, g->q, D, &l->q_norm, T * H, D, eps, err));
+        CK(rmsnorm(g, g->k, D, g->k, D, &l->k_norm, T * Hkv, D, eps, err));
+    }
+    CK(rope(c, g->q, HD, T, H, D, err));
+    CK(rope(c, g->k, KD, T, Hkv, D, err));
+    CK(pd_cuda_dev_copy2d(g->x, cache_rows(c, g->k_cache, il, KD), KD, g->k, KD, T, KD, err,
+                          PD_ERR_MAX));
+    CK(pd_cuda_dev_copy2d(g->x, cache_rows(c, g->v_cache, il, KD), KD, g->v, KD, T, KD, err,
+                          PD_ERR_MAX));
+    struct pd_cuda_attn a = {
+        .T = T, .n_kv = c->n_past + T, .H = H, .Hkv = Hkv, .D = D, .Dv = D,
+        .k_stride = KD, .v_stride = KD, .scale = hp->kq_scale,
+    };
+    const float *kc = g->k_cache + pd_fwd_cache_layer(c, il) * (size_t)KD;
+    const float *vc = g->v_cache + pd_fwd_cache_layer(c, il) * (size_t)KD;
+    CK(pd_cuda_dev_attention(g->x, g->att, g->q, kc, vc, &a, err, PD_ERR_MAX));
+    return 0;
+}
+
+/* mla.c's latent attention in the absorbed form: reads xn, writes att [T][H*Dv]. */
+static int
+mla_attention(struct pd_context *c, const struct pd_layer *l, int il, int64_t T, char *err)
+{
+    struct pd_cuda_ctx *g = c->cuda;
+    const struct pd_hparams *hp = &c->m->hp;
+    int64_t H = hp->n_head, Dk = hp->head_dim, Dr = hp->rope.n_rot, Dn = Dk - Dr;
+    int64_t R = hp->kv_lora_rank, KR = R + Dr, Dv = hp->head_dim_v, E = hp->n_embd;
+    int64_t Rq = hp->q_lora_rank;
+    float eps = hp->rms_eps;
+    if (Rq == 0) {
+        CK(project(g, g->q, H * Dk, &l->wq, g->xn, E, T, err));
+        CK(project(g, g->k, KR, &l->wkv_a, g->xn, E, T, err));
+    } else {
+        CK(project(g, g->qa, Rq, &l->wq_a, g->xn, E, T, err));
+        CK(project(g, g->k, KR, &l->wkv_a, g->xn, E, T, err));
+        CK(rmsnorm(g, g->qa, Rq, g->qa, Rq, &l->q_a_norm, T, Rq, eps, err));
+        CK(project(g, g->q, H * Dk, &l->wq_b, g->qa, Rq, T, err));
+    }
+    /* the latent is normed, the shared k_pe and every head's q_pe rotated (prepare_token) */
+    CK(rmsnorm(g, g->k, KR, g->k, KR, &l->kv_a_norm, T, R, eps, err));
+    CK(rope(c, g->k + R, KR, T, 1, (int)Dr, err));
+    CK(rope(c, g->q + Dn, H * Dk, T, (int)H, (int)Dk, err));
+    CK(pd_cuda_dev_copy2d(g->x, cache_rows(c, g->k_cache, il, KR), KR, g->k, KR, T, KR, err,
+                          PD_ERR_MAX));
+    /* q_abs = [k_b[h] . q_nope[h] | q_pe[h]] per token and head */
+    CK(pd_cuda_dev_copy2d(g->x, g->qabs + R, KR, g->q + Dn, Dk, T * H, Dr, err, PD_ERR_MAX));
+    for (int64_t h = 0; h < H; h++)
+        CK(pd_cuda_dev_matmul(g->x, g->qabs + h * KR, H * KR, dw_slice(g, &l->wk_b, h),
+                              l->wk_b.type, g->q + h * Dk, H * Dk, Dn, R, T, err, PD_ERR_MAX));
+    /* one key head of R + Dr floats per position, whose first R are also the value */
+    const float *kc = g->k_cache + pd_fwd_cache_layer(c, il) * (size_t)KR;
+    struct pd_cuda_attn a = {
+        .T = T, .n_kv = c->n_past + T, .H = (int)H, .Hkv = 1, .D = (int)KR, .Dv = (int)R,
+        .k_stride = KR, .v_stride = KR, .scale = hp->kq_scale,
+    };
+    CK(pd_cuda_dev_attention(g->x, g->olat, g->qabs, kc, kc, &a, err, PD_ERR_MAX));
+    for (int64_t h = 0; h < H; h++)
+        CK(pd_cuda_dev_matmul(g->x, g->att + h * Dv, H * Dv, dw_slice(g, &l->wv_b, h),
+                              l->wv_b.type, g->olat + h * R, H * R, R, Dv, T, err, PD_ERR_MAX));
+    return 0;
+}
+
+/* moe.c's step 3 on the host, from the trace of MoE layer im: rows grouped by expert. */
+static int
+group_by_expert(struct pd_context *c, int im, int64_t T, char *err)
+{
+    struct pd_moe_scratch *s = &c->moe;
+    int32_t X = c->m->hp.n_expert, K = c->m->hp.n_expert_used;
+    memset(s->count, 0, sizeof(int32_t) * (size_t)X);
+    for (int64_t t = 0; t < T; t++)
+        for (int32_t k = 0; k < K; k++) {
+            int32_t e = s->ids[((size_t)t * s->n_layers + im) * K + k];
+            if (e < 0 || e >= X)
+                return pd_errorf(err, PD_EIO, "the device router chose expert %d of %d", e, X);
+            s->count[e]++;
+        }
+    s->offset[0] = 0;
+    for (int32_t e = 0; e < X; e++)
+        s->offset[e + 1] = s->offset[e] + s->count[e];
+    memset(s->count, 0, sizeof(int32_t) * (size_t)X);
+    for (int64_t t = 0; t < T; t++)
+        for (int32_t k = 0; k < K; k++) {
+            int32_t e = s->ids[((size_t)t * s->n_layers + im) * K + k];
+            int32_t row = s->offset[e] + s->count[e]++;
+            s->row_token[row] = (int32_t)t;
+            s->token_row[t * K + k] = row;
+        }
+    return 0;
+}
+
+/* The router on the device, its choice into the host trace, and the grouping to the device. */
+static int
+route(struct pd_context *c, const struct pd_layer *l, int im, int64_t T, char *err)
+{
+    struct pd_cuda_ctx *g = c->cuda;
+    struct pd_moe_scratch *s = &c->moe;
+    const struct pd_hparams *hp = &c->m->hp;
+    int64_t K = hp->n_expert_used, X = hp->n_expert, E = hp->n_embd;
+    struct pd_cuda_router r = router_of(hp);
+    CK(project(g, g->probs, X, &l->ffn_gate_inp, g->xn, E, T, err));
+    CK(pd_cuda_dev_moe_route(g->x, g->ids, g->rw, g->rh, g->probs, dw(g, &l->exp_probs_b), T, &r,
+                             err, PD_ERR_MAX));
+    CK(pd_cuda_dev_download(g->x, g->h_ids, g->ids, sizeof(int32_t) * (size_t)(T * K),
+                            "the routing", err, PD_ERR_MAX));
+    CK(pd_cuda_dev_download(g->x, g->h_w, g->rw, sizeof(float) * (size_t)(T * K),
+                            "the routing", err, PD_ERR_MAX));
+    CK(pd_cuda_dev_download(g->x, g->h_h, g->rh, sizeof(float) * (size_t)T, "the routing", err,
+                            PD_ERR_MAX));
+    for (int64_t t = 0; t < T; t++) {
+        size_t at = ((size_t)t * s->n_layers + (size_t)im) * (size_t)K;
+        memcpy(s->ids + at, g->h_ids + t * K, sizeof(int32_t) * (size_t)K);
+        memcpy(s->weights + at, g->h_w + t * K, sizeof(float) * (size_t)K);
+        s->entropy[(size_t)t * s->n_layers + im] = g->h_h[t];
+    }
+    int rc = group_by_expert(c, im, T, err);
+    if (rc)
+        return rc;
+    CK(pd_cuda_dev_upload(g->x, g->row_token, s->row_token, sizeof(int32_t) * (size_t)(T * K),
+                          "the expert grouping", err, PD_ERR_MAX));
+    CK(pd_cuda_dev_upload(g->x, g->token_row, s->token_row, sizeof(int32_t) * (size_t)(T * K),
+                          "the expert grouping", err, PD_ERR_MAX));
+    return 0;
+}
+
+/* out rows of every expert with tokens = W_e . in rows of that expert (moe.c's step 5). */
+static int
+experts_product(struct pd_context *c, float *out, const struct pd_weight *w, const float *in,
+                char *err)
+{
+    struct pd_cuda_ctx *g = c->cuda;
+    const struct pd_moe_scratch *s = &c->moe;
+    int64_t n_in = w->ne[0], n_out = w->ne[1];
+    for (int32_t e = 0; e < c->m->hp.n_expert; e++) {
+        int32_t first = s->offset[e], rows = s->offset[e + 1] - first;
+        if (rows == 0)
+            continue;
+        CK(pd_cuda_dev_matmul(g->x, out + (int64_t)first * n_out, n_out, dw_slice(g, w, e),
+                              w->type, in + (int64_t)first * n_in, n_in, n_in, n_out, rows, err,
+                              PD_ERR_MAX));
+    }
+    return 0;
+}
+
+/* moe.c's pd_moe_forward: reads xn, adds to x, records the routing. */
+static int
+moe_forward(struct pd_context *c, const struct pd_layer *l, int il, int64_t T, char *err)
+{
+    struct pd_cuda_ctx *g = c->cuda;
+    const struct pd_hparams *hp = &c->m->hp;
+    int64_t E = hp->n_embd, Fe = hp->n_ff_exp, K = hp->n_expert_used, Fs = hp->n_ff_shexp;
+    int rc = route(c, l, c->moe.index_of[il], T, err);
+    if (rc)
+        return rc;
+    CK(pd_cuda_dev_gather(g->x, g->rx, g->xn, g->row_token, T * K, E, err, PD_ERR_MAX));
+    CK(experts_product(c, g->rgate, &l->ffn_gate_exps, g->rx, err));
+    CK(experts_product(c, g->rup, &l->ffn_up_exps, g->rx, err));
+    CK(pd_cuda_dev_swiglu(g->x, g->rgate, g->rgate, g->rup, T * K * Fe, err, PD_ERR_MAX));
+    CK(experts_product(c, g->rout, &l->ffn_down_exps, g->rgate, err));
+    const float *sout = NULL, *sg = NULL;
+    if (l->ffn_gate_shexp.data) {
+        CK(project(g, g->sgate, Fs, &l->ffn_gate_shexp, g->xn, E, T, err));
+        CK(project(g, g->sup, Fs, &l->ffn_up_shexp, g->xn, E, T, err));
+        CK(pd_cuda_dev_swiglu(g->x, g->sgate, g->sgate, g->sup, T * Fs, err, PD_ERR_MAX));
+        CK(project(g, g->sout, E, &l->ffn_down_shexp, g->sgate, Fs, T, err));
+        sout = g->sout;
+        if (l->ffn_gate_inp_shexp.data) {   /* Qwen2-MoE's sigmoid gate; DeepSeek's is 1 */
+            /* the gate is one f32 row of E: its product gives the logit, the combine its sigmoid */
+            CK(pd_cuda_dev_matmul(g->x, g->sg, 1, dw(g, &l->ffn_gate_inp_shexp), PD_TYPE_F32,
+                                  g->xn, E, E, 1, T, err, PD_ERR_MAX));
+            sg = g->sg;
+        }
+    }
+    CK(pd_cuda_dev_moe_combine(g->x, g->x_, g->rout, g->token_row, g->rw, (int)K, sout, sg, T, E,
+                               err, PD_ERR_MAX));
+    return 0;
+}
+
+static int
+layer_forward(struct pd_context *c, int il, int64_t T, char *err)
+{
+    struct pd_cuda_ctx *g = c->cuda;
+    const struct pd_hparams *hp = &c->m->hp;
+    const struct pd_layer *l = &c->m->layers[il];
+    int64_t E = hp->n_embd, F = hp->n_ff;
+    float eps = hp->rms_eps;
+    int rc;
+
+    CK(rmsnorm(g, g->xn, E, g->x_, E, &l->attn_norm, T, E, eps, err));
+    rc = hp->arch == PD_ARCH_DEEPSEEK2 ? mla_attention(c, l, il, T, err)
+                                      : attention(c, l, il, T, err);
+    if (rc)
+        return rc;
+    CK(project(g, g->xn, E, &l->wo, g->att, l->wo.ne[0], T, err));
+    CK(add_bias(g, g->xn, &l->bo, T, err));
+    CK(pd_cuda_dev_add(g->x, g->x_, g->xn, E, T, E, err, PD_ERR_MAX));
+
+    CK(rmsnorm(g, g->xn, E, g->x_, E, &l->ffn_norm, T, E, eps, err));
+    if (l->moe)
+        return moe_forward(c, l, il, T, err);
+    CK(project(g, g->gate, F, &l->ffn_gate, g->xn, E, T, err));
+    CK(project(g, g->up, F, &l->ffn_up, g->xn, E, T, err));
+    CK(pd_cuda_dev_swiglu(g->x, g->gate, g->gate, g->up, T * F, err, PD_ERR_MAX));
+    CK(project(g, g->xn, E, &l->ffn_down, g->gate, F, T, err));
+    CK(pd_cuda_dev_add(g->x, g->x_, g->xn, E, T, E, err, PD_ERR_MAX));
+    return 0;
+}
+
+/* One batch of T <= n_batch tokens at n_past: forward.c's forward_worker. */
+static int
+run_batch(struct pd_context *c, const int32_t *tokens, int64_t T, char *err)
+{
+    struct pd_cuda_ctx *g = c->cuda;
+    const struct pd_model *m = c->m;
+    const struct pd_hparams *hp = &m->hp;
+    int64_t E = hp->n_embd, V = hp->n_vocab;
+    int rc;
+    c->tokens = tokens;
+    c->T = (int32_t)T;
+    for (int64_t t = 0; t < T; t++)
+        g->h_pos[t] = c->n_past + (int32_t)t;
+    CK(pd_cuda_dev_upload(g->x, g->tokens, tokens, sizeof(int32_t) * (size_t)T, "the tokens",
+                          err, PD_ERR_MAX));
+    CK(pd_cuda_dev_upload(g->x, g->pos, g->h_pos, sizeof(int32_t) * (size_t)T, "the positions",
+                          err, PD_ERR_MAX));
+    CK(pd_cuda_dev_embed(g->x, g->x_, dw(g, &m->tok_embd), m->tok_embd.type, g->tokens, E, T,
+                         err, PD_ERR_MAX));
+    for (int il = 0; il < hp->n_layer; il++)
+        if ((rc = layer_forward(c, il, T, err)) != 0)
+            return rc;
+    /* only the rows whose logits are wanted go through the head */
+    int64_t first = c->logits_all ? 0 : T - 1;
+    CK(rmsnorm(g, g->xn, E, g->x_ + first * E, E, &m->output_norm, T - first, E, hp->rms_eps,
+               err));
+    CK(project(g, g->logits, V, &m->output, g->xn, E, T - first, err));
+    CK(pd_cuda_dev_download(g->x, c->logits, g->logits, sizeof(float) * (size_t)((T - first) * V),
+                            "the logits", err, PD_ERR_MAX));
+    return 0;
+}
+
+int
+pd_cuda_fwd_decode(struct pd_context *c, const int32_t *tokens, int32_t n, char *err)
+{
+    struct pd_cuda_ctx *g = c->cuda;
+    CK(pd_cuda_exec_bind(g->x, err, PD_ERR_MAX));
+    for (int32_t done = 0; done < n; done += c->T) {
+        int rc = run_batch(c, tokens + done, PD_MIN(n - done, c->n_batch), err);
+        if (rc) {
+            /* the positions of this batch are not in the cache: the caller may retry them */
+            c->T = 0;
+            return rc;
+        }
+        c->n_past += c->T;
+    }
+    return 0;
+}
+
+int
+pd_cuda_fwd_device(const struct pd_context *c)
+{
+    return c->cuda ? c->cuda->dev : -1;
+}

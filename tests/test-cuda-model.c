@@ -1,0 +1,225 @@
+/*
+ * test-cuda-model.c: whole models on CUDA against the CPU, on the engine's fixtures (dense
+ * architectures, every MoE flavour, DeepSeek's MLA, and SmolLM2 when it has been fetched). Skips
+ * (loudly) on a build without CUDA or a machine without a device, so make check passes anywhere.
+ *
+ * For each model, the same tokens go through a CPU context in precise mode (F32 activations: the
+ * arithmetic the CUDA forward does) and a CUDA context, both keeping every token's logits:
+ *   - a prompt of 11 tokens in two calls (7, then 4 at n_past 7: prefill on a filled cache),
+ *     in batches of at most 8 (so the first call is two batches);
+ *   - 5 greedy decode steps of one token (the CPU's choice fed to both);
+ *   - a truncation to position 5, then 3 tokens again (the cache rewound on both sides).
+ * After every call: the logits of each token, and for an MoE model its routing.
+ *
+ * Tolerances, and why:
+ *   logits    per token, max |cuda - cpu| <= 2e-3 * max |cpu|, every weight format: both sides
+ *             dequantize the weights exactly and keep activations in F32; only the order of float
+ *             sums (warp trees and cuBLAS against the CPU's rows), expf/rsqrtf ulps and the
+ *             online softmax differ, compounded over the layers
+ *   routing   the same expert ids in the same order at every MoE layer; weights within 1e-4
+ *             relative (gate probabilities from logits that agree to the above), entropy within
+ *             1e-4 absolute
+ * The greedy tokens of the decode steps are the same on both sides as a consequence (checked).
+ */
+#include "config.h"
+
+#include "engine/model.h"
+#include "kernels/backend.h"
+#include "tests/tap.h"
+
+#include <math.h>
+#include <string.h>
+
+#define LOGIT_TOL 2e-3
+#define WEIGHT_TOL 1e-4
+#define ENTROPY_TOL 1e-4
+
+static const char *const fixtures[] = {
+    "data/arch-qwen2.gguf",        "data/arch-qwen3.gguf",
+    "data/arch-llama-linear.gguf", "data/arch-llama-yarn.gguf",
+    "data/moe-qwen2moe.gguf",      "data/moe-qwen3moe.gguf",
+    "data/moe-qwen3moe-q8_0.gguf", "data/moe-olmoe.gguf",
+    "data/moe-mixtral.gguf",       "data/ds-v3.gguf",
+    "data/ds-lite-yarn-q8_0.gguf", "data/ds-v3-fused.gguf",
+    "models/SmolLM2-135M-Instruct.Q4_1.gguf",
+};
+
+static struct pd_context *
+new_context(struct pd_model *m, int backend, char *err)
+{
+    struct pd_context_params cp;
+    pd_context_params_default(&cp);
+    cp.backend = backend;
+    cp.n_ctx = 64;
+    cp.n_batch = 8;
+    cp.n_threads = 2;
+    cp.logits_all = true;
+    cp.precise = true;
+    struct pd_context *c = NULL;
+    return pd_context_new(&c, m, &cp, err) == 0 ? c : NULL;
+}
+
+/* max |a - b| over max |b| of one row of logits. */
+static double
+logit_err(const float *a, const float *b, int32_t n)
+{
+    double d = 0.0, s = 0.0;
+    for (int32_t i = 0; i < n; i++) {
+        d = fmax(d, fabs((double)a[i] - b[i]));
+        s = fmax(s, fabs((double)b[i]));
+    }
+    return s > 0.0 ? d / s : d;
+}
+
+/* Whether the routing of one token agrees; says where it does not. */
+static bool
+same_routing(const struct pd_routing *a, const struct pd_routing *b, const char *what)
+{
+    if (a == NULL || b == NULL || a->n_layers != b->n_layers || a->k != b->k) {
+        diag("%s: routing missing or of another shape", what);
+        return false;
+    }
+    for (int32_t l = 0; l < a->n_layers; l++) {
+        for (int32_t k = 0; k < a->k; k++) {
+            size_t i = (size_t)l * a->k + k;
+            if (a->ids[i] != b->ids[i]) {
+                diag("%s: layer %d choice %d: expert %d on CUDA, %d on the CPU", what,
+                     b->layer[l], k, a->ids[i], b->ids[i]);
+                return false;
+            }
+            double w = fabs((double)a->weights[i] - b->weights[i]);
+            if (w > WEIGHT_TOL * fmax(fabs((double)b->weights[i]), 1e-6)) {
+                diag("%s: layer %d choice %d: weight %g on CUDA, %g on the CPU", what,
+                     b->layer[l], k, a->weights[i], b->weights[i]);
+                return false;
+            }
+        }
+        if (fabs((double)a->entropy[l] - b->entropy[l]) > ENTROPY_TOL) {
+            diag("%s: layer %d: router entropy %g on CUDA, %g on the CPU", what, b->layer[l],
+                 a->entropy[l], b->entropy[l]);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Decode the same n tokens on both; compare every token's logits and routing. Sets *worst to the
+ * largest logit error seen. */
+static bool
+step(struct pd_context *gpu, struct pd_context *cpu, const int32_t *toks, int32_t n,
+     const char *what, double *worst)
+{
+    char err[PD_ERR_MAX];
+    if (pd_context_decode(cpu, toks, n, err) != 0) {
+        diag("%s: cpu: %s", what, err);
+        return false;
+    }
+    if (pd_context_decode(gpu, toks, n, err) != 0) {
+        diag("%s: cuda: %s", what, err);
+        return false;
+    }
+    int32_t V = pd_context_model(cpu)->hp.n_vocab;
+    bool moe = pd_context_model(cpu)->hp.n_expert > 0;
+    if (pd_context_n_past(gpu) != pd_context_n_past(cpu)) {
+        diag("%s: n_past %d on CUDA, %d on the CPU", what, pd_context_n_past(gpu),
+             pd_context_n_past(cpu));
+        return false;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        double e = logit_err(pd_context_logits(gpu, i), pd_context_logits(cpu, i), V);
+        *worst = fmax(*worst, e);
+        if (!(e <= LOGIT_TOL)) {
+            diag("%s: token %d: logits differ by %.3g of the largest (tolerance %g)", what, i, e,
+                 LOGIT_TOL);
+            return false;
+        }
+        if (moe && !same_routing(pd_context_routing(gpu, i), pd_context_routing(cpu, i), what))
+            return false;
+    }
+    return true;
+}
+
+static int32_t
+argmax(const float *x, int32_t n)
+{
+    int32_t best = 0;
+    for (int32_t i = 1; i < n; i++)
+        if (x[i] > x[best])
+            best = i;
+    return best;
+}
+
+static void
+check_model(const char *rel)
+{
+    const char *path = test_path(rel);
+    char err[PD_ERR_MAX] = "";
+    struct pd_model *m = NULL;
+    if (pd_model_load(&m, path, err) != 0) {
+        if (strncmp(rel, "models/", 7) == 0) {
+            diag("%s not here (tests/fetch-model gets it): skipped", rel);
+            return;
+        }
+        ok(0, "%s loads: %s", rel, err);
+        return;
+    }
+    struct pd_context *gpu = new_context(m, PD_BACKEND_CUDA, err);
+    if (gpu == NULL) {
+        /* a weight type the CUDA kernels lack is a refusal that says so, not a failure */
+        ok(strstr(err, "no CUDA kernel") != NULL, "%s: CUDA context refused only for a weight "
+           "type (%s)", rel, err);
+        pd_model_free(m);
+        return;
+    }
+    struct pd_context *cpu = new_context(m, PD_BACKEND_CPU, err);
+    if (!ok(cpu != NULL, "%s: CPU context (%s)", rel, cpu ? "ok" : err)) {
+        pd_context_free(gpu);
+        pd_model_free(m);
+        return;
+    }
+    ok(pd_context_backend(gpu, NULL, 0) == PD_BACKEND_CUDA, "%s: the CUDA context runs on CUDA",
+       rel);
+    int32_t V = m->hp.n_vocab, prompt[11];
+    for (int i = 0; i < 11; i++)
+        prompt[i] = (int32_t)((7 * i + 3) % V);
+    double worst = 0.0;
+    ok(step(gpu, cpu, prompt, 7, "prefill of 7", &worst) &&
+       step(gpu, cpu, prompt + 7, 4, "prefill of 4 at 7", &worst),
+       "%s: prefill: logits and routing agree", rel);
+    bool same = true;
+    int32_t tok = argmax(pd_context_last_logits(cpu), V);
+    for (int s = 0; s < 5 && same; s++) {
+        same = step(gpu, cpu, &tok, 1, "decode", &worst);
+        int32_t next_gpu = argmax(pd_context_last_logits(gpu), V);
+        tok = argmax(pd_context_last_logits(cpu), V);
+        if (same && next_gpu != tok) {
+            diag("decode step %d: greedy token %d on CUDA, %d on the CPU", s, next_gpu, tok);
+            same = false;
+        }
+    }
+    ok(same, "%s: 5 decode steps: logits, routing and greedy tokens agree", rel);
+    pd_context_truncate(gpu, 5);
+    pd_context_truncate(cpu, 5);
+    ok(step(gpu, cpu, prompt + 2, 3, "after truncation", &worst),
+       "%s: after truncating to 5: logits and routing agree", rel);
+    diag("%s: largest logit error %.3g of the row's largest logit", rel, worst);
+    pd_context_free(cpu);
+    pd_context_free(gpu);
+    pd_model_free(m);
+}
+
+int
+main(void)
+{
+    if (!pd_cuda_compiled())
+        plan_skip_all("built without CUDA");
+    if (pd_cuda_device_count() == 0)
+        plan_skip_all("no CUDA device");
+    char desc[256];
+    pd_cuda_device_describe(0, desc, sizeof desc);
+    diag("device 0: %s", desc);
+    for (size_t i = 0; i < PD_ARRAY_SIZE(fixtures); i++)
+        check_model(fixtures[i]);
+    done_testing();
+    return exit_status();
+}
