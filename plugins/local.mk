@@ -34,7 +34,8 @@ plugins_format_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 # program's non-PIC archive); task.c and the task generators come along for pd_task_gold.
 plugins_countdown_la_SOURCES = %reldir%/countdown.c $(PLUGIN_UTIL) \
 	engine/train/task-score.c engine/train/task-expr.c engine/train/task.c \
-	engine/train/task-countdown.c engine/train/task-arith.c engine/pd.c
+	engine/train/task-countdown.c engine/train/task-arith.c engine/pd.c \
+	engine/chat-template.c
 plugins_countdown_la_CFLAGS = $(PLUGIN_CFLAGS)
 plugins_countdown_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 

@@ -400,6 +400,14 @@ wb_draw_chat(struct wb *w, int top, int height, int width)
             mvaddnstr(top + i, GUTTER, hello[i], width - GUTTER);
         if (!w->have_model && height > 7)
             mvaddnstr(top + 7, GUTTER, w->model_note, width - GUTTER);
+        /* a model trained on ponder's tasks answers questions worded as its training was */
+        if (w->have_model && w->c->tmpl == PD_TEMPLATE_R1_ZERO && height > 10) {
+            mvaddnstr(top + 7, GUTTER, "This model was trained on questions like:", width - GUTTER);
+            mvaddnstr(top + 8, GUTTER + 2,
+                      "Using the numbers [5, 66, 96], create an equation that equals 25",
+                      width - GUTTER - 2);
+            mvaddnstr(top + 9, GUTTER + 2, "What is 390 + 7964", width - GUTTER - 2);
+        }
         attrset(A_NORMAL);
         w->rowmap_n = 0;
         return;
