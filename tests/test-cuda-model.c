@@ -5,11 +5,11 @@
  *
  * For each model, the same tokens go through a CPU context in precise mode (F32 activations: the
  * arithmetic the CUDA forward does) and a CUDA context, both keeping every token's logits:
- *   - a prompt of 11 tokens in two calls (7, then 4 at n_past 7: prefill on a filled cache),
- *     in batches of at most 8 (so the first call is two batches);
+ *   - a prompt of 11 tokens in two calls (7, then 4 at n_past 7: prefill on a filled cache);
  *   - 5 greedy decode steps of one token (the CPU's choice fed to both);
  *   - a truncation to position 5, then 3 tokens again (the cache rewound on both sides).
- * After every call: the logits of each token, and for an MoE model its routing.
+ * After every call: the logits of each token, and for an MoE model its routing. Then, on a second
+ * pair of contexts keeping only the last logits, the 11 tokens in one call of three batches of 4.
  *
  * Tolerances, and why:
  *   logits    per token, max |cuda - cpu| <= 2e-3 * max |cpu|, every weight format: both sides
@@ -45,15 +45,15 @@ static const char *const fixtures[] = {
 };
 
 static struct pd_context *
-new_context(struct pd_model *m, int backend, char *err)
+new_context(struct pd_model *m, int backend, bool all, char *err)
 {
     struct pd_context_params cp;
     pd_context_params_default(&cp);
     cp.backend = backend;
     cp.n_ctx = 64;
-    cp.n_batch = 8;
+    cp.n_batch = all ? 8 : 4;
     cp.n_threads = 2;
-    cp.logits_all = true;
+    cp.logits_all = all;
     cp.precise = true;
     struct pd_context *c = NULL;
     return pd_context_new(&c, m, &cp, err) == 0 ? c : NULL;
@@ -103,10 +103,10 @@ same_routing(const struct pd_routing *a, const struct pd_routing *b, const char 
     return true;
 }
 
-/* Decode the same n tokens on both; compare every token's logits and routing. Sets *worst to the
- * largest logit error seen. */
+/* Decode the same n tokens on both; compare every token's logits and routing (all: contexts with
+ * logits_all; else the last token's only). Raises *worst to the largest logit error seen. */
 static bool
-step(struct pd_context *gpu, struct pd_context *cpu, const int32_t *toks, int32_t n,
+step(struct pd_context *gpu, struct pd_context *cpu, const int32_t *toks, int32_t n, bool all,
      const char *what, double *worst)
 {
     char err[PD_ERR_MAX];
@@ -125,15 +125,20 @@ step(struct pd_context *gpu, struct pd_context *cpu, const int32_t *toks, int32_
              pd_context_n_past(cpu));
         return false;
     }
-    for (int32_t i = 0; i < n; i++) {
-        double e = logit_err(pd_context_logits(gpu, i), pd_context_logits(cpu, i), V);
+    /* without logits_all only the last token's logits and routing are kept */
+    int32_t first = all ? 0 : n - 1;
+    for (int32_t i = first; i < n; i++) {
+        const float *lg = first ? pd_context_last_logits(gpu) : pd_context_logits(gpu, i);
+        const float *lc = first ? pd_context_last_logits(cpu) : pd_context_logits(cpu, i);
+        double e = logit_err(lg, lc, V);
         *worst = fmax(*worst, e);
         if (!(e <= LOGIT_TOL)) {
             diag("%s: token %d: logits differ by %.3g of the largest (tolerance %g)", what, i, e,
                  LOGIT_TOL);
             return false;
         }
-        if (moe && !same_routing(pd_context_routing(gpu, i), pd_context_routing(cpu, i), what))
+        if (moe && !same_routing(pd_context_routing(gpu, first ? -1 : i),
+                                 pd_context_routing(cpu, first ? -1 : i), what))
             return false;
     }
     return true;
@@ -163,7 +168,7 @@ check_model(const char *rel)
         ok(0, "%s loads: %s", rel, err);
         return;
     }
-    struct pd_context *gpu = new_context(m, PD_BACKEND_CUDA, err);
+    struct pd_context *gpu = new_context(m, PD_BACKEND_CUDA, true, err);
     if (gpu == NULL) {
         /* a weight type the CUDA kernels lack is a refusal that says so, not a failure */
         ok(strstr(err, "no CUDA kernel") != NULL, "%s: CUDA context refused only for a weight "
@@ -171,7 +176,7 @@ check_model(const char *rel)
         pd_model_free(m);
         return;
     }
-    struct pd_context *cpu = new_context(m, PD_BACKEND_CPU, err);
+    struct pd_context *cpu = new_context(m, PD_BACKEND_CPU, true, err);
     if (!ok(cpu != NULL, "%s: CPU context (%s)", rel, cpu ? "ok" : err)) {
         pd_context_free(gpu);
         pd_model_free(m);
@@ -183,13 +188,13 @@ check_model(const char *rel)
     for (int i = 0; i < 11; i++)
         prompt[i] = (int32_t)((7 * i + 3) % V);
     double worst = 0.0;
-    ok(step(gpu, cpu, prompt, 7, "prefill of 7", &worst) &&
-       step(gpu, cpu, prompt + 7, 4, "prefill of 4 at 7", &worst),
+    ok(step(gpu, cpu, prompt, 7, true, "prefill of 7", &worst) &&
+       step(gpu, cpu, prompt + 7, 4, true, "prefill of 4 at 7", &worst),
        "%s: prefill: logits and routing agree", rel);
     bool same = true;
     int32_t tok = argmax(pd_context_last_logits(cpu), V);
     for (int s = 0; s < 5 && same; s++) {
-        same = step(gpu, cpu, &tok, 1, "decode", &worst);
+        same = step(gpu, cpu, &tok, 1, true, "decode", &worst);
         int32_t next_gpu = argmax(pd_context_last_logits(gpu), V);
         tok = argmax(pd_context_last_logits(cpu), V);
         if (same && next_gpu != tok) {
@@ -200,8 +205,15 @@ check_model(const char *rel)
     ok(same, "%s: 5 decode steps: logits, routing and greedy tokens agree", rel);
     pd_context_truncate(gpu, 5);
     pd_context_truncate(cpu, 5);
-    ok(step(gpu, cpu, prompt + 2, 3, "after truncation", &worst),
+    ok(step(gpu, cpu, prompt + 2, 3, true, "after truncation", &worst),
        "%s: after truncating to 5: logits and routing agree", rel);
+    pd_context_free(cpu);
+    pd_context_free(gpu);
+    gpu = new_context(m, PD_BACKEND_CUDA, false, err);
+    cpu = gpu ? new_context(m, PD_BACKEND_CPU, false, err) : NULL;
+    ok(gpu && cpu && step(gpu, cpu, prompt, 11, false, "11 tokens in batches of 4", &worst),
+       "%s: one call of three batches: the last logits and routing agree%s%s", rel,
+       gpu && cpu ? "" : ": ", gpu && cpu ? "" : err);
     diag("%s: largest logit error %.3g of the row's largest logit", rel, worst);
     pd_context_free(cpu);
     pd_context_free(gpu);
