@@ -22,7 +22,8 @@ wb_buf_add(struct wb_buf *b, const char *s, size_t n)
         b->cap = PD_MAX(2 * b->cap, b->len + n + 256);
         b->p = chat_xrealloc(b->p, b->cap);
     }
-    memcpy(b->p + b->len, s, n);
+    if (n)
+        memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';
 }

@@ -55,7 +55,8 @@ on_event(void *user, const struct pd_token_event *ev)
     size_t used = 0;
     for (int i = 0; i < ev->n_spans; i++) {
         size_t n = PD_MIN(ev->spans[i].len, sizeof e->text - used);
-        memcpy(e->text + used, ev->spans[i].text, n);
+        if (n)
+            memcpy(e->text + used, ev->spans[i].text, n);
         e->ev.spans[i].text = (const char *)(uintptr_t)used;
         e->ev.spans[i].len = n;
         used += n;
@@ -312,7 +313,8 @@ wb_gen_drain(struct wb *w)
         local_cap = n + 64;
         local = chat_xrealloc(local, local_cap * sizeof *local);
     }
-    memcpy(local, w->q.ev, n * sizeof *local);
+    if (n)
+        memcpy(local, w->q.ev, n * sizeof *local);
     w->q.n = 0;
     pthread_mutex_unlock(&w->q.mu);
     for (size_t i = 0; i < n; i++) {
