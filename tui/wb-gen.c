@@ -1,6 +1,7 @@
 /*
  * wb-gen.c: the workbench's generation: a worker thread runs pd_generate and copies each event
- * into a queue; the UI thread drains it, feeds the document, the store and the aha detector.
+ * into a queue; the UI thread drains it once a frame, feeding the document, the store and the
+ * aha detector.
  *
  * The worker touches only the model's context and the sampler, which nothing else uses while it
  * runs; the UI thread writes the store, so one connection serves both. "Answer now" cancels the
@@ -28,16 +29,6 @@ struct job {
 };
 
 static struct job job;
-
-static void
-wake(struct wb_queue *q)
-{
-    if (!atomic_exchange(&q->wake_pending, true)) {
-        char b = 1;
-        ssize_t r = write(q->wake_fd[1], &b, 1);
-        (void)r;
-    }
-}
 
 /* Copy an event into the queue (worker thread). Pointers are rebuilt by the reader. */
 static int
@@ -80,7 +71,6 @@ on_event(void *user, const struct pd_token_event *ev)
         e->ev.routing = &e->routing;   /* marker; rebuilt by the reader */
     }
     pthread_mutex_unlock(&q->mu);
-    wake(q);
     return 0;
 }
 
@@ -100,7 +90,6 @@ worker_main(void *arg)
     w->q.res = res;
     snprintf(w->q.err, sizeof w->q.err, "%s", err);
     pthread_mutex_unlock(&w->q.mu);
-    wake(&w->q);
     return NULL;
 }
 
@@ -121,12 +110,6 @@ void
 wb_gen_init(struct wb *w)
 {
     pthread_mutex_init(&w->q.mu, NULL);
-    if (pipe(w->q.wake_fd) == 0) {
-        fcntl(w->q.wake_fd[0], F_SETFL, O_NONBLOCK);
-        fcntl(w->q.wake_fd[1], F_SETFL, O_NONBLOCK);
-    } else {
-        w->q.wake_fd[0] = w->q.wake_fd[1] = -1;
-    }
 }
 
 static struct wb_turn *
@@ -306,10 +289,6 @@ wb_gen_drain(struct wb *w)
 {
     if (!w->generating)
         return false;
-    char junk[64];
-    while (read(w->q.wake_fd[0], junk, sizeof junk) > 0)
-        ;
-    atomic_store(&w->q.wake_pending, false);
     static struct wb_qev *local;
     static size_t local_cap;
     pthread_mutex_lock(&w->q.mu);
@@ -397,9 +376,5 @@ wb_gen_shutdown(struct wb *w)
     }
     free(w->q.ev);
     free(w->gen);
-    if (w->q.wake_fd[0] >= 0) {
-        close(w->q.wake_fd[0]);
-        close(w->q.wake_fd[1]);
-    }
     pthread_mutex_destroy(&w->q.mu);
 }

@@ -2,9 +2,10 @@
  * wb-main.c: the workbench's terminal: curses set up and torn down, the event loop, and the one
  * place that draws.
  *
- * The loop waits on the terminal and on the generation worker's wake pipe. Keys change state;
- * events from the worker extend the document; a frame is drawn when something changed and at
- * most WB_FPS times a second, so a fast model or a 100 KB trace costs the UI thread the same.
+ * The loop waits on the terminal, with a timeout at the next frame while a reply streams. Keys
+ * change state; at each frame the events the worker queued extend the document, and the frame
+ * is drawn when something changed, at most WB_FPS times a second, so a fast model or a 100 KB
+ * trace costs the UI thread the same.
  * Only visible rows are drawn. The screen: the view (transcript, with the routing panel beside
  * or below it), a status line, and the input line (or a message, or a question).
  */
@@ -253,16 +254,17 @@ loop(struct wb *w)
             w->dirty = false;
             w->last_draw = now;
         }
+        /* While a reply streams, the queue is read once a frame, not at every token: the
+         * worker's cores are not disturbed more often than the screen changes. */
         int timeout = 1000;
-        if (w->dirty)
+        if (w->dirty || w->generating)
             timeout = (int)PD_MAX(1.0, (next - wb_now()) * 1000.0);
         if (w->replaying && !w->replay_paused)
             timeout = PD_MIN(timeout, 1000 / WB_FPS);
         if (w->msg_until)
             timeout = PD_MIN(timeout, 500);
-        struct pollfd fds[2] = { { .fd = STDIN_FILENO, .events = POLLIN },
-                                 { .fd = w->q.wake_fd[0], .events = POLLIN } };
-        poll(fds, w->generating ? 2 : 1, timeout);
+        struct pollfd in = { .fd = STDIN_FILENO, .events = POLLIN };
+        poll(&in, 1, timeout);
         wint_t ch;
         int r;
         int budget = 256;   /* a paste is taken in slices so the screen keeps up */

@@ -2,8 +2,8 @@
  * wb.h: the workbench (`ponder` with no sub-command, or `ponder tui`): what its files share.
  *
  * Threads: generation runs on a worker thread (wb-gen.c) that copies each token event into a
- * queue and wakes the UI thread through a pipe; only the UI thread calls curses and touches the
- * session store. Key handlers (wb-keys.c) change state and return flags; one place draws
+ * queue, which the UI thread drains once a frame; only the UI thread calls curses and touches
+ * the session store. Key handlers (wb-keys.c) change state and return flags; one place draws
  * (wb-main.c: the frame, at most WB_FPS times a second), calling one file per view:
  *   view-chat.c      the transcript: turns, think blocks that fold, the token cursor
  *   view-routing.c   the routing and token inspector, expert load, colours by expert
@@ -26,7 +26,7 @@
 #include "sessions/store.h"
 #include "tui/chat.h"
 
-#define WB_FPS 20
+#define WB_FPS 10
 #define WB_TOP 5            /* alternatives kept per token */
 #define WB_MAX_PAIRS 1024   /* layers x k of one token's routing */
 
@@ -137,8 +137,6 @@ struct wb_queue {
     int rc;
     char err[PD_ERR_MAX];
     struct pd_gen_result res;
-    int wake_fd[2];              /* the worker writes a byte to [1] */
-    atomic_bool wake_pending;
 };
 
 /* Row map: what each screen row of the transcript shows (for the mouse and the cursor). */
