@@ -434,6 +434,15 @@ set_cached(struct chat *c, const int32_t *a, size_t na, const int32_t *b, size_t
     c->n_cached = PD_MIN(n, na + nb);
 }
 
+void
+chat_one_question(struct chat *c)
+{
+    if (c->tmpl != PD_TEMPLATE_R1_ZERO || c->raw)
+        return;
+    bool sys = c->n_msgs && strcmp(c->msgs[0].role, "system") == 0;
+    chat_truncate(c, sys ? 1 : 0);
+}
+
 int
 chat_prompt_prepare(struct chat *c, struct chat_prompt *p, char *err)
 {

@@ -83,6 +83,11 @@ void chat_truncate(struct chat *c, size_t i);
  * -1 after a message on stderr (the conversation is then unchanged). */
 int chat_reply(struct chat *c);
 
+/* Before a new question: R1-Zero's template is one question (the paper's, and what ponder's
+ * own models are trained on), so with it earlier turns leave the prompt; they stay in the
+ * session. Other templates keep the conversation. */
+void chat_one_question(struct chat *c);
+
 /* A reply's prompt: the conversation rendered through the template and tokenized, with the
  * KV cache's common prefix kept (ids[0..keep) are already in the context). */
 struct chat_prompt {

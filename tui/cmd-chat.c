@@ -437,6 +437,7 @@ static void
 user_turn(struct chat *c, const char *text)
 {
     char err[PD_ERR_MAX];
+    chat_one_question(c);
     chat_push(c, "user", text);
     if (chat_session_ensure(c, text) &&
         pd_store_turn_add(c->st, c->session, "user", text, NULL, err))

@@ -133,12 +133,7 @@ wb_send(struct wb *w, const char *text)
     }
     if (w->session_shown != c->session && w->session_shown != 0)
         c->session = w->session_shown;
-    /* R1-Zero's prompt is one question (the paper's template, and what ponder's own models are
-     * trained on): earlier turns stay on screen and in the session, not in the prompt. */
-    if (c->tmpl == PD_TEMPLATE_R1_ZERO && !c->raw) {
-        bool sys = c->n_msgs && strcmp(c->msgs[0].role, "system") == 0;
-        chat_truncate(c, sys ? 1 : 0);
-    }
+    chat_one_question(c);   /* r1-zero: earlier turns stay on screen, not in the prompt */
     chat_push(c, "user", text);
     if (chat_session_ensure(c, text) &&
         pd_store_turn_add(c->st, c->session, "user", text, NULL, err))
