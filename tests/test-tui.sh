@@ -119,14 +119,16 @@ keys long C-c
 wait_for long "partial reply is kept" 10; ok $? "Ctrl-C stops the reply and says it is kept"
 export_db "$db"
 grep -q '"stop":"canceled"' "$tmp/export"; ok $? "the stopped turn is stored as canceled"
-keys long "Say hello." Enter
-wait_for long "▾ thinking" 20
-keys long C-t
-wait_for long "thinking stopped" 10; ok $? "Ctrl-T closes the thoughts"
-wait_for long "answering" 20; ok $? "and the model answers"
-keys long C-c
-wait_for long "partial reply is kept" 10
-export_db "$db"
+start answer 100 30 -m "'$model'" --db "'$tmp/answer.db'" -t 2 --temp 0 -n 400 --template r1-think
+wait_for answer "watch a model think" 20
+keys answer "Count to fifty." Enter
+wait_for answer "▾ thinking" 20
+keys answer C-t
+wait_for answer "thinking stopped" 10; ok $? "Ctrl-T closes the thoughts"
+wait_for answer "answering" 20; ok $? "and the model answers"
+keys answer C-c
+wait_for answer "partial reply is kept" 10
+export_db "$tmp/answer.db"
 grep -q '</think>' "$tmp/export"; ok $? "the stored reply has the closing tag it was given"
 
 # ---- an MoE model: the heatmap, layers, the expert load ----
