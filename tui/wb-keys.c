@@ -1,6 +1,6 @@
 /*
  * wb-keys.c: every key of the workbench, in one table that both the key handling and the help
- * overlay read; the input line's editing; the mouse; yanking through OSC 52.
+ * overlay read (the input line's own editing is in wb-input.c); the mouse; yanking (OSC 52).
  *
  * Focus decides what a letter does: on the input line it is typed; in the transcript (Tab or
  * Esc moves there) it is a command. Function and control keys act everywhere.
@@ -15,10 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <wctype.h>
-
-#ifdef HAVE_LIBEDIT
-#include <editline/readline.h>
-#endif
 
 #undef CTRL
 #define CTRL(c) ((c) & 0x1f)
@@ -633,179 +629,6 @@ k_enter(struct wb *w)
     return k_fold(w);
 }
 
-/* ---- the input line ---- */
-
-static void
-history_add_line(const char *line)
-{
-#ifdef HAVE_LIBEDIT
-    add_history(line);
-    char path[4096];
-    const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-    if (state && state[0] == '/')
-        snprintf(path, sizeof path, "%s/ponder/history", state);
-    else if (home && home[0])
-        snprintf(path, sizeof path, "%s/.local/state/ponder/history", home);
-    else
-        return;
-    write_history(path);
-#else
-    (void)line;
-#endif
-}
-
-/* The history entry n back (1: the last), or NULL. */
-static const char *
-history_back(int n)
-{
-#ifdef HAVE_LIBEDIT
-    if (n < 1 || n > history_length)
-        return NULL;
-    HIST_ENTRY *e = history_get(history_base + history_length - n);
-    return e ? e->line : NULL;
-#else
-    (void)n;
-    return NULL;
-#endif
-}
-
-static void
-set_input(struct wb *w, const char *s)
-{
-    size_t n = mbstowcs(w->input, s, PD_ARRAY_SIZE(w->input) - 1);
-    w->in_len = w->in_pos = n == (size_t)-1 ? 0 : (int)n;
-}
-
-static char *
-input_utf8(const struct wb *w)
-{
-    wchar_t tmp[PD_ARRAY_SIZE(w->input) + 1];
-    memcpy(tmp, w->input, (size_t)w->in_len * sizeof *tmp);
-    tmp[w->in_len] = 0;
-    size_t n = wcstombs(NULL, tmp, 0);
-    if (n == (size_t)-1)
-        return chat_xstrdup("");
-    char *s = chat_xmalloc(n + 1);
-    wcstombs(s, tmp, n + 1);
-    return s;
-}
-
-static void
-finish_ask(struct wb *w, bool ok)
-{
-    char *text = ok ? input_utf8(w) : NULL;
-    w->asking = false;
-    memcpy(w->input, w->saved_input, sizeof w->input);
-    w->in_len = w->in_pos = w->saved_len;
-    void (*done)(struct wb *, const char *) = w->ask_done;
-    w->ask_done = NULL;
-    if (done)
-        done(w, text);
-    free(text);
-}
-
-static int
-input_key(struct wb *w, int is_key, unsigned ch)
-{
-    if (!is_key && (ch == '\r' || ch == '\n')) {
-        if (w->asking) {
-            finish_ask(w, true);
-            return WB_REDRAW;
-        }
-        char *line = input_utf8(w);
-        const char *p = line + strspn(line, " \t");
-        if (*p) {
-            history_add_line(p);
-            w->in_len = w->in_pos = 0;
-            w->hist_pos = 0;
-            wb_send(w, p);
-        }
-        free(line);
-        return WB_REDRAW;
-    }
-    if (!is_key && ch == 27 && w->asking) {
-        finish_ask(w, false);
-        return WB_REDRAW;
-    }
-    if ((is_key && ch == KEY_BACKSPACE) || (!is_key && (ch == 127 || ch == 8))) {
-        if (w->in_pos > 0) {
-            memmove(w->input + w->in_pos - 1, w->input + w->in_pos,
-                    (size_t)(w->in_len - w->in_pos) * sizeof *w->input);
-            w->in_pos--;
-            w->in_len--;
-        }
-        return WB_REDRAW;
-    }
-    if ((is_key && ch == KEY_DC) || (!is_key && ch == CTRL('d'))) {
-        if (!is_key && ch == CTRL('d') && w->in_len == 0 && !w->asking) {
-            w->quit = true;
-            return 0;
-        }
-        if (w->in_pos < w->in_len) {
-            memmove(w->input + w->in_pos, w->input + w->in_pos + 1,
-                    (size_t)(w->in_len - w->in_pos - 1) * sizeof *w->input);
-            w->in_len--;
-        }
-        return WB_REDRAW;
-    }
-    if ((is_key && ch == KEY_LEFT) || (!is_key && ch == CTRL('b'))) {
-        w->in_pos = PD_MAX(0, w->in_pos - 1);
-        return WB_REDRAW;
-    }
-    if ((is_key && ch == KEY_RIGHT) || (!is_key && ch == CTRL('f'))) {
-        w->in_pos = PD_MIN(w->in_len, w->in_pos + 1);
-        return WB_REDRAW;
-    }
-    if ((is_key && ch == KEY_HOME) || (!is_key && ch == CTRL('a'))) {
-        w->in_pos = 0;
-        return WB_REDRAW;
-    }
-    if ((is_key && ch == KEY_END) || (!is_key && ch == CTRL('e'))) {
-        w->in_pos = w->in_len;
-        return WB_REDRAW;
-    }
-    if (!is_key && ch == CTRL('k')) {
-        w->in_len = w->in_pos;
-        return WB_REDRAW;
-    }
-    if (!is_key && ch == CTRL('u')) {
-        memmove(w->input, w->input + w->in_pos, (size_t)(w->in_len - w->in_pos) * sizeof *w->input);
-        w->in_len -= w->in_pos;
-        w->in_pos = 0;
-        return WB_REDRAW;
-    }
-    if (!is_key && ch == CTRL('w')) {
-        int p = w->in_pos;
-        while (p > 0 && w->input[p - 1] == ' ')
-            p--;
-        while (p > 0 && w->input[p - 1] != ' ')
-            p--;
-        memmove(w->input + p, w->input + w->in_pos, (size_t)(w->in_len - w->in_pos) * sizeof *w->input);
-        w->in_len -= w->in_pos - p;
-        w->in_pos = p;
-        return WB_REDRAW;
-    }
-    if (is_key && (ch == KEY_UP || ch == KEY_DOWN) && !w->asking) {
-        int n = w->hist_pos + (ch == KEY_UP ? 1 : -1);
-        if (n == 0) {
-            w->hist_pos = 0;
-            w->in_len = w->in_pos = 0;
-        } else if (history_back(n)) {
-            w->hist_pos = n;
-            set_input(w, history_back(n));
-        }
-        return WB_REDRAW;
-    }
-    if (!is_key && ch >= 0x20 && ch != 0x7f && w->in_len + 1 < (int)PD_ARRAY_SIZE(w->input)) {
-        memmove(w->input + w->in_pos + 1, w->input + w->in_pos,
-                (size_t)(w->in_len - w->in_pos) * sizeof *w->input);
-        w->input[w->in_pos++] = (wchar_t)ch;
-        w->in_len++;
-        return WB_REDRAW;
-    }
-    return 0;
-}
-
 int
 wb_key(struct wb *w, int is_key, unsigned ch)
 {
@@ -816,7 +639,7 @@ wb_key(struct wb *w, int is_key, unsigned ch)
         return WB_REDRAW;
     }
     if (w->asking)
-        return input_key(w, is_key, ch);
+        return wb_input_key(w, is_key, ch);
     unsigned where = w->view == WB_VIEW_SESSIONS    ? WB_IN_SESSIONS
                      : w->focus == WB_FOCUS_INPUT ? WB_IN_INPUT
                                                   : WB_IN_CHAT;
@@ -834,7 +657,7 @@ wb_key(struct wb *w, int is_key, unsigned ch)
             return k->fn(w);
     }
     if (where == WB_IN_INPUT)
-        return input_key(w, is_key, ch);
+        return wb_input_key(w, is_key, ch);
     return 0;
 }
 

@@ -285,6 +285,10 @@ extern const size_t wb_n_keys;
 int wb_key(struct wb *w, int is_key, unsigned ch);
 /* A mouse event. */
 int wb_mouse(struct wb *w);
+
+/* ---- wb-input.c ---- */
+/* A key on the input line (or a question borrowing it); returns WB_* flags. */
+int wb_input_key(struct wb *w, int is_key, unsigned ch);
 /* Copy text to the terminal's clipboard (OSC 52, wrapped for tmux). */
 void wb_yank(struct wb *w, const char *what, const char *text, size_t len);
 
