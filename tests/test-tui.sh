@@ -124,11 +124,16 @@ wait_for answer "watch a model think" 20
 keys answer "Count to fifty." Enter
 wait_for answer "▾ thinking" 20
 keys answer C-t
-wait_for answer "thinking stopped" 10; ok $? "Ctrl-T closes the thoughts"
-wait_for answer "answering" 20; ok $? "and the model answers"
+# greedy, this prompt keeps SmolLM2 thinking past 400 tokens: answering means Ctrl-T closed it
+wait_for answer "answering" 20; ok $? "Ctrl-T closes the thoughts"
+wait_for answer "<end\|answer\|[a-z]" 20; ok $? "and the model answers"
 keys answer C-c
-wait_for answer "partial reply is kept" 10
-export_db "$tmp/answer.db"
+i=0
+until export_db "$tmp/answer.db" && grep -q '</think>' "$tmp/export" || [ $i -ge 100 ]; do
+    sleep 0.2
+    i=$((i + 1))
+done
+grep -q '"n_answer":[1-9]' "$tmp/export"; ok $? "and the model answers: the stored turn has answer tokens"
 grep -q '</think>' "$tmp/export"; ok $? "the stored reply has the closing tag it was given"
 
 # ---- an MoE model: the heatmap, layers, the expert load ----
