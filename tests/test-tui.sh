@@ -12,7 +12,7 @@ sock=$tmp/tmux.sock
 trap 'tmux -S "$sock" kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
 n=0
 fail=0
-plan=51
+plan=52
 
 ok() { # ok COND-STATUS DESCRIPTION
     n=$((n + 1))
