@@ -336,10 +336,11 @@ pd_cuda_fwd_new(struct pd_context *c, int dev, char *err)
     g->dev = dev;
     if (pd_cuda_exec_new(&g->x, dev, err, PD_ERR_MAX) != 0)
         return PD_EIO;
+    /* the device's logits rows are sized by n_logits: set it first */
+    c->n_logits = c->logits_all ? c->n_batch : 1;
     if ((rc = upload_weights(c, g, err)) || (rc = alloc_activations(c, g, err)) ||
         (rc = alloc_trace(c, err)))
         return rc;
-    c->n_logits = c->logits_all ? c->n_batch : 1;
     c->logits = malloc(sizeof(float) * (size_t)c->n_logits * (size_t)c->m->hp.n_vocab);
     if (c->logits == NULL)
         return pd_errorf(err, PD_ENOMEM, "out of memory for the logits");
