@@ -2,9 +2,12 @@
  * matmul.cu: products of GGUF weight matrices with activations on the GPU, the twin of
  * kernels/cpu/matmul.c.
  *
- * Decode (one activation row): one thread block per weight row. Each thread dequantizes 32-element
- * units of the row (quant.cuh) and dots them with the float activations; the block sums the partial
- * dots with warp shuffles. The weights are read once, which is what bounds decode speed.
+ * Decode (one activation row): a block of four warps computes MV_ROWS rows. Four threads share
+ * each 32-element unit of a row (pd_dev_part: a quarter each, read as two 4-byte words or float4s),
+ * a warp covers eight consecutive units and the four warps interleave, so a warp's loads of a
+ * row are one contiguous stretch; each activation quarter is loaded once for the MV_ROWS rows.
+ * The weights are read once, which is what bounds decode speed. Shapes the fast kernel cannot
+ * tile (rows not a whole number of units, misaligned activations) take one block per row.
  *
  * Prefill (T activation rows): the weights are dequantized on the device a block of rows at a time
  * into a scratch buffer (F32, or F16/BF16 for tensor cores) and multiplied by cublasGemmEx. In
@@ -26,7 +29,7 @@
 
 /* ---- decode: matrix-vector ------------------------------------------------------------------- */
 
-/* y[row] = W[row] . x; one block per row. */
+/* y[row] = W[row] . x; one block per row: for the shapes matvec_parts_kernel cannot tile. */
 template <int TYPE>
 __global__ void
 matvec_kernel(float *y, const uint8_t *w, size_t row_bytes, const float *x, int64_t n_in)
@@ -50,6 +53,60 @@ matvec_kernel(float *y, const uint8_t *w, size_t row_bytes, const float *x, int6
         y[blockIdx.x] = sum;
 }
 
+#define MV_WARPS 4
+#define MV_ROWS 2
+
+/* y[row] = W[row] . x for MV_ROWS rows per block (the comment at the top). */
+template <int TYPE>
+__global__ void __launch_bounds__(MV_WARPS * 32)
+matvec_parts_kernel(float *y, const uint8_t *w, size_t row_bytes, const float *x, int64_t n_in,
+                    int64_t n_out)
+{
+    __shared__ float partial[MV_WARPS][MV_ROWS];
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, s = lane % 4;
+    const int64_t row0 = (int64_t)blockIdx.x * MV_ROWS, n_units = n_in / 32;
+    const uint8_t *rows[MV_ROWS];
+    float sum[MV_ROWS];
+    for (int r = 0; r < MV_ROWS; r++) {
+        /* past the last row, read the last row again rather than branch in the loop */
+        rows[r] = w + (size_t)min(row0 + r, n_out - 1) * row_bytes;
+        sum[r] = 0.0f;
+    }
+#pragma unroll 2
+    for (int64_t u = warp * 8 + lane / 4; u < n_units; u += MV_WARPS * 8) {
+        const float4 xa = *(const float4 *)(x + 32 * u + 4 * s);
+        const float4 xb = *(const float4 *)(x + 32 * u + 16 + 4 * s);
+        for (int r = 0; r < MV_ROWS; r++) {
+            float v[8];
+            pd_dev_part<TYPE>(v, rows[r], u, s);
+            sum[r] += v[0] * xa.x + v[1] * xa.y + v[2] * xa.z + v[3] * xa.w +
+                      v[4] * xb.x + v[5] * xb.y + v[6] * xb.z + v[7] * xb.w;
+        }
+    }
+    for (int r = 0; r < MV_ROWS; r++) {
+        float t = pd_warp_sum(sum[r]);
+        if (lane == 0)
+            partial[warp][r] = t;
+    }
+    __syncthreads();
+    if (threadIdx.x < MV_ROWS && row0 + threadIdx.x < n_out) {
+        float t = 0.0f;
+        for (int k = 0; k < MV_WARPS; k++)
+            t += partial[k][threadIdx.x];
+        y[row0 + threadIdx.x] = t;
+    }
+}
+
+/* Whether matvec_parts_kernel can read these operands: whole units, a float4-aligned x, and rows
+ * aligned for the widest load of their format. */
+static bool
+matvec_parts_fit(int wtype, const void *w, size_t row_bytes, const float *x, int64_t n_in)
+{
+    size_t align = wtype == PD_TYPE_F32 ? 16 : wtype == PD_TYPE_F16 || wtype == PD_TYPE_BF16 ? 8 : 2;
+    return n_in % 32 == 0 && (uintptr_t)x % 16 == 0 && (uintptr_t)w % align == 0 &&
+           row_bytes % align == 0;
+}
+
 /* y[n_out] = W . x[n_in], all on the device; false for an unsupported type. */
 static bool
 matvec_cuda(float *y, const void *w, int wtype, const float *x, int64_t n_in, int64_t n_out,
@@ -57,6 +114,15 @@ matvec_cuda(float *y, const void *w, int wtype, const float *x, int64_t n_in, in
 {
     size_t row_bytes = pd_type_row_size((enum pd_type)wtype, n_in);
     const uint8_t *wb = (const uint8_t *)w;
+    if (matvec_parts_fit(wtype, w, row_bytes, x, n_in)) {
+        unsigned blocks = (unsigned)((n_out + MV_ROWS - 1) / MV_ROWS);
+#define LAUNCH(T)                                                                  \
+    matvec_parts_kernel<T><<<blocks, MV_WARPS * 32, 0, stream>>>(y, wb, row_bytes, x, n_in, \
+                                                                 n_out)
+        PD_DEV_FOR_TYPE(wtype, LAUNCH, return false)
+#undef LAUNCH
+        return true;
+    }
 #define LAUNCH(T) \
     matvec_kernel<T><<<(unsigned)n_out, MV_THREADS, 0, stream>>>(y, wb, row_bytes, x, n_in)
     PD_DEV_FOR_TYPE(wtype, LAUNCH, return false)

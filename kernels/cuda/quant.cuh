@@ -100,6 +100,149 @@ pd_dev_unit<PD_TYPE_Q6_K>(float *v, const uint8_t *row, int64_t u)
     }
 }
 
+/* ---- the decode product's reads: a quarter of a unit per thread ---- */
+
+/* Four bytes at p, which every caller below has 2-byte aligned (the blocks of Q4_0, Q8_0 and
+ * Q6_K are 18, 34 and 210 bytes long, so a 4-byte load could fault). */
+__device__ __forceinline__ uint32_t
+pd_dev_load4(const uint8_t *p)
+{
+    const uint16_t *h = (const uint16_t *)p;
+    return (uint32_t)h[0] | (uint32_t)h[1] << 16;
+}
+
+/* Part s (0..3) of unit u: the eight elements 32u + {4s..4s+3, 16+4s..16+4s+3}, into v[8] (the
+ * four of the first run, then the four of the second). That set is the two nibbles of the same
+ * four bytes in Q4_0/Q4_1/Q4_K, so four threads read a unit's bytes once between them; the
+ * values are pd_dev_unit's, element for element. */
+template <int TYPE> __device__ __forceinline__ void pd_dev_part(float *v, const uint8_t *row,
+                                                                int64_t u, int s);
+
+template <>
+__device__ __forceinline__ void
+pd_dev_part<PD_TYPE_Q4_0>(float *v, const uint8_t *row, int64_t u, int s)
+{
+    const struct pd_block_q4_0 *b = (const struct pd_block_q4_0 *)row + u;
+    float d = pd_dev_fp16(b->d);
+    uint32_t q = pd_dev_load4(b->qs + 4 * s);
+    for (int k = 0; k < 4; k++) {
+        v[k] = (float)((int)(q >> 8 * k & 0xF) - 8) * d;
+        v[k + 4] = (float)((int)(q >> (8 * k + 4) & 0xF) - 8) * d;
+    }
+}
+
+template <>
+__device__ __forceinline__ void
+pd_dev_part<PD_TYPE_Q4_1>(float *v, const uint8_t *row, int64_t u, int s)
+{
+    const struct pd_block_q4_1 *b = (const struct pd_block_q4_1 *)row + u;
+    float d = pd_dev_fp16(b->d), m = pd_dev_fp16(b->m);
+    uint32_t q = pd_dev_load4(b->qs + 4 * s);
+    for (int k = 0; k < 4; k++) {
+        v[k] = (float)(q >> 8 * k & 0xF) * d + m;
+        v[k + 4] = (float)(q >> (8 * k + 4) & 0xF) * d + m;
+    }
+}
+
+template <>
+__device__ __forceinline__ void
+pd_dev_part<PD_TYPE_Q8_0>(float *v, const uint8_t *row, int64_t u, int s)
+{
+    const struct pd_block_q8_0 *b = (const struct pd_block_q8_0 *)row + u;
+    float d = pd_dev_fp16(b->d);
+    uint32_t lo = pd_dev_load4((const uint8_t *)b->qs + 4 * s);
+    uint32_t hi = pd_dev_load4((const uint8_t *)b->qs + 16 + 4 * s);
+    for (int k = 0; k < 4; k++) {
+        v[k] = (float)(int8_t)(lo >> 8 * k) * d;
+        v[k + 4] = (float)(int8_t)(hi >> 8 * k) * d;
+    }
+}
+
+template <>
+__device__ __forceinline__ void
+pd_dev_part<PD_TYPE_Q4_K>(float *v, const uint8_t *row, int64_t u, int s)
+{
+    const struct pd_block_q4_K *b = (const struct pd_block_q4_K *)row + u / 8;
+    int g = (int)(u % 8);
+    const uint8_t *q = b->scales;
+    int sc, m;
+    if (g < 4) {
+        sc = q[g] & 63;
+        m = q[g + 4] & 63;
+    } else {
+        sc = (q[g + 4] & 0xF) | ((q[g - 4] >> 6) << 4);
+        m = (q[g + 4] >> 4) | ((q[g] >> 6) << 4);
+    }
+    float dl = pd_dev_fp16(b->d) * (float)sc, ml = pd_dev_fp16(b->dmin) * (float)m;
+    const uint8_t *qs = b->qs + 32 * (g / 2);
+    int shift = 4 * (g % 2);
+    uint32_t lo = pd_dev_load4(qs + 4 * s), hi = pd_dev_load4(qs + 16 + 4 * s);
+    for (int k = 0; k < 4; k++) {
+        v[k] = dl * (float)(lo >> (8 * k + shift) & 0xF) - ml;
+        v[k + 4] = dl * (float)(hi >> (8 * k + shift) & 0xF) - ml;
+    }
+}
+
+template <>
+__device__ __forceinline__ void
+pd_dev_part<PD_TYPE_Q6_K>(float *v, const uint8_t *row, int64_t u, int s)
+{
+    const struct pd_block_q6_K *b = (const struct pd_block_q6_K *)row + u / 8;
+    int g = (int)(u % 8), half = g / 4, quarter = g % 4;
+    const uint8_t *ql = b->ql + 64 * half + 32 * (quarter % 2);
+    const uint8_t *qh = b->qh + 32 * half;
+    int lshift = 4 * (quarter / 2), hshift = 2 * quarter;
+    float d = pd_dev_fp16(b->d);
+    const int8_t *sc = b->scales + 8 * half + 2 * quarter;
+    float d0 = d * (float)sc[0], d1 = d * (float)sc[1];
+    uint32_t l0 = pd_dev_load4(ql + 4 * s), l1 = pd_dev_load4(ql + 16 + 4 * s);
+    uint32_t h0 = pd_dev_load4(qh + 4 * s), h1 = pd_dev_load4(qh + 16 + 4 * s);
+    for (int k = 0; k < 4; k++) {
+        int q0 = (int)((l0 >> (8 * k + lshift) & 0xF) | (h0 >> (8 * k + hshift) & 3) << 4) - 32;
+        int q1 = (int)((l1 >> (8 * k + lshift) & 0xF) | (h1 >> (8 * k + hshift) & 3) << 4) - 32;
+        v[k] = d0 * (float)q0;
+        v[k + 4] = d1 * (float)q1;
+    }
+}
+
+template <>
+__device__ __forceinline__ void
+pd_dev_part<PD_TYPE_F32>(float *v, const uint8_t *row, int64_t u, int s)
+{
+    const float *p = (const float *)row + 32 * u + 4 * s;
+    float4 a = *(const float4 *)p, c = *(const float4 *)(p + 16);
+    v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w;
+    v[4] = c.x, v[5] = c.y, v[6] = c.z, v[7] = c.w;
+}
+
+template <int TYPE>
+__device__ __forceinline__ void
+pd_dev_part_half(float *v, const uint8_t *row, int64_t u, int s)
+{
+    const uint16_t *p = (const uint16_t *)row + 32 * u + 4 * s;
+    uint2 a = *(const uint2 *)p, c = *(const uint2 *)(p + 16);
+    uint32_t w[4] = { a.x, a.y, c.x, c.y };
+    for (int k = 0; k < 4; k++) {
+        uint16_t lo = (uint16_t)(w[k] & 0xFFFF), hi = (uint16_t)(w[k] >> 16);
+        v[2 * k] = TYPE == PD_TYPE_F16 ? pd_dev_fp16(lo) : pd_dev_bf16(lo);
+        v[2 * k + 1] = TYPE == PD_TYPE_F16 ? pd_dev_fp16(hi) : pd_dev_bf16(hi);
+    }
+}
+
+template <>
+__device__ __forceinline__ void
+pd_dev_part<PD_TYPE_F16>(float *v, const uint8_t *row, int64_t u, int s)
+{
+    pd_dev_part_half<PD_TYPE_F16>(v, row, u, s);
+}
+
+template <>
+__device__ __forceinline__ void
+pd_dev_part<PD_TYPE_BF16>(float *v, const uint8_t *row, int64_t u, int s)
+{
+    pd_dev_part_half<PD_TYPE_BF16>(v, row, u, s);
+}
+
 /* Element i of a float-format row. */
 template <int TYPE> __device__ __forceinline__ float pd_dev_elem(const uint8_t *row, int64_t i);
 
