@@ -18,20 +18,29 @@
  *              residual; rmsnorm; dense SwiGLU FFN, or the MoE layer
  *   head: final rmsnorm of the rows whose logits are wanted, output product, logits to the host
  *
- * A MoE layer runs its router on the device and then waits once: the chosen ids, weights and
- * entropy come back to the host (they are the routing trace, which pd_context_routing serves as
- * on the CPU), the host groups the (token, choice) pairs by expert as moe.c does, and the
- * per-expert products are launched over contiguous gathered rows. Everything else is queued
- * without waiting. Activations are F32 throughout: the weights are dequantized in the products
- * (the CPU's --precise arithmetic), so logits agree with the CPU's precise mode to rounding.
+ * In a batch of several tokens a MoE layer runs its router on the device and then waits once:
+ * the chosen ids, weights and entropy come back to the host (they are the routing trace, which
+ * pd_context_routing serves as on the CPU), the host groups the (token, choice) pairs by expert
+ * as moe.c does, and the per-expert products are launched over contiguous gathered rows.
+ * Everything else is queued without waiting. Activations are F32 throughout: the weights are
+ * dequantized in the products (the CPU's --precise arithmetic), so logits agree with the CPU's
+ * precise mode to rounding.
  *
- * Not here yet: CUDA graphs for the decode step, half-precision prefill products, several GPUs.
+ * The decode step (one token) never waits inside: its experts' products read the router's choice
+ * on the device (pd_cuda_dev_matvec_experts), each MoE layer's choice goes to its own slot, and
+ * the KV cache rows and attention lengths follow the position held on the device. So the whole
+ * step does the same work at every position: it is recorded once (a CUDA graph) and replayed,
+ * one launch a token instead of hundreds; the logits and the routing trace come back after it.
+ * PONDER_CUDA_GRAPHS=0 launches the step's ops one by one instead.
+ *
+ * Not here yet: half-precision prefill products, several GPUs.
  */
 #include "config.h"
 
 #include "engine/forward-impl.h"
 #include "kernels/backend.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_DEV_BUFFERS 48
@@ -53,6 +62,11 @@ struct pd_cuda_ctx {
     int32_t *ids, *row_token, *token_row;
     /* MLA: query bottleneck [B][Rq], queries in latent space [B][H][R+Dr], outputs [B][H][R] */
     float *qa, *qabs, *olat;
+    /* the decode step: every MoE layer's choice [layer][K] (read back after the step), and a lone
+     * token's rows 0..K-1 for the combine */
+    int32_t *step_ids, *step_rows;
+    float *step_w, *step_h;
+    bool record, recorded; /* replay a recorded decode step; one is recorded */
     /* host staging of one MoE layer's choice */
     int32_t *h_ids, *h_pos;
     float *h_w, *h_h;
@@ -239,6 +253,10 @@ alloc_activations(struct pd_context *c, struct pd_cuda_ctx *g, char *err)
         DA(rgate, B * K * Fe, "the expert gates");
         DA(rup, B * K * Fe, "the expert up projections");
         DA(rout, B * K * E, "the expert outputs");
+        DA(step_ids, n_layer * K, "the decode step's routing");
+        DA(step_w, n_layer * K, "the decode step's routing");
+        DA(step_h, n_layer, "the decode step's routing");
+        DA(step_rows, K, "the decode step's routing");
         if (Fs > 0) {
             DA(sgate, B * Fs, "the shared expert's gate");
             DA(sup, B * Fs, "the shared expert's up projection");
@@ -259,6 +277,12 @@ alloc_activations(struct pd_context *c, struct pd_cuda_ctx *g, char *err)
     g->h_h = malloc(sizeof(float) * B);
     if (!g->h_pos || !g->h_ids || !g->h_w || !g->h_h)
         return pd_errorf(err, PD_ENOMEM, "out of memory for the routing staging");
+    if (X > 0) {
+        for (size_t k = 0; k < K; k++)
+            g->h_ids[k] = (int32_t)k;
+        CK(pd_cuda_dev_upload(g->x, g->step_rows, g->h_ids, sizeof(int32_t) * K,
+                              "the decode step's routing", err, PD_ERR_MAX));
+    }
     return 0;
 }
 
@@ -334,6 +358,8 @@ pd_cuda_fwd_new(struct pd_context *c, int dev, char *err)
         return pd_errorf(err, PD_ENOMEM, "out of memory");
     c->cuda = g;
     g->dev = dev;
+    const char *graphs = getenv("PONDER_CUDA_GRAPHS");
+    g->record = graphs == NULL || strcmp(graphs, "0") != 0;
     if (pd_cuda_exec_new(&g->x, dev, err, PD_ERR_MAX) != 0)
         return PD_EIO;
     /* the device's logits rows are sized by n_logits: set it first */
@@ -398,11 +424,11 @@ rope(struct pd_context *c, float *xs, int64_t ld, int64_t T, int n_heads, int D,
                             err, PD_ERR_MAX);
 }
 
-/* Rows [n_past, n_past + T) of layer il's cache (row width rw). */
+/* Layer il's rows of the cache (row width rw); a token's row is its position. */
 static float *
-cache_rows(const struct pd_context *c, float *cache, int il, int64_t rw)
+cache_layer(const struct pd_context *c, float *cache, int il, int64_t rw)
 {
-    return cache + (pd_fwd_cache_layer(c, il) + (size_t)c->n_past) * (size_t)rw;
+    return cache + pd_fwd_cache_layer(c, il) * (size_t)rw;
 }
 
 /* forward.c's attention: q, k, v products, biases, Q/K norms, RoPE, the cache, attention. */
@@ -429,16 +455,13 @@ attention(struct pd_context *c, const struct pd_layer *l, int il, int64_t T, cha
     }
     CK(rope(c, g->q, HD, T, H, D, err));
     CK(rope(c, g->k, KD, T, Hkv, D, err));
-    CK(pd_cuda_dev_copy2d(g->x, cache_rows(c, g->k_cache, il, KD), KD, g->k, KD, T, KD, err,
-                          PD_ERR_MAX));
-    CK(pd_cuda_dev_copy2d(g->x, cache_rows(c, g->v_cache, il, KD), KD, g->v, KD, T, KD, err,
-                          PD_ERR_MAX));
+    float *kc = cache_layer(c, g->k_cache, il, KD), *vc = cache_layer(c, g->v_cache, il, KD);
+    CK(pd_cuda_dev_kv_store(g->x, kc, KD, g->k, KD, KD, g->pos, T, err, PD_ERR_MAX));
+    CK(pd_cuda_dev_kv_store(g->x, vc, KD, g->v, KD, KD, g->pos, T, err, PD_ERR_MAX));
     struct pd_cuda_attn a = {
         .T = T, .n_kv = c->n_past + T, .H = H, .Hkv = Hkv, .D = D, .Dv = D,
-        .k_stride = KD, .v_stride = KD, .scale = hp->kq_scale,
+        .k_stride = KD, .v_stride = KD, .scale = hp->kq_scale, .pos = g->pos,
     };
-    const float *kc = g->k_cache + pd_fwd_cache_layer(c, il) * (size_t)KD;
-    const float *vc = g->v_cache + pd_fwd_cache_layer(c, il) * (size_t)KD;
     CK(pd_cuda_dev_attention(g->x, g->att, g->q, kc, vc, &a, err, PD_ERR_MAX));
     return 0;
 }
@@ -466,18 +489,17 @@ mla_attention(struct pd_context *c, const struct pd_layer *l, int il, int64_t T,
     CK(rmsnorm(g, g->k, KR, g->k, KR, &l->kv_a_norm, T, R, eps, err));
     CK(rope(c, g->k + R, KR, T, 1, (int)Dr, err));
     CK(rope(c, g->q + Dn, H * Dk, T, (int)H, (int)Dk, err));
-    CK(pd_cuda_dev_copy2d(g->x, cache_rows(c, g->k_cache, il, KR), KR, g->k, KR, T, KR, err,
-                          PD_ERR_MAX));
+    float *kc = cache_layer(c, g->k_cache, il, KR);
+    CK(pd_cuda_dev_kv_store(g->x, kc, KR, g->k, KR, KR, g->pos, T, err, PD_ERR_MAX));
     /* q_abs = [k_b[h] . q_nope[h] | q_pe[h]] per token and head */
     CK(pd_cuda_dev_copy2d(g->x, g->qabs + R, KR, g->q + Dn, Dk, T * H, Dr, err, PD_ERR_MAX));
     for (int64_t h = 0; h < H; h++)
         CK(pd_cuda_dev_matmul(g->x, g->qabs + h * KR, H * KR, dw_slice(g, &l->wk_b, h),
                               l->wk_b.type, g->q + h * Dk, H * Dk, Dn, R, T, err, PD_ERR_MAX));
     /* one key head of R + Dr floats per position, whose first R are also the value */
-    const float *kc = g->k_cache + pd_fwd_cache_layer(c, il) * (size_t)KR;
     struct pd_cuda_attn a = {
         .T = T, .n_kv = c->n_past + T, .H = (int)H, .Hkv = 1, .D = (int)KR, .Dv = (int)R,
-        .k_stride = KR, .v_stride = KR, .scale = hp->kq_scale,
+        .k_stride = KR, .v_stride = KR, .scale = hp->kq_scale, .pos = g->pos,
     };
     CK(pd_cuda_dev_attention(g->x, g->olat, g->qabs, kc, kc, &a, err, PD_ERR_MAX));
     for (int64_t h = 0; h < H; h++)
@@ -567,6 +589,16 @@ experts_product(struct pd_context *c, float *out, const struct pd_weight *w, con
     return 0;
 }
 
+/* The decode step's products of the chosen experts: out + k ld_out = W[ids[k]] . (in + k ld_in),
+ * the choice read on the device. */
+static int
+experts_decode(struct pd_cuda_ctx *g, float *out, int64_t ld_out, const struct pd_weight *w,
+               const int32_t *ids, int K, const float *in, int64_t ld_in, char *err)
+{
+    return pd_cuda_dev_matvec_experts(g->x, out, ld_out, dw(g, w), w->type, w->expert_stride,
+                                      ids, K, in, ld_in, w->ne[0], w->ne[1], err, PD_ERR_MAX);
+}
+
 /* moe.c's pd_moe_forward: reads xn, adds to x, records the routing. */
 static int
 moe_forward(struct pd_context *c, const struct pd_layer *l, int il, int64_t T, char *err)
@@ -574,14 +606,35 @@ moe_forward(struct pd_context *c, const struct pd_layer *l, int il, int64_t T, c
     struct pd_cuda_ctx *g = c->cuda;
     const struct pd_hparams *hp = &c->m->hp;
     int64_t E = hp->n_embd, Fe = hp->n_ff_exp, K = hp->n_expert_used, Fs = hp->n_ff_shexp;
-    int rc = route(c, l, c->moe.index_of[il], T, err);
-    if (rc)
-        return rc;
-    CK(pd_cuda_dev_gather(g->x, g->rx, g->xn, g->row_token, T * K, E, err, PD_ERR_MAX));
-    CK(experts_product(c, g->rgate, &l->ffn_gate_exps, g->rx, err));
-    CK(experts_product(c, g->rup, &l->ffn_up_exps, g->rx, err));
-    CK(pd_cuda_dev_swiglu(g->x, g->rgate, g->rgate, g->rup, T * K * Fe, err, PD_ERR_MAX));
-    CK(experts_product(c, g->rout, &l->ffn_down_exps, g->rgate, err));
+    int im = c->moe.index_of[il];
+    const int32_t *token_row;
+    const float *weights;
+    if (T == 1) {
+        /* the decode step: the choice stays on the device, in this layer's slot */
+        struct pd_cuda_router r = router_of(hp);
+        int32_t *ids = g->step_ids + (int64_t)im * K;
+        float *w = g->step_w + (int64_t)im * K;
+        CK(project(g, g->probs, hp->n_expert, &l->ffn_gate_inp, g->xn, E, 1, err));
+        CK(pd_cuda_dev_moe_route(g->x, ids, w, g->step_h + im, g->probs,
+                                 dw(g, &l->exp_probs_b), 1, &r, err, PD_ERR_MAX));
+        CK(experts_decode(g, g->rgate, Fe, &l->ffn_gate_exps, ids, (int)K, g->xn, 0, err));
+        CK(experts_decode(g, g->rup, Fe, &l->ffn_up_exps, ids, (int)K, g->xn, 0, err));
+        CK(pd_cuda_dev_swiglu(g->x, g->rgate, g->rgate, g->rup, K * Fe, err, PD_ERR_MAX));
+        CK(experts_decode(g, g->rout, E, &l->ffn_down_exps, ids, (int)K, g->rgate, Fe, err));
+        token_row = g->step_rows;
+        weights = w;
+    } else {
+        int rc = route(c, l, im, T, err);
+        if (rc)
+            return rc;
+        CK(pd_cuda_dev_gather(g->x, g->rx, g->xn, g->row_token, T * K, E, err, PD_ERR_MAX));
+        CK(experts_product(c, g->rgate, &l->ffn_gate_exps, g->rx, err));
+        CK(experts_product(c, g->rup, &l->ffn_up_exps, g->rx, err));
+        CK(pd_cuda_dev_swiglu(g->x, g->rgate, g->rgate, g->rup, T * K * Fe, err, PD_ERR_MAX));
+        CK(experts_product(c, g->rout, &l->ffn_down_exps, g->rgate, err));
+        token_row = g->token_row;
+        weights = g->rw;
+    }
     const float *sout = NULL, *sg = NULL;
     if (l->ffn_gate_shexp.data) {
         CK(project(g, g->sgate, Fs, &l->ffn_gate_shexp, g->xn, E, T, err));
@@ -596,7 +649,7 @@ moe_forward(struct pd_context *c, const struct pd_layer *l, int il, int64_t T, c
             sg = g->sg;
         }
     }
-    CK(pd_cuda_dev_moe_combine(g->x, g->x_, g->rout, g->token_row, g->rw, (int)K, sout, sg, T, E,
+    CK(pd_cuda_dev_moe_combine(g->x, g->x_, g->rout, token_row, weights, (int)K, sout, sg, T, E,
                                err, PD_ERR_MAX));
     return 0;
 }
@@ -631,23 +684,16 @@ layer_forward(struct pd_context *c, int il, int64_t T, char *err)
     return 0;
 }
 
-/* One batch of T <= n_batch tokens at n_past: forward.c's forward_worker. */
+/* The ops of one batch of T tokens, from the tokens and positions on the device to the logits
+ * rows there: forward.c's forward_worker. */
 static int
-run_batch(struct pd_context *c, const int32_t *tokens, int64_t T, char *err)
+batch_ops(struct pd_context *c, int64_t T, char *err)
 {
     struct pd_cuda_ctx *g = c->cuda;
     const struct pd_model *m = c->m;
     const struct pd_hparams *hp = &m->hp;
     int64_t E = hp->n_embd, V = hp->n_vocab;
     int rc;
-    c->tokens = tokens;
-    c->T = (int32_t)T;
-    for (int64_t t = 0; t < T; t++)
-        g->h_pos[t] = c->n_past + (int32_t)t;
-    CK(pd_cuda_dev_upload(g->x, g->tokens, tokens, sizeof(int32_t) * (size_t)T, "the tokens",
-                          err, PD_ERR_MAX));
-    CK(pd_cuda_dev_upload(g->x, g->pos, g->h_pos, sizeof(int32_t) * (size_t)T, "the positions",
-                          err, PD_ERR_MAX));
     CK(pd_cuda_dev_embed(g->x, g->x_, dw(g, &m->tok_embd), m->tok_embd.type, g->tokens, E, T,
                          err, PD_ERR_MAX));
     for (int il = 0; il < hp->n_layer; il++)
@@ -658,8 +704,67 @@ run_batch(struct pd_context *c, const int32_t *tokens, int64_t T, char *err)
     CK(rmsnorm(g, g->xn, E, g->x_ + first * E, E, &m->output_norm, T - first, E, hp->rms_eps,
                err));
     CK(project(g, g->logits, V, &m->output, g->xn, E, T - first, err));
+    return 0;
+}
+
+/* The decode step's ops, recorded the first time and replayed after. */
+static int
+decode_step_ops(struct pd_context *c, char *err)
+{
+    struct pd_cuda_ctx *g = c->cuda;
+    if (!g->record)
+        return batch_ops(c, 1, err);
+    if (!g->recorded) {
+        char ignored[PD_ERR_MAX];
+        CK(pd_cuda_exec_record_begin(g->x, err, PD_ERR_MAX));
+        int rc = batch_ops(c, 1, err);
+        if (rc) {
+            pd_cuda_exec_record_end(g->x, 0, ignored, sizeof ignored);
+            return rc;
+        }
+        if (pd_cuda_exec_record_end(g->x, 1, err, PD_ERR_MAX) != 0) {
+            size_t n = strlen(err);
+            snprintf(err + n, PD_ERR_MAX - n, " (PONDER_CUDA_GRAPHS=0 runs without recording)");
+            return PD_EIO;
+        }
+        g->recorded = true;
+    }
+    CK(pd_cuda_exec_replay(g->x, err, PD_ERR_MAX));
+    return 0;
+}
+
+/* One batch of T <= n_batch tokens at n_past, its logits (and a decode step's routing trace,
+ * which prefill records as it goes) back on the host. */
+static int
+run_batch(struct pd_context *c, const int32_t *tokens, int64_t T, char *err)
+{
+    struct pd_cuda_ctx *g = c->cuda;
+    const struct pd_hparams *hp = &c->m->hp;
+    struct pd_moe_scratch *s = &c->moe;
+    int64_t V = hp->n_vocab, K = hp->n_expert_used, first = c->logits_all ? 0 : T - 1;
+    int rc;
+    c->tokens = tokens;
+    c->T = (int32_t)T;
+    for (int64_t t = 0; t < T; t++)
+        g->h_pos[t] = c->n_past + (int32_t)t;
+    CK(pd_cuda_dev_upload(g->x, g->tokens, tokens, sizeof(int32_t) * (size_t)T, "the tokens",
+                          err, PD_ERR_MAX));
+    CK(pd_cuda_dev_upload(g->x, g->pos, g->h_pos, sizeof(int32_t) * (size_t)T, "the positions",
+                          err, PD_ERR_MAX));
+    if ((rc = T == 1 ? decode_step_ops(c, err) : batch_ops(c, T, err)) != 0)
+        return rc;
     CK(pd_cuda_dev_download(g->x, c->logits, g->logits, sizeof(float) * (size_t)((T - first) * V),
                             "the logits", err, PD_ERR_MAX));
+    if (T == 1 && s->n_layers > 0) {
+        /* a lone token's trace rows are [layer][K], the slots' layout */
+        size_t n = (size_t)s->n_layers * (size_t)K;
+        CK(pd_cuda_dev_download(g->x, s->ids, g->step_ids, sizeof(int32_t) * n, "the routing",
+                                err, PD_ERR_MAX));
+        CK(pd_cuda_dev_download(g->x, s->weights, g->step_w, sizeof(float) * n, "the routing",
+                                err, PD_ERR_MAX));
+        CK(pd_cuda_dev_download(g->x, s->entropy, g->step_h, sizeof(float) * (size_t)s->n_layers,
+                                "the routing", err, PD_ERR_MAX));
+    }
     return 0;
 }
 

@@ -99,6 +99,10 @@ struct pd_cuda_attn {
     int H, Hkv, D, Dv;
     int64_t k_stride, v_stride;
     float scale;
+    /* device positions of the T tokens, or NULL: when set, n_kv is read on the device as
+     * pos[T - 1] + 1, so a captured decode step serves every position (n_kv still bounds the
+     * shape checks) */
+    const int32_t *pos;
 };
 
 /* Fused attention (one block per query head and token, online softmax over the positions).
@@ -161,6 +165,13 @@ void pd_cuda_exec_free(struct pd_cuda_exec *x);
  * one at a time); 0, or -1 with a message. */
 int pd_cuda_exec_bind(struct pd_cuda_exec *x, char *err, size_t err_size);
 
+/* Recording: between _record_begin and _record_end what is queued on x is recorded (a CUDA
+ * graph) instead of run; keep = 1 makes the recording x's graph, replacing any, keep = 0 drops
+ * it (after an error while recording). _replay queues x's graph. Each 0, or -1 with a message. */
+int pd_cuda_exec_record_begin(struct pd_cuda_exec *x, char *err, size_t err_size);
+int pd_cuda_exec_record_end(struct pd_cuda_exec *x, int keep, char *err, size_t err_size);
+int pd_cuda_exec_replay(struct pd_cuda_exec *x, char *err, size_t err_size);
+
 /* Wait for everything queued on x; 0, or -1 with the first error, naming `what`. */
 int pd_cuda_exec_sync(struct pd_cuda_exec *x, const char *what, char *err, size_t err_size);
 
@@ -174,6 +185,20 @@ int pd_cuda_dev_download(struct pd_cuda_exec *x, void *dst, const void *src, siz
 /* dst[r][0..cols) = src[r][0..cols) for rows rows, floats, device to device. */
 int pd_cuda_dev_copy2d(struct pd_cuda_exec *x, float *dst, int64_t ld_dst, const float *src,
                        int64_t ld_src, int64_t rows, int64_t cols, char *err, size_t err_size);
+
+/* cache[pos[t]][0..cols) = src[t][0..cols) for t < T: rows of the KV cache (row width rw floats)
+ * written at the tokens' positions as the device holds them (pos on the device). */
+int pd_cuda_dev_kv_store(struct pd_cuda_exec *x, float *cache, int64_t rw, const float *src,
+                         int64_t ld_src, int64_t cols, const int32_t *pos, int64_t T, char *err,
+                         size_t err_size);
+
+/* The decode products of an MoE layer's experts, for one token, with the choice read on the
+ * device: y + k ld_out = W[ids[k]] . (in + k ld_in) for k < K, W's experts expert_stride bytes
+ * apart (ld_in 0: the same input for all). Nothing waits for the router. */
+int pd_cuda_dev_matvec_experts(struct pd_cuda_exec *x, float *y, int64_t ld_out, const void *w,
+                               int wtype, size_t expert_stride, const int32_t *ids, int K,
+                               const float *in, int64_t ld_in, int64_t n_in, int64_t n_out,
+                               char *err, size_t err_size);
 
 /* y[t][ldy] = W . in[t][ldx] for t < T: the decode kernel of pd_cuda_matvec when T = 1, else the
  * weights dequantized to F32 a block of rows at a time and cublasGemmEx in F32 (no TF32), as

@@ -30,7 +30,8 @@ attention_kernel(float *out, const float *q, const float *k, const float *v,
     extern __shared__ float sh[];
     float *qs = sh, *wacc = sh + a.D, *wm = wacc + ATT_WARPS * a.Dv, *wl = wm + ATT_WARPS;
     int h = blockIdx.x, g = h / (a.H / a.Hkv);
-    int64_t t = blockIdx.y, n_pos = a.n_kv - a.T + 1 + t;
+    int64_t n_kv = a.pos ? (int64_t)a.pos[a.T - 1] + 1 : a.n_kv;
+    int64_t t = blockIdx.y, n_pos = n_kv - a.T + 1 + t;
     int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const float *qh = q + (t * a.H + h) * a.D;
     for (int d = threadIdx.x; d < a.D; d += blockDim.x)

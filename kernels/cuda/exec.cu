@@ -47,6 +47,8 @@ pd_cuda_exec_free(struct pd_cuda_exec *x)
     cudaSetDevice(x->dev);
     if (x->stream)
         cudaStreamSynchronize(x->stream);
+    if (x->graph)
+        cudaGraphExecDestroy(x->graph);
     if (x->blas)
         cublasDestroy(x->blas);
     pd_cuda_free(x->scratch);
@@ -59,6 +61,52 @@ extern "C" int
 pd_cuda_exec_bind(struct pd_cuda_exec *x, char *err, size_t err_size)
 {
     PD_CUDA_TRY(cudaSetDevice(x->dev));
+    return 0;
+fail:
+    return -1;
+}
+
+extern "C" int
+pd_cuda_exec_record_begin(struct pd_cuda_exec *x, char *err, size_t err_size)
+{
+    /* thread-local: another thread's CUDA calls meanwhile neither join nor break the recording */
+    PD_CUDA_TRY(cudaStreamBeginCapture(x->stream, cudaStreamCaptureModeThreadLocal));
+    return 0;
+fail:
+    return -1;
+}
+
+extern "C" int
+pd_cuda_exec_record_end(struct pd_cuda_exec *x, int keep, char *err, size_t err_size)
+{
+    cudaGraph_t graph = NULL;
+    cudaGraphExec_t exec = NULL;
+    cudaError_t e = cudaStreamEndCapture(x->stream, &graph);
+    if (e == cudaSuccess && keep)
+        e = cudaGraphInstantiate(&exec, graph, 0);
+    if (graph)
+        cudaGraphDestroy(graph);
+    if (!keep)
+        return 0;
+    if (e != cudaSuccess) {
+        snprintf(err, err_size, "device %d: recording the decode step: %s", x->dev,
+                 cudaGetErrorString(e));
+        return -1;
+    }
+    if (x->graph)
+        cudaGraphExecDestroy(x->graph);
+    x->graph = exec;
+    return 0;
+}
+
+extern "C" int
+pd_cuda_exec_replay(struct pd_cuda_exec *x, char *err, size_t err_size)
+{
+    if (x->graph == NULL) {
+        snprintf(err, err_size, "device %d: no recorded step to replay", x->dev);
+        return -1;
+    }
+    PD_CUDA_TRY(cudaGraphLaunch(x->graph, x->stream));
     return 0;
 fail:
     return -1;
@@ -125,6 +173,18 @@ fail:
 /* ---- element-wise ---------------------------------------------------------------------------- */
 
 __global__ void
+kv_store_kernel(float *cache, int64_t rw, const float *src, int64_t ld_src, int64_t cols,
+                const int32_t *pos, int64_t T)
+{
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < T * cols) {
+        int64_t t = i / cols, j = i % cols;
+        cache[(int64_t)pos[t] * rw + j] = src[t * ld_src + j];
+    }
+}
+
+
+__global__ void
 add_kernel(float *y, const float *a, int64_t a_ld, int64_t rows, int64_t n)
 {
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -158,6 +218,18 @@ gather_kernel(float *out, const float *in, const int32_t *rows_src, int64_t n_ro
         int64_t r = i / n, j = i % n;
         out[i] = in[(int64_t)rows_src[r] * n + j];
     }
+}
+
+extern "C" int
+pd_cuda_dev_kv_store(struct pd_cuda_exec *x, float *cache, int64_t rw, const float *src,
+                     int64_t ld_src, int64_t cols, const int32_t *pos, int64_t T, char *err,
+                     size_t err_size)
+{
+    if (T * cols <= 0)
+        return 0;
+    kv_store_kernel<<<blocks_for(T * cols), EW_THREADS, 0, x->stream>>>(cache, rw, src, ld_src,
+                                                                         cols, pos, T);
+    return pd_cuda_launched("the KV cache store", err, err_size);
 }
 
 extern "C" int

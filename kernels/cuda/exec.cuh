@@ -17,6 +17,7 @@ struct pd_cuda_exec {
     cublasHandle_t blas;
     void *scratch;          /* the dequantized weight block of a prefill product (F32) */
     size_t scratch_bytes;
+    cudaGraphExec_t graph;  /* the recorded decode step, or NULL */
 };
 
 /* After a launch on x's stream: 0, or -1 with the launch error naming `what`. */

@@ -30,10 +30,31 @@
 /* ---- decode: matrix-vector ------------------------------------------------------------------- */
 
 /* y[row] = W[row] . x; one block per row: for the shapes matvec_parts_kernel cannot tile. */
+/* Where the matrix, input and output of blockIdx.y's product are: for the decode of an MoE layer,
+ * product k uses expert ids[k]'s matrix (read on the device, so nothing waits for the router) on
+ * input x + k ld_in and writes y + k ld_out; ids NULL: one plain product. */
+struct matvec_sel {
+    const int32_t *ids;
+    size_t expert_stride;
+    int64_t ld_in, ld_out;
+};
+
+__device__ __forceinline__ void
+matvec_select(const struct matvec_sel &sel, const uint8_t *&w, const float *&x, float *&y)
+{
+    int k = blockIdx.y;
+    if (sel.ids)
+        w += (size_t)sel.ids[k] * sel.expert_stride;
+    x += k * sel.ld_in;
+    y += k * sel.ld_out;
+}
+
 template <int TYPE>
 __global__ void
-matvec_kernel(float *y, const uint8_t *w, size_t row_bytes, const float *x, int64_t n_in)
+matvec_kernel(float *y, const uint8_t *w, size_t row_bytes, const float *x, int64_t n_in,
+              struct matvec_sel sel)
 {
+    matvec_select(sel, w, x, y);
     const uint8_t *row = w + blockIdx.x * row_bytes;
     float sum = 0.0f;
     if constexpr (pd_dev_is_float(TYPE)) {
@@ -60,9 +81,10 @@ matvec_kernel(float *y, const uint8_t *w, size_t row_bytes, const float *x, int6
 template <int TYPE>
 __global__ void __launch_bounds__(MV_WARPS * 32)
 matvec_parts_kernel(float *y, const uint8_t *w, size_t row_bytes, const float *x, int64_t n_in,
-                    int64_t n_out)
+                    int64_t n_out, struct matvec_sel sel)
 {
     __shared__ float partial[MV_WARPS][MV_ROWS];
+    matvec_select(sel, w, x, y);
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, s = lane % 4;
     const int64_t row0 = (int64_t)blockIdx.x * MV_ROWS, n_units = n_in / 32;
     const uint8_t *rows[MV_ROWS];
@@ -107,27 +129,40 @@ matvec_parts_fit(int wtype, const void *w, size_t row_bytes, const float *x, int
            row_bytes % align == 0;
 }
 
+/* n_prod products y + k ld_out = W_k . (x + k ld_in), all on the device (see matvec_sel); false
+ * for an unsupported type. */
+static bool
+matvec_select_cuda(float *y, const void *w, int wtype, const float *x, int64_t n_in,
+                   int64_t n_out, int n_prod, struct matvec_sel sel, cudaStream_t stream)
+{
+    size_t row_bytes = pd_type_row_size((enum pd_type)wtype, n_in);
+    const uint8_t *wb = (const uint8_t *)w;
+    bool fit = matvec_parts_fit(wtype, w, row_bytes, x, n_in) &&
+               (sel.ids == NULL || sel.expert_stride % 16 == 0) && sel.ld_in % 4 == 0;
+    if (fit) {
+        dim3 grid((unsigned)((n_out + MV_ROWS - 1) / MV_ROWS), (unsigned)n_prod);
+#define LAUNCH(T)                                                                  \
+    matvec_parts_kernel<T><<<grid, MV_WARPS * 32, 0, stream>>>(y, wb, row_bytes, x, n_in, \
+                                                               n_out, sel)
+        PD_DEV_FOR_TYPE(wtype, LAUNCH, return false)
+#undef LAUNCH
+        return true;
+    }
+    dim3 grid((unsigned)n_out, (unsigned)n_prod);
+#define LAUNCH(T) \
+    matvec_kernel<T><<<grid, MV_THREADS, 0, stream>>>(y, wb, row_bytes, x, n_in, sel)
+    PD_DEV_FOR_TYPE(wtype, LAUNCH, return false)
+#undef LAUNCH
+    return true;
+}
+
 /* y[n_out] = W . x[n_in], all on the device; false for an unsupported type. */
 static bool
 matvec_cuda(float *y, const void *w, int wtype, const float *x, int64_t n_in, int64_t n_out,
             cudaStream_t stream)
 {
-    size_t row_bytes = pd_type_row_size((enum pd_type)wtype, n_in);
-    const uint8_t *wb = (const uint8_t *)w;
-    if (matvec_parts_fit(wtype, w, row_bytes, x, n_in)) {
-        unsigned blocks = (unsigned)((n_out + MV_ROWS - 1) / MV_ROWS);
-#define LAUNCH(T)                                                                  \
-    matvec_parts_kernel<T><<<blocks, MV_WARPS * 32, 0, stream>>>(y, wb, row_bytes, x, n_in, \
-                                                                 n_out)
-        PD_DEV_FOR_TYPE(wtype, LAUNCH, return false)
-#undef LAUNCH
-        return true;
-    }
-#define LAUNCH(T) \
-    matvec_kernel<T><<<(unsigned)n_out, MV_THREADS, 0, stream>>>(y, wb, row_bytes, x, n_in)
-    PD_DEV_FOR_TYPE(wtype, LAUNCH, return false)
-#undef LAUNCH
-    return true;
+    return matvec_select_cuda(y, w, wtype, x, n_in, n_out, 1, matvec_sel{ NULL, 0, 0, 0 },
+                              stream);
 }
 
 extern "C" int
@@ -352,4 +387,22 @@ pd_cuda_dev_matmul(struct pd_cuda_exec *x, float *y, int64_t ldy, const void *w,
     }
     return gemm_cuda(x->blas, y, ldy, w, wtype, in, ldx, x->scratch, rows_per, n_in, n_out, T,
                      gemm_types_for(wtype, 0), x->stream, err, err_size);
+}
+
+extern "C" int
+pd_cuda_dev_matvec_experts(struct pd_cuda_exec *x, float *y, int64_t ld_out, const void *w,
+                           int wtype, size_t expert_stride, const int32_t *ids, int K,
+                           const float *in, int64_t ld_in, int64_t n_in, int64_t n_out,
+                           char *err, size_t err_size)
+{
+    if (pd_cuda_check_weights(wtype, n_in, err, err_size) != 0)
+        return -1;
+    if (K <= 0 || n_out <= 0)
+        return 0;
+    if (!matvec_select_cuda(y, w, wtype, in, n_in, n_out, K,
+                            matvec_sel{ ids, expert_stride, ld_in, ld_out }, x->stream)) {
+        snprintf(err, err_size, "matvec: weights of type %d have no CUDA kernel", wtype);
+        return -1;
+    }
+    return pd_cuda_launched("the experts' matvec", err, err_size);
 }

@@ -228,6 +228,47 @@ pd_cuda_dev_copy2d(struct pd_cuda_exec *x, float *dst, int64_t ld_dst, const flo
 }
 
 int
+pd_cuda_exec_record_begin(struct pd_cuda_exec *x, char *err, size_t err_size)
+{
+    (void)x;
+    return not_compiled(err, err_size);
+}
+
+int
+pd_cuda_exec_record_end(struct pd_cuda_exec *x, int keep, char *err, size_t err_size)
+{
+    (void)x, (void)keep;
+    return not_compiled(err, err_size);
+}
+
+int
+pd_cuda_exec_replay(struct pd_cuda_exec *x, char *err, size_t err_size)
+{
+    (void)x;
+    return not_compiled(err, err_size);
+}
+
+int
+pd_cuda_dev_kv_store(struct pd_cuda_exec *x, float *cache, int64_t rw, const float *src,
+                     int64_t ld_src, int64_t cols, const int32_t *pos, int64_t T, char *err,
+                     size_t err_size)
+{
+    (void)x, (void)cache, (void)rw, (void)src, (void)ld_src, (void)cols, (void)pos, (void)T;
+    return not_compiled(err, err_size);
+}
+
+int
+pd_cuda_dev_matvec_experts(struct pd_cuda_exec *x, float *y, int64_t ld_out, const void *w,
+                           int wtype, size_t expert_stride, const int32_t *ids, int K,
+                           const float *in, int64_t ld_in, int64_t n_in, int64_t n_out,
+                           char *err, size_t err_size)
+{
+    (void)x, (void)y, (void)ld_out, (void)w, (void)wtype, (void)expert_stride, (void)ids,
+        (void)K, (void)in, (void)ld_in, (void)n_in, (void)n_out;
+    return not_compiled(err, err_size);
+}
+
+int
 pd_cuda_dev_matmul(struct pd_cuda_exec *x, float *y, int64_t ldy, const void *w, int wtype,
                    const float *in, int64_t ldx, int64_t n_in, int64_t n_out, int64_t T,
                    char *err, size_t err_size)
