@@ -4,7 +4,8 @@ EXTRA_DIST += %reldir%/tap.h %reldir%/fetch-model
 check_PROGRAMS += tests/test-model tests/test-threadpool tests/test-ops tests/test-cuda \
 	tests/test-archs tests/test-moe tests/test-deepseek tests/test-cuda-model
 TESTS += tests/test-model tests/test-threadpool tests/test-ops tests/test-cuda tests/test-cli.sh \
-	tests/test-archs tests/test-moe tests/test-deepseek tests/test-cuda-model
+	tests/test-archs tests/test-moe tests/test-deepseek tests/test-cuda-model \
+	tests/test-routing-cli.sh
 tests_test_model_SOURCES = tests/test-model.c
 tests_test_threadpool_SOURCES = tests/test-threadpool.c
 tests_test_ops_SOURCES = tests/test-ops.c
@@ -26,6 +27,8 @@ EXTRA_DIST += %reldir%/tools/make-moe-fixtures.py \
 	%reldir%/data/moe-qwen3moe-q8_0.gguf %reldir%/data/moe-qwen3moe-q8_0.ref \
 	%reldir%/data/moe-olmoe.gguf %reldir%/data/moe-olmoe.ref \
 	%reldir%/data/moe-mixtral.gguf %reldir%/data/moe-mixtral.ref
+EXTRA_DIST += %reldir%/test-routing-cli.sh %reldir%/tools/make-routing-fixture.py \
+	%reldir%/data/routing-qwen3moe.txt
 EXTRA_DIST += %reldir%/tools/make-deepseek-fixtures.py \
 	%reldir%/data/ds-v3.gguf %reldir%/data/ds-v3.ref \
 	%reldir%/data/ds-lite-yarn-q8_0.gguf %reldir%/data/ds-lite-yarn-q8_0.ref \
