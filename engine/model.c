@@ -395,6 +395,58 @@ split_gate_up(struct pd_weight *gate, struct pd_weight *up, int64_t Fe)
     up->data = (const char *)gate->data + (size_t)Fe * row;
 }
 
+/* The layout before llama.cpp merged the experts: one 2-D tensor per expert,
+ * blk.N.ffn_KIND.E.weight. The converters wrote them expert after expert, so the X tensors of a
+ * kind usually lie at one stride in the file: then they are bound in place with that stride, as
+ * a merged tensor would be. Otherwise they are copied together into *copied, which the model
+ * owns. */
+static int
+bind_split_experts(struct pd_weight *w, void **copied, const struct pd_gguf *g, int il,
+                   const char *kind, int64_t ne0, int64_t ne1, int64_t X, char *err)
+{
+    char n[96];
+    struct pd_weight one;
+    const char *prev = NULL;
+    ptrdiff_t stride = 0;
+    bool even = true;
+    int rc;
+    for (int64_t e = 0; e < X; e++) {
+        snprintf(n, sizeof n, "blk.%d.ffn_%s.%lld.weight", il, kind, (long long)e);
+        if ((rc = bind(&one, g, n, ne0, ne1, true, err)) != 0)
+            return rc;
+        if (e == 0)
+            *w = one;
+        else if (one.type != w->type)
+            return pd_errorf(err, PD_EUNSUPPORTED, "the experts of blk.%d.ffn_%s differ in type "
+                             "(%s and %s)", il, kind, pd_type_traits_get(w->type)->name,
+                             pd_type_traits_get(one.type)->name);
+        else {
+            ptrdiff_t d = (const char *)one.data - prev;
+            if (e == 1)
+                stride = d;
+            even = even && d == stride;
+        }
+        prev = one.data;
+    }
+    size_t size = w->expert_stride; /* one expert's matrix */
+    w->ne[2] = X;
+    if (X == 1 || (even && stride >= (ptrdiff_t)size)) {
+        w->expert_stride = X == 1 ? size : (size_t)stride;
+        return 0;
+    }
+    char *buf = malloc(size * (size_t)X);
+    if (buf == NULL)
+        return pd_errorf(err, PD_ENOMEM, "out of memory gathering the experts of blk.%d.ffn_%s",
+                         il, kind);
+    for (int64_t e = 0; e < X; e++) {
+        snprintf(n, sizeof n, "blk.%d.ffn_%s.%lld.weight", il, kind, (long long)e);
+        memcpy(buf + (size_t)e * size, pd_gguf_tensor(g, n)->data, size);
+    }
+    *copied = buf;
+    w->data = buf;
+    return 0;
+}
+
 static int
 bind_ffn(struct pd_layer *l, const struct pd_gguf *g, const struct pd_hparams *hp, int il,
          char *err)
@@ -421,14 +473,26 @@ bind_ffn(struct pd_layer *l, const struct pd_gguf *g, const struct pd_hparams *h
     }
     B3(ffn_gate_inp, "ffn_gate_inp.weight", E, X, 0, true);
     snprintf(n, sizeof n, "blk.%d.ffn_gate_up_exps.weight", il);
-    if (pd_gguf_tensor(g, n) != NULL) {
-        B3(ffn_gate_exps, "ffn_gate_up_exps.weight", E, 2 * Fe, X, true);
-        split_gate_up(&l->ffn_gate_exps, &l->ffn_up_exps, Fe);
+    bool fused = pd_gguf_tensor(g, n) != NULL;
+    snprintf(n, sizeof n, "blk.%d.ffn_gate.0.weight", il);
+    if (!fused && pd_gguf_tensor(g, n) != NULL) {
+        if ((rc = bind_split_experts(&l->ffn_gate_exps, &l->experts_copied[0], g, il, "gate",
+                                     E, Fe, X, err)) ||
+            (rc = bind_split_experts(&l->ffn_up_exps, &l->experts_copied[1], g, il, "up", E, Fe,
+                                     X, err)) ||
+            (rc = bind_split_experts(&l->ffn_down_exps, &l->experts_copied[2], g, il, "down", Fe,
+                                     E, X, err)))
+            return rc;
     } else {
-        B3(ffn_gate_exps, "ffn_gate_exps.weight", E, Fe, X, true);
-        B3(ffn_up_exps, "ffn_up_exps.weight", E, Fe, X, true);
+        if (fused) {
+            B3(ffn_gate_exps, "ffn_gate_up_exps.weight", E, 2 * Fe, X, true);
+            split_gate_up(&l->ffn_gate_exps, &l->ffn_up_exps, Fe);
+        } else {
+            B3(ffn_gate_exps, "ffn_gate_exps.weight", E, Fe, X, true);
+            B3(ffn_up_exps, "ffn_up_exps.weight", E, Fe, X, true);
+        }
+        B3(ffn_down_exps, "ffn_down_exps.weight", Fe, E, X, true);
     }
-    B3(ffn_down_exps, "ffn_down_exps.weight", Fe, E, X, true);
     B3(exp_probs_b, "exp_probs_b.bias", X, 0, 0, false);
     B3(ffn_gate_inp_shexp, "ffn_gate_inp_shexp.weight", E, 0, 0, gated_shexp);
     B3(ffn_gate_shexp, "ffn_gate_shexp.weight", E, Fs, 0, shexp);
@@ -582,6 +646,9 @@ pd_model_free(struct pd_model *m)
     pd_tokenizer_free(m->tok);
     pd_gguf_close(m->gguf);
     free(m->rope_freqs);
+    for (int il = 0; m->layers && il < m->hp.n_layer; il++)
+        for (int k = 0; k < 3; k++)
+            free(m->layers[il].experts_copied[k]);
     free(m->layers);
     free(m->name_owned);
     free(m);

@@ -72,6 +72,9 @@ struct pd_layer {
      * shared RoPE key; k_b {Dn, R, H} takes a query into latent space; v_b {R, Dv, H} takes an
      * attention output out of it */
     struct pd_weight wq_a, q_a_norm, wq_b, wkv_a, kv_a_norm, wk_b, wv_b;
+    /* experts of the old one-tensor-per-expert layout that had to be copied together (gate, up,
+     * down; NULL where the file's own bytes serve) */
+    void *experts_copied[3];
 };
 
 struct pd_hparams {

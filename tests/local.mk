@@ -26,7 +26,9 @@ EXTRA_DIST += %reldir%/tools/make-moe-fixtures.py \
 	%reldir%/data/moe-qwen3moe.gguf %reldir%/data/moe-qwen3moe.ref \
 	%reldir%/data/moe-qwen3moe-q8_0.gguf %reldir%/data/moe-qwen3moe-q8_0.ref \
 	%reldir%/data/moe-olmoe.gguf %reldir%/data/moe-olmoe.ref \
-	%reldir%/data/moe-mixtral.gguf %reldir%/data/moe-mixtral.ref
+	%reldir%/data/moe-mixtral.gguf %reldir%/data/moe-mixtral.ref \
+	%reldir%/tools/make-split-expert-fixtures.py %reldir%/data/moe-mixtral-split.gguf \
+	%reldir%/data/moe-mixtral-split-shuffled.gguf
 EXTRA_DIST += %reldir%/test-routing-cli.sh %reldir%/tools/make-routing-fixture.py \
 	%reldir%/data/routing-qwen3moe.txt
 EXTRA_DIST += %reldir%/tools/make-deepseek-fixtures.py \

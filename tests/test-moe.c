@@ -16,6 +16,9 @@
  *   olmoe          top-3, raw top-k weights, Q/K RMSNorm over the whole projection, width 40
  *   mixtral        arch llama with expert_count 8: top-2 of a softmax over all experts,
  *                  renormalised
+ *   mixtral-split  the mixtral model in the old layout, one tensor per expert, expert after
+ *                  expert (bound in place at their stride) and, -shuffled, in a scrambled order
+ *                  (gathered); tests/tools/make-split-expert-fixtures.py writes them
  *
  * The checks, for each case, are tests/moe-check.h's check_case().
  *
@@ -36,6 +39,9 @@ static const struct moe_case cases[] = {
     { "qwen3moe-q8_0", "qwen3moe", PD_TYPE_Q8_0, NULL },
     { "olmoe", "olmoe", PD_TYPE_F32, NULL },
     { "mixtral", "llama", PD_TYPE_F32, NULL },
+    /* the same model with one tensor per expert, as older Mixtral files have them */
+    { "mixtral-split", "llama", PD_TYPE_F32, "mixtral" },
+    { "mixtral-split-shuffled", "llama", PD_TYPE_F32, "mixtral" },
 };
 
 int
