@@ -5,6 +5,7 @@
 #ifndef PD_FORWARD_IMPL_H
 #define PD_FORWARD_IMPL_H
 
+#include "engine/lora.h"
 #include "engine/model.h"
 #include "kernels/cpu/threadpool.h"
 
@@ -87,6 +88,9 @@ struct pd_context {
     struct pd_moe_scratch moe;  /* mixture-of-experts layers; zeroed for a dense model */
     struct pd_mla_scratch mla;  /* latent attention; zeroed for other architectures */
     struct pd_part part;        /* the share of a split; the whole model otherwise */
+    struct pd_lora *lora[PD_MAX_LORA];  /* adapters applied beside the products (lora-fwd.c) */
+    int n_lora;
+    float *lora_u;              /* [n_batch][largest rank] */
 };
 
 
@@ -129,6 +133,13 @@ float *pd_fwd_wbuf(struct pd_context *c, int ith);
 
 /* The widest activation row of the model: the size quantized scratch rows are planned for. */
 int64_t pd_fwd_widest_row(const struct pd_model *m);
+
+/* lora-fwd.c: load the adapters p names and plan their scratch (nothing without adapters);
+ * release them (NULL-safe parts); add every adapter's share to y[T][ldy] = W x, all threads. */
+int pd_lora_ctx_init(struct pd_context *c, const struct pd_context_params *p, char *err);
+void pd_lora_ctx_free(struct pd_context *c);
+void pd_lora_apply(struct pd_context *c, int ith, int nth, float *y, int64_t ldy,
+                   const struct pd_weight *w, const float *x, int64_t T);
 
 /* moe.c: plan and release the MoE scratch (a no-op for a dense model). */
 int pd_moe_alloc(struct pd_context *c, char *err);

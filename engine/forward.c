@@ -73,7 +73,7 @@ act_scratch_size(const struct pd_model *m, int64_t T)
 }
 
 static int
-alloc_buffers(struct pd_context *c, char *err)
+alloc_buffers(struct pd_context *c, const struct pd_context_params *p, char *err)
 {
     const struct pd_hparams *hp = &c->m->hp;
     size_t B = (size_t)c->n_batch;
@@ -115,6 +115,8 @@ alloc_buffers(struct pd_context *c, char *err)
     int rc = pd_moe_alloc(c, err);
     if (rc == 0)
         rc = pd_mla_alloc(c, err);
+    if (rc == 0)
+        rc = pd_lora_ctx_init(c, p, err);
     return rc ? rc : pd_split_part_alloc(c, err);
 }
 
@@ -138,6 +140,14 @@ choose_backend(const struct pd_model *m, const struct pd_context_params *p, int 
                              "split over CPU ranks");
         *got = PD_BACKEND_CPU;
         snprintf(note, PD_ERR_MAX, "cpu: a split runs on CPU ranks (CUDA runs unsplit models)");
+        return 0;
+    }
+    if (p->n_lora > 0) {
+        if (explicit)
+            return pd_errorf(err, PD_EUNSUPPORTED, "the CUDA backend does not apply LoRA "
+                             "adapters: use --backend cpu with --lora");
+        *got = PD_BACKEND_CPU;
+        snprintf(note, PD_ERR_MAX, "cpu: LoRA adapters run on the CPU");
         return 0;
     }
     if (dev < 0 || dev >= pd_cuda_device_count())
@@ -195,7 +205,7 @@ pd_context_new(struct pd_context **out, struct pd_model *m, const struct pd_cont
     if (backend == PD_BACKEND_CUDA)
         rc = pd_cuda_fwd_new(c, p->n_devices == 1 ? p->devices[0] : 0, err);
     else
-        rc = alloc_buffers(c, err);
+        rc = alloc_buffers(c, p, err);
     if (rc)
         goto fail;
     *out = c;
@@ -231,6 +241,7 @@ pd_context_free(struct pd_context *c)
     free(c->logits);
     pd_moe_free(c);
     pd_mla_free(c);
+    pd_lora_ctx_free(c);
     free(c);
 }
 
@@ -264,6 +275,8 @@ pd_fwd_project(struct pd_context *c, int ith, int nth, int n, float *const *ys,
                   nth);
     }
     BARRIER();
+    for (int i = 0; i < n && c->n_lora > 0; i++)
+        pd_lora_apply(c, ith, nth, ys[i], ldys[i], ws[i], x, T);
 }
 
 void

@@ -21,6 +21,7 @@
 
 #include "engine/event.h"
 #include "engine/gguf.h"
+#include "engine/lora.h"
 #include "engine/split.h"
 #include "engine/tokenizer.h"
 #include "kernels/cpu/ops.h"
@@ -140,6 +141,11 @@ struct pd_context_params {
     int32_t devices[PD_MAX_DEVICES]; /* the device of each rank (CUDA ids; labels on the CPU) */
     struct pd_comm *comm;/* this context is rank pd_comm_rank(comm) of a multi-process group; the
                             caller keeps comm and frees it after the context */
+    /* LoRA adapters (engine/lora.h) the context loads and applies, CPU only; the paths need
+     * live only through pd_context_new */
+    int32_t n_lora;
+    const char *lora_path[PD_MAX_LORA];
+    float lora_scale[PD_MAX_LORA];
 };
 
 void pd_context_params_default(struct pd_context_params *p);

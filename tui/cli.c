@@ -170,8 +170,39 @@ cli_parse_device_opt(const char *cmd, int opt, const char *arg, struct pd_contex
         }
         cp->split = v;
         return 0;
+    case CLI_OPT_LORA:
+        return cli_parse_lora(cmd, arg, cp);
     }
     return 1;
+}
+
+int
+cli_parse_lora(const char *cmd, const char *arg, struct pd_context_params *cp)
+{
+    if (cp->n_lora == PD_MAX_LORA) {
+        cli_usage_error(cmd, "--lora: at most %d adapters", PD_MAX_LORA);
+        return -1;
+    }
+    /* FILE:SCALE when what follows the last colon is a number; a path may hold colons too */
+    const char *colon = strrchr(arg, ':');
+    char *end = NULL;
+    double scale = colon && colon[1] ? strtod(colon + 1, &end) : 1.0;
+    static char paths[PD_MAX_LORA][4096];   /* the paths outlive the parse, not the process */
+    int i = cp->n_lora;
+    if (end && *end == '\0') {
+        snprintf(paths[i], sizeof paths[i], "%.*s", (int)(colon - arg), arg);
+    } else {
+        scale = 1.0;
+        snprintf(paths[i], sizeof paths[i], "%s", arg);
+    }
+    if (paths[i][0] == '\0' || !(scale > -1e6 && scale < 1e6)) {
+        cli_usage_error(cmd, "--lora '%s': FILE[:SCALE]", arg);
+        return -1;
+    }
+    cp->lora_path[i] = paths[i];
+    cp->lora_scale[i] = (float)scale;
+    cp->n_lora = i + 1;
+    return 0;
 }
 
 int

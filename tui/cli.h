@@ -77,12 +77,23 @@ enum cli_device_opt {
     CLI_OPT_BACKEND = 1100,
     CLI_OPT_GPUS,
     CLI_OPT_SPLIT,
+    CLI_OPT_LORA,
 };
 
 #define CLI_DEVICE_LONGOPTS                                       \
     { "backend", required_argument, NULL, CLI_OPT_BACKEND },      \
     { "gpus", required_argument, NULL, CLI_OPT_GPUS },            \
     { "split", required_argument, NULL, CLI_OPT_SPLIT }
+
+/* --lora FILE[:SCALE], repeatable (run, chat, tui): cli_parse_device_opt takes it. */
+#define CLI_LORA_LONGOPTS { "lora", required_argument, NULL, CLI_OPT_LORA }
+
+#define CLI_LORA_HELP                                                                         \
+    "      --lora FILE[:SCALE] apply a LoRA adapter (llama.cpp's GGUF format) scaled by SCALE\n" \
+    "                          (default 1); repeatable; on the CPU\n"
+
+/* Add --lora's argument to cp: 0, or -1 after a usage message. */
+int cli_parse_lora(const char *cmd, const char *arg, struct pd_context_params *cp);
 
 /* The device options' lines for a --help text. */
 #define CLI_DEVICE_HELP                                                                       \

@@ -71,6 +71,7 @@ static const char chat_help[] =
     "  -c, --ctx-size N        context size in tokens (default: the model's, at most 4096)\n"
     "  -t, --threads N         CPU threads (default: all online CPUs)\n"
     CLI_DEVICE_HELP
+    CLI_LORA_HELP
     CLI_SAMPLER_HELP
     "      --template NAME     chat template (as for run; default: recognized from the model)\n"
     "      --precise           float activations in matrix products (slower)\n"
@@ -110,6 +111,7 @@ static const struct option chat_longopts[] = {
     { "threads", required_argument, NULL, 't' },
     CLI_SAMPLER_LONGOPTS,
     CLI_DEVICE_LONGOPTS,
+    CLI_LORA_LONGOPTS,
     { "template", required_argument, NULL, OPT_TEMPLATE },
     { "precise", no_argument, NULL, OPT_PRECISE },
     { "think", required_argument, NULL, OPT_THINK },

@@ -62,6 +62,7 @@ static const char run_help[] =
     "  -c, --ctx-size N        context size in tokens (default: the model's, at most 4096)\n"
     "  -t, --threads N         CPU threads (default: all online CPUs)\n"
     CLI_DEVICE_HELP
+    CLI_LORA_HELP
     "      --temp T            temperature; 0 is greedy (default 0.6)\n"
     "      --top-k K           keep the K most likely tokens (default 40; 0 = off)\n"
     "      --top-p P           nucleus sampling (default 0.95; 1 = off)\n"
@@ -98,6 +99,7 @@ static const struct option run_longopts[] = {
     { "threads", required_argument, NULL, 't' },
     CLI_SAMPLER_LONGOPTS,
     CLI_DEVICE_LONGOPTS,
+    CLI_LORA_LONGOPTS,
     { "template", required_argument, NULL, OPT_TEMPLATE },
     { "stop", required_argument, NULL, OPT_STOP },
     { "json", no_argument, NULL, OPT_JSON },

@@ -38,6 +38,7 @@ static const char tui_help[] =
     "  -c, --ctx-size N      context size (default: the model's, at most 4096)\n"
     "  -t, --threads N       threads (default: the cores)\n"
     CLI_SAMPLER_HELP
+    "      --lora FILE[:S]   apply a LoRA adapter scaled by S (default 1); repeatable\n"
     "      --template NAME   chat template (default: from the model)\n"
     "      --precise         float activations (slower; matches transformers)\n"
     "      --think MODE      thoughts: auto (open while streaming, folded after), open, folded\n"
@@ -57,6 +58,7 @@ static const struct option tui_longopts[] = {
     { "ctx-size", required_argument, NULL, 'c' },
     { "threads", required_argument, NULL, 't' },
     CLI_SAMPLER_LONGOPTS,
+    CLI_LORA_LONGOPTS,
     { "template", required_argument, NULL, OPT_TEMPLATE },
     { "precise", no_argument, NULL, OPT_PRECISE },
     { "think", required_argument, NULL, OPT_THINK },
@@ -111,6 +113,10 @@ parse_opts(int argc, char **argv, struct wb *w, struct tui_opts *o)
             continue;
         switch (opt) {
         case 'm': c->model_path = optarg; break;
+        case CLI_OPT_LORA:
+            if (cli_parse_lora("tui", optarg, &c->cp) < 0)
+                return EXIT_USAGE;
+            break;
         case 's': c->system = optarg; break;
         case 'n':
             if (!cli_parse_int("tui", "-n", optarg, -1, INT32_MAX, &c->n_predict))
