@@ -15,6 +15,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "engine/train/lora-train.h"
 #include "engine/train/ops.h"
 
 /* ---- memory ------------------------------------------------------------------------------- */
@@ -145,6 +146,28 @@ zero(float *p, int64_t n)
 #define W(off) (m->params + (off))
 #define G(off) (m->grads + (off))
 
+/* A product of the model, y[N][n_out] = x[N][n_in] . W^T, plus the adapter's share where m has
+ * one on W. */
+static void
+proj_forward(struct pd_tmodel *m, struct pd_threadpool *tp, float *y, const float *x,
+             const float *w, int64_t N, int64_t n_in, int64_t n_out)
+{
+    pd_tr_linear_forward(tp, y, x, w, NULL, N, n_in, n_out);
+    if (m->lora)
+        pd_tlora_forward(m->lora, m, tp, y, x, w, N, n_in, n_out);
+}
+
+/* Its backward: with an adapter the weights are frozen (no dW), the adapter gets its share. */
+static void
+proj_backward(struct pd_tmodel *m, struct pd_threadpool *tp, float *dx, float *dw,
+              const float *dy, const float *x, const float *w, int64_t N, int64_t n_in,
+              int64_t n_out)
+{
+    pd_tr_linear_backward(tp, dx, m->lora ? NULL : dw, NULL, dy, x, w, N, n_in, n_out);
+    if (m->lora)
+        pd_tlora_backward(m->lora, m, tp, dx, dy, x, w, N, n_in, n_out);
+}
+
 static struct pd_tr_attn
 attn_shape(const struct pd_tmodel *m)
 {
@@ -180,35 +203,35 @@ attn_forward(struct pd_tmodel *m, struct pd_threadpool *tp, int il)
     struct pd_tr_attn at = attn_shape(m);
     pd_tr_rmsnorm_forward(a->n1, a->rstd1, h, W(L->attn_norm), N, E, c->rms_eps);
     if (Rq > 0) {
-        pd_tr_linear_forward(tp, a->qa, a->n1, W(L->wq_a), NULL, N, E, Rq);
+        proj_forward(m, tp, a->qa, a->n1, W(L->wq_a), N, E, Rq);
         pd_tr_rmsnorm_forward(a->qan, a->rqa, a->qa, W(L->q_a_norm), N, Rq, c->rms_eps);
-        pd_tr_linear_forward(tp, a->q, a->qan, W(L->wq_b), NULL, N, Rq, H * Dq);
+        proj_forward(m, tp, a->q, a->qan, W(L->wq_b), N, Rq, H * Dq);
     } else {
-        pd_tr_linear_forward(tp, a->q, a->n1, W(L->wq), NULL, N, E, H * Dq);
+        proj_forward(m, tp, a->q, a->n1, W(L->wq), N, E, H * Dq);
     }
     pd_tr_rope_forward(a->q + Dn, pv->pos, &rp, N, H * Dq, (int)H, Dq);
-    pd_tr_linear_forward(tp, a->lat, a->n1, W(L->wkv_a), NULL, N, E, R);
-    pd_tr_linear_forward(tp, a->kpe, a->n1, W(L->wkv_a) + R * E, NULL, N, E, Dr);
+    proj_forward(m, tp, a->lat, a->n1, W(L->wkv_a), N, E, R);
+    proj_forward(m, tp, a->kpe, a->n1, W(L->wkv_a) + R * E, N, E, Dr);
     pd_tr_rope_forward(a->kpe, pv->pos, &rp, N, Dr, 1, Dr);
     pd_tr_rmsnorm_forward(a->latn, a->rl, a->lat, W(L->kv_a_norm), N, R, c->rms_eps);
-    pd_tr_linear_forward(tp, a->k, a->latn, W(L->wk_b), NULL, N, R, H * Dn);
-    pd_tr_linear_forward(tp, a->v, a->latn, W(L->wv_b), NULL, N, R, H * Dv);
+    proj_forward(m, tp, a->k, a->latn, W(L->wk_b), N, R, H * Dn);
+    proj_forward(m, tp, a->v, a->latn, W(L->wv_b), N, R, H * Dv);
     pd_tr_attn_forward(tp, a->o, a->probs, a->q, a->k, a->kpe, a->v, &at);
-    pd_tr_linear_forward(tp, pv->tmp, a->o, W(L->wo), NULL, N, H * Dv, E);
+    proj_forward(m, tp, pv->tmp, a->o, W(L->wo), N, H * Dv, E);
     for (int64_t i = 0; i < N * E; i++)
         a->hmid[i] = h[i] + pv->tmp[i];
 }
 
 /* out = SwiGLU FFN of width F on x, saving gate, up and the activation in fg, fu, fa. */
 static void
-swiglu_ffn_forward(struct pd_threadpool *tp, float *out, float *fg, float *fu, float *fa,
-                   const float *x, const float *Wg, const float *Wu, const float *Wd, int64_t N,
-                   int64_t E, int64_t F)
+swiglu_ffn_forward(struct pd_tmodel *m, struct pd_threadpool *tp, float *out, float *fg,
+                   float *fu, float *fa, const float *x, const float *Wg, const float *Wu,
+                   const float *Wd, int64_t N, int64_t E, int64_t F)
 {
-    pd_tr_linear_forward(tp, fg, x, Wg, NULL, N, E, F);
-    pd_tr_linear_forward(tp, fu, x, Wu, NULL, N, E, F);
+    proj_forward(m, tp, fg, x, Wg, N, E, F);
+    proj_forward(m, tp, fu, x, Wu, N, E, F);
     pd_tr_swiglu_forward(fa, fg, fu, N * F);
-    pd_tr_linear_forward(tp, out, fa, Wd, NULL, N, F, E);
+    proj_forward(m, tp, out, fa, Wd, N, F, E);
 }
 
 /* h[il+1] = hmid + FFN(rmsnorm(hmid)) */
@@ -224,14 +247,14 @@ ffn_forward(struct pd_tmodel *m, struct pd_threadpool *tp, int il, char *err)
     float *out = pv->h[il + 1];
     pd_tr_rmsnorm_forward(a->n2, a->rstd2, a->hmid, W(L->ffn_norm), N, E, c->rms_eps);
     if (L->moe < 0) {
-        swiglu_ffn_forward(tp, pv->tmp, a->fg, a->fu, a->fa, a->n2, W(L->gate), W(L->up),
+        swiglu_ffn_forward(m, tp, pv->tmp, a->fg, a->fu, a->fa, a->n2, W(L->gate), W(L->up),
                            W(L->down), N, E, c->n_ff);
         for (int64_t i = 0; i < N * E; i++)
             out[i] = a->hmid[i] + pv->tmp[i];
         return 0;
     }
     struct pd_tr_router rt = router_shape(m);
-    pd_tr_linear_forward(tp, a->rlog, a->n2, W(L->router), NULL, N, E, X);
+    proj_forward(m, tp, a->rlog, a->n2, W(L->router), N, E, X);
     pd_tr_router_forward(a->ids, a->wts, a->rprob, a->rlog, m->bias + L->moe * X, &rt, N);
     pd_tr_expert_load(m->load + L->moe * X, a->ids, N, (int)K, (int)X);
     int rc = pd_tr_moe_group(a->offset, a->row_token, a->token_row, a->ids, N, (int)K, (int)X,
@@ -243,12 +266,12 @@ ffn_forward(struct pd_tmodel *m, struct pd_threadpool *tp, int il, char *err)
         int64_t r0 = a->offset[e], nr = a->offset[e + 1] - r0;
         if (nr == 0)
             continue;
-        swiglu_ffn_forward(tp, a->ey + r0 * E, a->eg + r0 * Fe, a->eu + r0 * Fe, a->ea + r0 * Fe,
-                           a->rx + r0 * E, W(L->gate_exps) + e * Fe * E,
+        swiglu_ffn_forward(m, tp, a->ey + r0 * E, a->eg + r0 * Fe, a->eu + r0 * Fe,
+                           a->ea + r0 * Fe, a->rx + r0 * E, W(L->gate_exps) + e * Fe * E,
                            W(L->up_exps) + e * Fe * E, W(L->down_exps) + e * E * Fe, nr, E, Fe);
     }
     if (Fs > 0) {
-        swiglu_ffn_forward(tp, pv->tmp, a->fg, a->fu, a->fa, a->n2, W(L->gate_sh), W(L->up_sh),
+        swiglu_ffn_forward(m, tp, pv->tmp, a->fg, a->fu, a->fa, a->n2, W(L->gate_sh), W(L->up_sh),
                            W(L->down_sh), N, E, Fs);
         for (int64_t i = 0; i < N * E; i++)
             out[i] = a->hmid[i] + pv->tmp[i];
@@ -268,6 +291,8 @@ pd_tmodel_forward(struct pd_tmodel *m, struct pd_threadpool *tp, const int32_t *
         return pd_errorf(err, PD_EINVAL, "batch %d x %d: T must be within 1..ctx (%d)", B, T,
                          c->n_ctx);
     int rc = reserve(m, B, T, err);
+    if (rc == 0 && m->lora && pd_tlora_reserve(m->lora, (int64_t)B * T) != 0)
+        rc = pd_errorf(err, PD_ENOMEM, "out of memory for the adapter's scratch");
     if (rc != 0)
         return rc;
     struct tm_priv *pv = tm_priv(m);
@@ -288,7 +313,7 @@ pd_tmodel_forward(struct pd_tmodel *m, struct pd_threadpool *tp, const int32_t *
     pd_tr_rmsnorm_forward(pv->xf, pv->rstdf, pv->h[c->n_layer], W(pv->output_norm), N, E,
                           c->rms_eps);
     const float *Wout = W(pv->output >= 0 ? pv->output : pv->tok_embd);
-    pd_tr_linear_forward(tp, pv->logits, pv->xf, Wout, NULL, N, E, V);
+    proj_forward(m, tp, pv->logits, pv->xf, Wout, N, E, V);
     float l = 0.0f;
     rc = pd_tr_xent_forward(tp, &l, &pv->count, pv->logp, pv->lse, pv->logits, pv->targets, N, V,
                             err);
@@ -313,18 +338,19 @@ pd_tmodel_logits(const struct pd_tmodel *m)
 /* dx += the gradient through a SwiGLU FFN whose output gradient is dout; dfg, dfu, dfa are
  * scratch of N*F. */
 static void
-swiglu_ffn_backward(struct pd_threadpool *tp, float *dx, float *dWg, float *dWu, float *dWd,
-                    const float *dout, const float *fg, const float *fu, const float *fa,
-                    const float *x, const float *Wg, const float *Wu, const float *Wd,
-                    float *dfg, float *dfu, float *dfa, int64_t N, int64_t E, int64_t F)
+swiglu_ffn_backward(struct pd_tmodel *m, struct pd_threadpool *tp, float *dx, float *dWg,
+                    float *dWu, float *dWd, const float *dout, const float *fg, const float *fu,
+                    const float *fa, const float *x, const float *Wg, const float *Wu,
+                    const float *Wd, float *dfg, float *dfu, float *dfa, int64_t N, int64_t E,
+                    int64_t F)
 {
     zero(dfa, N * F);
     zero(dfg, N * F);
     zero(dfu, N * F);
-    pd_tr_linear_backward(tp, dfa, dWd, NULL, dout, fa, Wd, N, F, E);
+    proj_backward(m, tp, dfa, dWd, dout, fa, Wd, N, F, E);
     pd_tr_swiglu_backward(dfg, dfu, dfa, fg, fu, N * F);
-    pd_tr_linear_backward(tp, dx, dWg, NULL, dfg, x, Wg, N, E, F);
-    pd_tr_linear_backward(tp, dx, dWu, NULL, dfu, x, Wu, N, E, F);
+    proj_backward(m, tp, dx, dWg, dfg, x, Wg, N, E, F);
+    proj_backward(m, tp, dx, dWu, dfu, x, Wu, N, E, F);
 }
 
 /* On entry dres is the gradient of h[il+1]; on return, of hmid. */
@@ -340,12 +366,12 @@ ffn_backward(struct pd_tmodel *m, struct pd_threadpool *tp, int il)
     float *dn = pv->dn;
     zero(dn, N * E);
     if (L->moe < 0) {
-        swiglu_ffn_backward(tp, dn, G(L->gate), G(L->up), G(L->down), pv->dres, a->fg, a->fu,
+        swiglu_ffn_backward(m, tp, dn, G(L->gate), G(L->up), G(L->down), pv->dres, a->fg, a->fu,
                             a->fa, a->n2, W(L->gate), W(L->up), W(L->down), pv->dfg, pv->dfu,
                             pv->dfa, N, E, c->n_ff);
     } else {
         if (Fs > 0)
-            swiglu_ffn_backward(tp, dn, G(L->gate_sh), G(L->up_sh), G(L->down_sh), pv->dres,
+            swiglu_ffn_backward(m, tp, dn, G(L->gate_sh), G(L->up_sh), G(L->down_sh), pv->dres,
                                 a->fg, a->fu, a->fa, a->n2, W(L->gate_sh), W(L->up_sh),
                                 W(L->down_sh), pv->dfg, pv->dfu, pv->dfa, N, E, Fs);
         zero(pv->dey, NK * E);
@@ -357,7 +383,7 @@ ffn_backward(struct pd_tmodel *m, struct pd_threadpool *tp, int il)
             int64_t r0 = a->offset[e], nr = a->offset[e + 1] - r0;
             if (nr == 0)
                 continue;
-            swiglu_ffn_backward(tp, pv->drx + r0 * E, G(L->gate_exps) + e * Fe * E,
+            swiglu_ffn_backward(m, tp, pv->drx + r0 * E, G(L->gate_exps) + e * Fe * E,
                                 G(L->up_exps) + e * Fe * E, G(L->down_exps) + e * E * Fe,
                                 pv->dey + r0 * E, a->eg + r0 * Fe, a->eu + r0 * Fe,
                                 a->ea + r0 * Fe, a->rx + r0 * E, W(L->gate_exps) + e * Fe * E,
@@ -368,7 +394,7 @@ ffn_backward(struct pd_tmodel *m, struct pd_threadpool *tp, int il)
         struct pd_tr_router rt = router_shape(m);
         zero(pv->drlog, N * X);
         pd_tr_router_backward(pv->drlog, pv->dwts, a->ids, a->rprob, &rt, N);
-        pd_tr_linear_backward(tp, dn, G(L->router), NULL, pv->drlog, a->n2, W(L->router), N, E,
+        proj_backward(m, tp, dn, G(L->router), pv->drlog, a->n2, W(L->router), N, E,
                               X);
     }
     pd_tr_rmsnorm_backward(pv->dres, G(L->ffn_norm), dn, a->hmid, W(L->ffn_norm), a->rstd2, N,
@@ -396,32 +422,32 @@ attn_backward(struct pd_tmodel *m, struct pd_threadpool *tp, int il, char *err)
     zero(pv->dlatn, N * R);
     zero(pv->dlat, N * R);
     zero(pv->dn, N * E);
-    pd_tr_linear_backward(tp, pv->dO, G(L->wo), NULL, pv->dres, a->o, W(L->wo), N, H * Dv, E);
+    proj_backward(m, tp, pv->dO, G(L->wo), pv->dres, a->o, W(L->wo), N, H * Dv, E);
     int rc = pd_tr_attn_backward(tp, pv->dq, pv->dk, pv->dkpe, pv->dv, pv->dO, a->probs, a->q,
                                  a->k, a->kpe, a->v, &at, err);
     if (rc != 0)
         return rc;
-    pd_tr_linear_backward(tp, pv->dlatn, G(L->wv_b), NULL, pv->dv, a->latn, W(L->wv_b), N, R,
+    proj_backward(m, tp, pv->dlatn, G(L->wv_b), pv->dv, a->latn, W(L->wv_b), N, R,
                           H * Dv);
-    pd_tr_linear_backward(tp, pv->dlatn, G(L->wk_b), NULL, pv->dk, a->latn, W(L->wk_b), N, R,
+    proj_backward(m, tp, pv->dlatn, G(L->wk_b), pv->dk, a->latn, W(L->wk_b), N, R,
                           H * Dn);
     pd_tr_rmsnorm_backward(pv->dlat, G(L->kv_a_norm), pv->dlatn, a->lat, W(L->kv_a_norm), a->rl,
                            N, R);
     pd_tr_rope_backward(pv->dkpe, pv->pos, &rp, N, Dr, 1, Dr);
-    pd_tr_linear_backward(tp, pv->dn, G(L->wkv_a) + R * E, NULL, pv->dkpe, a->n1,
+    proj_backward(m, tp, pv->dn, G(L->wkv_a) + R * E, pv->dkpe, a->n1,
                           W(L->wkv_a) + R * E, N, E, Dr);
-    pd_tr_linear_backward(tp, pv->dn, G(L->wkv_a), NULL, pv->dlat, a->n1, W(L->wkv_a), N, E, R);
+    proj_backward(m, tp, pv->dn, G(L->wkv_a), pv->dlat, a->n1, W(L->wkv_a), N, E, R);
     pd_tr_rope_backward(pv->dq + Dn, pv->pos, &rp, N, H * Dq, (int)H, Dq);
     if (Rq > 0) {
         zero(pv->dqan, N * Rq);
         zero(pv->dqa, N * Rq);
-        pd_tr_linear_backward(tp, pv->dqan, G(L->wq_b), NULL, pv->dq, a->qan, W(L->wq_b), N, Rq,
+        proj_backward(m, tp, pv->dqan, G(L->wq_b), pv->dq, a->qan, W(L->wq_b), N, Rq,
                               H * Dq);
         pd_tr_rmsnorm_backward(pv->dqa, G(L->q_a_norm), pv->dqan, a->qa, W(L->q_a_norm), a->rqa,
                                N, Rq);
-        pd_tr_linear_backward(tp, pv->dn, G(L->wq_a), NULL, pv->dqa, a->n1, W(L->wq_a), N, E, Rq);
+        proj_backward(m, tp, pv->dn, G(L->wq_a), pv->dqa, a->n1, W(L->wq_a), N, E, Rq);
     } else {
-        pd_tr_linear_backward(tp, pv->dn, G(L->wq), NULL, pv->dq, a->n1, W(L->wq), N, E, H * Dq);
+        proj_backward(m, tp, pv->dn, G(L->wq), pv->dq, a->n1, W(L->wq), N, E, H * Dq);
     }
     pd_tr_rmsnorm_backward(pv->dres, G(L->attn_norm), pv->dn, pv->h[il], W(L->attn_norm),
                            a->rstd1, N, E);
@@ -438,6 +464,8 @@ backward_from(struct pd_tmodel *m, struct pd_threadpool *tp, const float *dlogit
         return pd_errorf(err, PD_EINVAL, "backward without a forward");
     int64_t N = (int64_t)pv->B * pv->T, E = c->n_embd, V = c->n_vocab;
     zero(m->grads, m->n_params);
+    if (m->lora)
+        zero(m->lora->grads, m->lora->n_params);
     zero(pv->dxf, N * E);
     zero(pv->dres, N * E);
     if (dlogits == NULL) {
@@ -446,7 +474,7 @@ backward_from(struct pd_tmodel *m, struct pd_threadpool *tp, const float *dlogit
         dlogits = pv->dlogits;
     }
     int64_t out = pv->output >= 0 ? pv->output : pv->tok_embd;
-    pd_tr_linear_backward(tp, pv->dxf, G(out), NULL, dlogits, pv->xf, W(out), N, E, V);
+    proj_backward(m, tp, pv->dxf, G(out), dlogits, pv->xf, W(out), N, E, V);
     pd_tr_rmsnorm_backward(pv->dres, G(pv->output_norm), pv->dxf, pv->h[c->n_layer],
                            W(pv->output_norm), pv->rstdf, N, E);
     for (int il = c->n_layer - 1; il >= 0; il--) {

@@ -39,6 +39,7 @@
 
 struct pd_threadpool;
 struct pd_gguf_writer;
+struct pd_tlora;
 struct pd_bpe;
 
 struct pd_tmodel_config {
@@ -102,6 +103,8 @@ struct pd_tmodel {
     int n_moe;                /* MoE layers: layers n_dense_lead .. n_layer-1 */
     float *bias;              /* [n_moe][X] selection biases, outside the gradient */
     float *load;              /* [n_moe][X] the expert load of the last forward */
+    struct pd_tlora *lora;    /* the caller's adapter, trained over frozen weights, or NULL
+                                 (lora-train.h) */
     void *priv;               /* saved activations and scratch */
 };
 

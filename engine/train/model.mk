@@ -3,6 +3,9 @@
 engine_libengine_a_SOURCES += %reldir%/model.h %reldir%/model-impl.h %reldir%/model.c \
 	%reldir%/model-fwd.c %reldir%/model-gguf.c
 
+# LoRA adapters trained over the frozen model, written in llama.cpp's adapter format.
+engine_libengine_a_SOURCES += %reldir%/lora-train.h %reldir%/lora-train.c %reldir%/lora-gguf.c
+
 check_PROGRAMS += tests/test-train-model
 TESTS += tests/test-train-model
 tests_test_train_model_SOURCES = tests/test-train-model.c
