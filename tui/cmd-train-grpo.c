@@ -33,9 +33,10 @@ static const char grpo_help[] =
     "usage: ponder train grpo -m MODEL.gguf (--task countdown|arith | --dataset FILE)\n"
     "                         [OPTIONS] -o OUT.gguf\n"
     "\n"
-    "GRPO on the full weights of an F32 deepseek2 model (one ponder train pretrain wrote): G\n"
-    "completions per prompt sampled at --temp, rewards, group-normalized advantages, the\n"
-    "clipped objective (+ k3 KL with --beta), AdamW. The base model file is never written.\n"
+    "GRPO on the weights, or a LoRA adapter, of an F32 deepseek2 model (as ponder train\n"
+    "pretrain writes): G completions per prompt sampled at --temp, rewards, group-normalized\n"
+    "advantages, the clipped objective (+ k3 KL with --beta), AdamW. The base model file is\n"
+    "never written.\n"
     "\n"
     "  -m, --model FILE        the starting model (also the KL reference)\n"
     "  -o, --output FILE       the trained model (GGUF, deepseek2, F32)\n"
@@ -60,6 +61,13 @@ static const char grpo_help[] =
     "      --clip R            gradient norm clip (1.0; 0 = off)\n"
     "      --seed S            sampling and data (1)\n"
     "      --threads N         (default: all CPUs)\n"
+    "      --lora-rank R       train a LoRA adapter of rank R over the frozen model; -o is\n"
+    "                          then the adapter GGUF (ponder run --lora, llama.cpp --lora)\n"
+    "      --lora-alpha A      the adapter's alpha; its scale is A/R (default: R)\n"
+    "      --lora-targets L    of attn_q, attn_kv_a, attn_output, ffn (dense), shexp (shared\n"
+    "                          experts), attn (the three attn_*), all; default attn,ffn\n"
+    "                          (llama.cpp's deepseek2 applies only attn_output, ffn, shexp)\n"
+    "      --merge             with --lora-rank, -o is the model with the adapter merged in\n"
     "      --ckpt FILE         checkpoint (default: OUT.ckpt); --ckpt-every N steps (0: end)\n"
     "      --resume FILE       continue from a checkpoint (-m, data and rewards as before)\n"
     "      --stop-after N      stop after step N with a checkpoint, as Ctrl-C does\n"
@@ -72,7 +80,8 @@ static const char grpo_help[] =
 enum {
     O_TASK = 256, O_DATASET, O_REWARD, O_PROMPTS, O_STEPS, O_LR, O_BETA, O_EPS, O_EPS_HIGH,
     O_LOSS, O_SCALE, O_MU, O_TEMP, O_MAXC, O_MASKT, O_CLIP, O_SEED, O_THREADS, O_CKPT,
-    O_CKPT_EVERY, O_RESUME, O_STOP_AFTER, O_DB, O_LOG_EVERY,
+    O_CKPT_EVERY, O_RESUME, O_STOP_AFTER, O_DB, O_LOG_EVERY, O_LORA_RANK, O_LORA_ALPHA,
+    O_LORA_TARGETS, O_MERGE,
 };
 
 static const struct option grpo_longopts[] = {
@@ -94,6 +103,10 @@ static const struct option grpo_longopts[] = {
     { "resume", required_argument, NULL, O_RESUME },
     { "stop-after", required_argument, NULL, O_STOP_AFTER },
     { "db", required_argument, NULL, O_DB }, { "log-every", required_argument, NULL, O_LOG_EVERY },
+    { "lora-rank", required_argument, NULL, O_LORA_RANK },
+    { "lora-alpha", required_argument, NULL, O_LORA_ALPHA },
+    { "lora-targets", required_argument, NULL, O_LORA_TARGETS },
+    { "merge", no_argument, NULL, O_MERGE },
     { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 };
 
@@ -106,6 +119,8 @@ static const struct {
     { O_BETA, "beta" }, { O_EPS, "epsilon" }, { O_EPS_HIGH, "epsilon_high" }, { O_LOSS, "loss" },
     { O_SCALE, "scale_rewards" }, { O_MU, "mu" }, { O_TEMP, "temp" },
     { O_MAXC, "max_completion" }, { O_CLIP, "clip" }, { O_SEED, "seed" },
+    { O_LORA_RANK, "lora_rank" }, { O_LORA_ALPHA, "lora_alpha" },
+    { O_LORA_TARGETS, "lora_targets" },
 };
 
 struct row {                 /* a dataset row */
@@ -116,7 +131,7 @@ struct cli {
     struct pd_grpo_run_opts o;
     bool changed;
     const char *model, *output, *dataset, *ckpt, *resume, *db;
-    bool have_task;
+    bool have_task, merge;
     enum pd_task_kind task;
     long threads, ckpt_every, stop_after, log_every;
     const char *reward_names[PD_GRPO_MAX_FN];
@@ -445,6 +460,7 @@ parse_args(struct cli *c, int argc, char **argv, bool *help)
                 return false;
             break;
         case O_MASKT: c->o.grpo.mask_truncated = true, c->changed = true; break;
+        case O_MERGE: c->merge = true; break;
         case O_CKPT: c->ckpt = optarg; break;
         case O_RESUME: c->resume = optarg; break;
         case O_DB: c->db = optarg; break;
@@ -707,11 +723,12 @@ run_grpo(struct cli *c, struct src *s, struct pd_store *db)
         goto out;
     }
     r->opts.threads = pd_threadpool_size(tp);
-    fprintf(stderr, "run %" PRId64 ": %" PRId64 " parameters; %" PRId64 " steps of %d prompts x "
+    fprintf(stderr, "run %" PRId64 ": %" PRId64 " %s; %" PRId64 " steps of %d prompts x "
             "%d completions (<= %d tokens), loss %s, beta %g, mu %d, lr %g\n", r->label,
-            r->model->n_params, r->opts.steps, r->opts.prompts, r->opts.group,
-            r->opts.grpo.max_completion, pd_grpo_loss_name(r->opts.grpo.loss), r->opts.grpo.beta,
-            r->opts.mu, r->opts.lr);
+            r->lora ? r->lora->n_params : r->model->n_params,
+            r->lora ? "adapter parameters" : "parameters", r->opts.steps, r->opts.prompts,
+            r->opts.group, r->opts.grpo.max_completion, pd_grpo_loss_name(r->opts.grpo.loss),
+            r->opts.grpo.beta, r->opts.mu, r->opts.lr);
     struct sigaction sa = { .sa_handler = on_interrupt }, old;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old);
@@ -723,7 +740,7 @@ run_grpo(struct cli *c, struct src *s, struct pd_store *db)
         rc = EXIT_OK;
     if (status[0] == 'd') {
         if (pd_grpo_run_save(r, ckpt, err) != 0 ||
-            pd_tmodel_write_gguf(r->model, r->tok, "ponder-grpo", c->output, err) != 0) {
+            pd_grpo_run_write(r, c->output, c->merge, err) != 0) {
             rc = cli_fail("train", "%s", err);
             status = "failed";
         } else {
@@ -758,6 +775,8 @@ cmd_train_grpo(int argc, char **argv)
         return cli_usage_error("train", "where to? -o OUT.gguf");
     if (c.have_task == (c.dataset != NULL))
         return cli_usage_error("train", "prompts from --task NAME or --dataset FILE (one)");
+    if (c.merge && c.o.lora_rank == 0 && !c.resume)
+        return cli_usage_error("train", "--merge merges a LoRA adapter: give --lora-rank");
     if (c.resume && c.changed)
         return cli_usage_error("train", "--resume continues a run as it was: no options with it");
     char err[PD_ERR_MAX];

@@ -16,6 +16,7 @@
 
 #include "engine/gguf.h"
 #include "engine/train/bpe-train.h"
+#include "engine/train/lora-train.h"
 #include "kernels/cpu/quant.h"
 
 #define CKPT_VERSION 1
@@ -26,12 +27,12 @@ pd_grpo_run_opts_default(struct pd_grpo_run_opts *o)
     *o = (struct pd_grpo_run_opts){
         .group = 8, .prompts = 4, .steps = 100, .mu = 1, .temp = 1.0f, .lr = 1e-5f,
         .weight_decay = 0.0f, .clip = 1.0f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
-        .seed = 1, .threads = 0,
+        .seed = 1, .threads = 0, .lora_targets = PD_TLORA_DEFAULT,
     };
     pd_grpo_params_default(&o->grpo);
 }
 
-enum opt_type { O_I32, O_I64, O_U64, O_F32, O_BOOL, O_LOSS, O_SCALE };
+enum opt_type { O_I32, O_I64, O_U64, O_F32, O_BOOL, O_LOSS, O_SCALE, O_TARGETS };
 
 static const struct {
     const char *key;
@@ -46,7 +47,8 @@ static const struct {
     K("loss", O_LOSS, grpo.loss), K("scale_rewards", O_SCALE, grpo.scale),
     K("epsilon", O_F32, grpo.epsilon), K("epsilon_high", O_F32, grpo.epsilon_high),
     K("beta", O_F32, grpo.beta), K("max_completion", O_I32, grpo.max_completion),
-    K("mask_truncated", O_BOOL, grpo.mask_truncated),
+    K("mask_truncated", O_BOOL, grpo.mask_truncated), K("lora_rank", O_I32, lora_rank),
+    K("lora_alpha", O_F32, lora_alpha), K("lora_targets", O_TARGETS, lora_targets),
 #undef K
 };
 
@@ -68,6 +70,10 @@ pd_grpo_run_opts_check(const struct pd_grpo_run_opts *o, char *err)
     if (!(o->clip >= 0.0f) || !(o->weight_decay >= 0.0f) || !(o->beta1 >= 0 && o->beta1 < 1) ||
         !(o->beta2 >= 0 && o->beta2 < 1) || !(o->eps > 0))
         return pd_errorf(err, PD_EINVAL, "optimizer settings out of range");
+    if (o->lora_rank < 0 || o->lora_rank > 4096 || !(o->lora_alpha >= 0.0f) ||
+        o->lora_targets == 0 || (o->lora_targets & ~(uint32_t)PD_TLORA_ALL))
+        return pd_errorf(err, PD_EINVAL, "LoRA settings out of range (rank 0..4096, alpha >= 0, "
+                         "some targets)");
     return pd_grpo_params_check(&o->grpo, err);
 }
 
@@ -104,6 +110,11 @@ pd_grpo_run_opts_set(struct pd_grpo_run_opts *o, const char *key, const char *va
             good = pd_grpo_scale_parse(value, (enum pd_grpo_scale *)f) == 0;
             end = (char *)value + strlen(value);
             break;
+        case O_TARGETS:
+            if (pd_tlora_targets_parse(value, (uint32_t *)f, err) != 0)
+                return PD_EINVAL;
+            end = (char *)value + strlen(value);
+            break;
         }
         if (!good || end == value || *end != '\0')
             return pd_errorf(err, PD_EINVAL, "%s: bad value '%s'", key, value);
@@ -133,6 +144,10 @@ format_opts(const struct pd_grpo_run_opts *o, char *buf, size_t cap, bool json)
             break;
         case O_SCALE:
             snprintf(v, sizeof v, "%s", pd_grpo_scale_name(*(const enum pd_grpo_scale *)f));
+            str = true;
+            break;
+        case O_TARGETS:
+            pd_tlora_targets_format(*(const uint32_t *)f, v, sizeof v);
             str = true;
             break;
         }
@@ -184,9 +199,15 @@ pd_grpo_run_new(struct pd_grpo_run **out, const struct pd_grpo_run_opts *o,
     pd_bpe_get_ids(tok, &ids);
     if (rc == 0 && ids.eos < 0)
         rc = pd_errorf(err, PD_EINVAL, "the tokenizer has no EOS to end a completion");
+    if (rc == 0 && o->lora_rank > 0) {
+        float alpha = o->lora_alpha > 0.0f ? o->lora_alpha : (float)o->lora_rank;
+        rc = pd_tlora_new(&r->lora, model, o->lora_rank, alpha, o->lora_targets, o->seed, err);
+        model->lora = r->lora;
+    }
     if (rc == 0) {
-        r->m1 = calloc((size_t)model->n_params, sizeof(float));
-        r->m2 = calloc((size_t)model->n_params, sizeof(float));
+        int64_t n = r->lora ? r->lora->n_params : model->n_params;
+        r->m1 = calloc((size_t)n, sizeof(float));
+        r->m2 = calloc((size_t)n, sizeof(float));
         if (!r->m1 || !r->m2)
             rc = pd_errorf(err, PD_ENOMEM, "out of memory for the optimizer");
     }
@@ -213,6 +234,7 @@ pd_grpo_run_free(struct pd_grpo_run *r)
         return;
     pd_tmodel_free(r->model);
     pd_tmodel_free(r->ref);
+    pd_tlora_free(r->lora);
     pd_bpe_free(r->tok);
     free(r->m1);
     free(r->m2);
@@ -231,10 +253,11 @@ pd_grpo_run_save(const struct pd_grpo_run *r, const char *path, char *err)
     int rc = text && w ? 0 : pd_errorf(err, PD_ENOMEM, "out of memory");
     if (rc == 0) {
         format_opts(&r->opts, text, (size_t)n + 1, false);
-        rc = pd_tmodel_add_gguf(m, w, "ponder-grpo-checkpoint", err);
+        rc = r->lora ? pd_tlora_add_gguf(r->lora, m, w, "ponder-grpo-checkpoint", err)
+                     : pd_tmodel_add_gguf(m, w, "ponder-grpo-checkpoint", err);
     }
     if (rc == 0) {
-        uint64_t np = (uint64_t)m->n_params;
+        uint64_t np = (uint64_t)(r->lora ? r->lora->n_params : m->n_params);
         if ((rc = pd_gguf_writer_set_u32(w, "ponder.grpo.version", CKPT_VERSION)) ||
             (rc = pd_gguf_writer_set_str(w, "ponder.grpo.options", text)) ||
             (rc = pd_gguf_writer_set_u64(w, "ponder.grpo.step", (uint64_t)r->step)) ||
@@ -310,8 +333,15 @@ pd_grpo_run_load(struct pd_grpo_run **out, const char *path, struct pd_tmodel *r
                        CKPT_VERSION);
     if (rc == 0)
         rc = parse_opts(&o, text, path, err);
-    if (rc == 0)
+    bool lora = rc == 0 && o.lora_rank > 0;
+    if (lora && ref_model == NULL)
+        rc = pd_errorf(err, PD_EINVAL, "%s: a LoRA checkpoint needs its base model", path);
+    if (lora && rc == 0) {
+        m = ref_model;   /* the policy is the base under the checkpoint's adapter */
+        ref_model = NULL;
+    } else if (rc == 0) {
         rc = pd_tmodel_from_gguf(&m, g, err);
+    }
     if (rc == 0)
         rc = pd_bpe_from_gguf(&tok, g, err);
     char ca[1024], cb[1024];
@@ -325,9 +355,12 @@ pd_grpo_run_load(struct pd_grpo_run **out, const char *path, struct pd_tmodel *r
         rc = pd_grpo_run_new(&r, &o, m, tok, sample_path, err);
         m = NULL, tok = NULL;
     }
-    if (rc == 0 && (rc = read_floats(g, "adam.m", r->m1, r->model->n_params, path, err)) == 0)
-        rc = read_floats(g, "adam.v", r->m2, r->model->n_params, path, err);
-    if (rc == 0 && r->ref) {
+    int64_t n_train = r ? (r->lora ? r->lora->n_params : r->model->n_params) : 0;
+    if (rc == 0 && r->lora)
+        rc = pd_tlora_read_gguf(r->lora, r->model, g, path, err);
+    if (rc == 0 && (rc = read_floats(g, "adam.m", r->m1, n_train, path, err)) == 0)
+        rc = read_floats(g, "adam.v", r->m2, n_train, path, err);
+    if (rc == 0 && r->ref && !r->lora) {
         /* the reference is the base, not the checkpoint's policy */
         if (ref_model == NULL) {
             rc = pd_errorf(err, PD_EINVAL, "%s: beta > 0 needs the base model as reference",
@@ -353,4 +386,25 @@ pd_grpo_run_load(struct pd_grpo_run **out, const char *path, struct pd_tmodel *r
     }
     *out = r;
     return 0;
+}
+
+int
+pd_grpo_run_write(const struct pd_grpo_run *r, const char *path, bool merge, char *err)
+{
+    if (r->lora == NULL)
+        return pd_tmodel_write_gguf(r->model, r->tok, "ponder-grpo", path, err);
+    if (!merge)
+        return pd_tlora_write_gguf(r->lora, r->model, "ponder-grpo-lora", path, err);
+    /* the merge goes into a copy: the base stays as loaded */
+    struct pd_tmodel *mm = NULL;
+    int rc = pd_tmodel_new(&mm, &r->model->cfg, 1, err);
+    if (rc == 0) {
+        memcpy(mm->params, r->model->params, (size_t)mm->n_params * sizeof(float));
+        memcpy(mm->bias, r->model->bias,
+               (size_t)mm->n_moe * (size_t)mm->cfg.n_expert * sizeof(float));
+        pd_tlora_merge(r->lora, mm);
+        rc = pd_tmodel_write_gguf(mm, r->tok, "ponder-grpo-merged", path, err);
+    }
+    pd_tmodel_free(mm);
+    return rc;
 }

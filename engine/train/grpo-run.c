@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/model.h"
 #include "engine/sampler.h"
@@ -133,12 +134,34 @@ sample_group(struct pd_context *ctx, struct pd_sampler *smp, const float *plog, 
     return 0;
 }
 
+/* The policy for the engine: the model as GGUF, or with LoRA the base (once) and the adapter
+ * beside it, which cp then names. */
+static int
+write_policy(struct pd_grpo_run *r, struct pd_context_params *cp, char *adapter, size_t cap,
+             char *err)
+{
+    int rc = 0;
+    if (!r->lora || !r->base_written)
+        rc = pd_tmodel_write_gguf(r->model, r->tok, "ponder-grpo-policy", r->sample_path, err);
+    r->base_written = rc == 0;
+    if (rc != 0 || r->lora == NULL)
+        return rc;
+    snprintf(adapter, cap, "%s.lora", r->sample_path);
+    cp->n_lora = 1;
+    cp->lora_path[0] = adapter;
+    cp->lora_scale[0] = 1.0f;
+    return pd_tlora_write_gguf(r->lora, r->model, "ponder-grpo-policy", adapter, err);
+}
+
 /* Write the policy, load it in the engine, sample every prompt's G completions. */
 static int
 sample_all(struct pd_grpo_run *r, struct step_buf *b, int32_t eos, int64_t *n_tok, char *err)
 {
     const struct pd_grpo_run_opts *o = &r->opts;
-    int rc = pd_tmodel_write_gguf(r->model, r->tok, "ponder-grpo-policy", r->sample_path, err);
+    struct pd_context_params cp;
+    pd_context_params_default(&cp);
+    char adapter[4096 + 8] = "";
+    int rc = write_policy(r, &cp, adapter, sizeof adapter, err);
     if (rc != 0)
         return rc;
     struct pd_model *m = NULL;
@@ -150,12 +173,13 @@ sample_all(struct pd_grpo_run *r, struct step_buf *b, int32_t eos, int64_t *n_to
         max_np = PD_MAX(max_np, b->n_prompt[p]);
     if ((rc = pd_model_load(&m, r->sample_path, err)) != 0)
         goto out;
-    struct pd_context_params cp;
-    pd_context_params_default(&cp);
     cp.n_ctx = max_np + o->grpo.max_completion + 1;
     cp.n_threads = o->threads;
     cp.precise = true;             /* the draws follow the float32 distribution trained on */
-    if ((rc = pd_context_new(&ctx, m, &cp, err)) != 0)
+    rc = pd_context_new(&ctx, m, &cp, err);
+    if (adapter[0])
+        unlink(adapter);   /* the context holds its own copy */
+    if (rc != 0)
         goto out;
     int32_t V = r->model->cfg.n_vocab;
     struct pd_sampler_params sp = {
@@ -232,6 +256,19 @@ prepare(struct pd_grpo_run *r, const struct pd_grpo_source *src, struct step_buf
     return rc;
 }
 
+/* What the optimizer trains: the adapter when there is one, else the weights. */
+static int64_t
+n_trained(const struct pd_grpo_run *r)
+{
+    return r->lora ? r->lora->n_params : r->model->n_params;
+}
+
+static float *
+trained_grads(const struct pd_grpo_run *r)
+{
+    return r->lora ? r->lora->grads : r->model->grads;
+}
+
 /* After sampling: rows as long as the longest prompt + completion; buffers for T. */
 static int
 size_rows(struct pd_grpo_run *r, struct step_buf *b, char *err)
@@ -244,7 +281,7 @@ size_rows(struct pd_grpo_run *r, struct step_buf *b, char *err)
     int64_t GT = (int64_t)b->G * T, V = r->model->cfg.n_vocab;
     if (ALLOC(b->tokens, GT) || ALLOC(b->targets, GT) || ALLOC(b->mask, GT) ||
         ALLOC(b->logp, GT) || ALLOC(b->lse, GT) || ALLOC(b->dlogp, GT) ||
-        ALLOC(b->zs, GT * V) || ALLOC(b->dz, GT * V) || ALLOC(b->gacc, r->model->n_params) ||
+        ALLOC(b->zs, GT * V) || ALLOC(b->dz, GT * V) || ALLOC(b->gacc, n_trained(r)) ||
         (r->opts.mu > 1 && ALLOC(b->old, GT * b->P)) || (r->ref && ALLOC(b->ref, GT * b->P)))
         return pd_errorf(err, PD_ENOMEM, "out of memory for rows of %d tokens", T);
     return 0;
@@ -343,7 +380,9 @@ pass(struct pd_grpo_run *r, struct pd_threadpool *tp, struct step_buf *b, int it
     struct pd_tmodel *m = r->model;
     int64_t GT = (int64_t)b->G * b->T, V = m->cfg.n_vocab;
     float temp = r->opts.temp;
-    memset(b->gacc, 0, (size_t)m->n_params * sizeof *b->gacc);
+    int64_t n_train = n_trained(r);
+    const float *grads = trained_grads(r);
+    memset(b->gacc, 0, (size_t)n_train * sizeof *b->gacc);
     for (int p = 0; p < b->P; p++) {
         fill_rows(b, p, eos);
         float *old = b->old ? b->old + p * GT : NULL, *ref = b->ref ? b->ref + p * GT : NULL;
@@ -377,8 +416,8 @@ pass(struct pd_grpo_run *r, struct pd_threadpool *tp, struct step_buf *b, int it
             b->dz[i] /= temp;
         if ((rc = pd_tmodel_backward_logits(m, tp, b->dz, err)) != 0)
             return rc;
-        for (int64_t i = 0; i < m->n_params; i++)
-            b->gacc[i] += m->grads[i];
+        for (int64_t i = 0; i < n_train; i++)
+            b->gacc[i] += grads[i];
     }
     return 0;
 }
@@ -478,17 +517,19 @@ do_step(struct pd_grpo_run *r, struct pd_threadpool *tp, const struct pd_grpo_so
         n_seen += acc.ls.n_tokens;
         st->clip_low += (double)acc.ls.n_clip_low;
         st->clip_high += (double)acc.ls.n_clip_high;
-        struct pd_tmodel *m = r->model;
-        memcpy(m->grads, b->gacc, (size_t)m->n_params * sizeof *m->grads);
-        float *g = m->grads;
-        int64_t np = m->n_params;
+        float *g = trained_grads(r);
+        int64_t np = n_trained(r);
+        memcpy(g, b->gacc, (size_t)np * sizeof *g);
         st->grad_norm = o->clip > 0 ? pd_optim_grad_clip(&g, &np, 1, o->clip)
                                     : pd_optim_grad_norm(&g, &np, 1);
         st->loss = acc.ls.loss;
         if (!isfinite(st->grad_norm))
             continue;   /* an overflow: no update, as pretrain does */
         struct pd_adamw h = { o->beta1, o->beta2, o->eps, o->weight_decay };
-        pd_tmodel_adamw(m, r->m1, r->m2, &h, o->lr, ++r->adam_t);
+        if (r->lora)
+            pd_optim_adamw_step(r->lora->params, r->m1, r->m2, g, np, &h, o->lr, ++r->adam_t);
+        else
+            pd_tmodel_adamw(r->model, r->m1, r->m2, &h, o->lr, ++r->adam_t);
     }
     double train_s = pd_time_now() - tt;
     st->train_tok_s = train_s > 0 ? (double)o->mu * b->P * b->G * b->T / train_s : 0;

@@ -31,6 +31,7 @@
 
 #include "engine/pd.h"
 #include "engine/train/grpo.h"
+#include "engine/train/lora-train.h"
 #include "engine/train/model.h"
 
 struct pd_bpe;
@@ -51,12 +52,17 @@ struct pd_grpo_run_opts {
     float beta1, beta2, eps;      /* AdamW (0.9, 0.999, 1e-8) */
     uint64_t seed;                /* sampling (1) */
     int32_t threads;              /* the sampler's (0: all CPUs) */
+    /* LoRA (lora-train.h): rank > 0 trains an adapter of that rank over the frozen model */
+    int32_t lora_rank;            /* (0: the full weights) */
+    float lora_alpha;             /* (0: the rank, so alpha / r = 1) */
+    uint32_t lora_targets;        /* enum pd_tlora_target mask (attn and ffn) */
 };
 
 void pd_grpo_run_opts_default(struct pd_grpo_run_opts *o);
 int pd_grpo_run_opts_check(const struct pd_grpo_run_opts *o, char *err);
 /* Set an option from text. Keys: group prompts steps mu temp lr weight_decay clip beta1 beta2
- * eps seed loss scale_rewards epsilon epsilon_high beta max_completion mask_truncated.
+ * eps seed loss scale_rewards epsilon epsilon_high beta max_completion mask_truncated lora_rank
+ * lora_alpha lora_targets.
  * PD_ENOTFOUND for an unknown key, PD_EINVAL for a bad value. */
 int pd_grpo_run_opts_set(struct pd_grpo_run_opts *o, const char *key, const char *value,
                          char *err);
@@ -105,15 +111,19 @@ struct pd_grpo_step_stats {
 
 struct pd_grpo_run {
     struct pd_grpo_run_opts opts;
-    struct pd_tmodel *model;      /* the policy */
-    struct pd_tmodel *ref;        /* frozen starting weights; NULL when beta == 0 */
+    struct pd_tmodel *model;      /* the policy (with LoRA: the frozen base, lora attached) */
+    struct pd_tlora *lora;        /* the adapter trained (lora_rank > 0), else NULL */
+    struct pd_tmodel *ref;        /* frozen starting weights (with LoRA: the base without the
+                                     adapter); NULL when beta == 0 */
     struct pd_bpe *tok;
-    float *m1, *m2;               /* AdamW moments */
+    float *m1, *m2;               /* AdamW moments of what is trained (weights or adapter) */
     int64_t step;                 /* steps done */
     int64_t adam_t;               /* optimizer steps done */
     int64_t label;                /* the caller's (a store's run id), kept in checkpoints */
-    char sample_path[4096];       /* the policy as GGUF, for the sampler */
-    void *priv;
+    char sample_path[4096];       /* the policy as GGUF, for the sampler (with LoRA: the base,
+                                     and the adapter beside it at sample_path.lora, removed
+                                     once loaded) */
+    bool base_written;            /* with LoRA, the base is written once */
 };
 
 /* A run over model and tok (ownership of both passes, even on error). The reference is a copy of model's weights when beta > 0. sample_path: a file this run
@@ -127,10 +137,15 @@ void pd_grpo_run_free(struct pd_grpo_run *r);
 int pd_grpo_run_step(struct pd_grpo_run *r, struct pd_threadpool *tp,
                      const struct pd_grpo_source *src, struct pd_grpo_step_stats *st, char *err);
 
-/* Checkpoint: options, step, weights, moments, biases, tokenizer (GGUF via path.tmp). */
+/* The result at path: the trained model (deepseek2 GGUF, F32), or with LoRA the adapter GGUF,
+ * or with LoRA and merge the base with the adapter folded in. */
+int pd_grpo_run_write(const struct pd_grpo_run *r, const char *path, bool merge, char *err);
+
+/* Checkpoint: options, step, weights (with LoRA: the adapter), moments, biases, tokenizer
+ * (GGUF via path.tmp). */
 int pd_grpo_run_save(const struct pd_grpo_run *r, const char *path, char *err);
 /* A run from a checkpoint; ref_model: the base model (its weights become the reference when
- * beta > 0; freed here). */
+ * beta > 0, and with LoRA the frozen policy; taken over here). */
 int pd_grpo_run_load(struct pd_grpo_run **out, const char *path, struct pd_tmodel *ref_model,
                      const char *sample_path, char *err);
 
