@@ -13,21 +13,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 PONDER_DB=$tmp/runs.db
 export PONDER_DB
-n=0
-fail=0
-
-ok() { # ok COND-STATUS DESCRIPTION
-    n=$((n + 1))
-    if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi
-}
-expect() { # expect STATUS DESCRIPTION -- CMD...
-    want=$1; desc=$2; shift 3
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    got=$?
-    [ "$got" = "$want" ]; ok $? "$desc (exit $got, want $want)"
-    [ "$got" = "$want" ] || sed 's/^/# /' "$tmp/err"
-}
-has() { grep -q -- "$2" "$1"; ok $? "$3"; }
+. "$(cd "${top_srcdir:-.}" && pwd)/tests/tap.sh"
 
 echo "1..22"
 cat >"$tmp/tiny.conf" <<'CONF'

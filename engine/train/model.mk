@@ -16,3 +16,7 @@ engine_libengine_a_SOURCES += %reldir%/pretrain.h %reldir%/pretrain.c
 ponder_SOURCES += tui/cmd-train.c
 TESTS += tests/test-train.sh
 EXTRA_DIST += tests/test-train.sh tests/bench/bench-train.sh tests/tools/bench-train-torch.py
+
+check_PROGRAMS += tests/test-lora
+TESTS += tests/test-lora
+tests_test_lora_SOURCES = tests/test-lora.c
