@@ -55,7 +55,7 @@ struct pd_grpo_run_opts {
     /* LoRA (lora-train.h): rank > 0 trains an adapter of that rank over the frozen model */
     int32_t lora_rank;            /* (0: the full weights) */
     float lora_alpha;             /* (0: the rank, so alpha / r = 1) */
-    uint32_t lora_targets;        /* enum pd_tlora_target mask (attn and ffn) */
+    uint32_t lora_targets;        /* enum pd_tlora_target mask */
 };
 
 void pd_grpo_run_opts_default(struct pd_grpo_run_opts *o);

@@ -46,7 +46,9 @@ enum pd_tlora_target {
 };
 #define PD_TLORA_ATTN (PD_TLORA_ATTN_Q | PD_TLORA_ATTN_KV_A | PD_TLORA_ATTN_OUTPUT)
 #define PD_TLORA_ALL (PD_TLORA_ATTN | PD_TLORA_FFN | PD_TLORA_SHEXP)
-#define PD_TLORA_DEFAULT (PD_TLORA_ATTN | PD_TLORA_FFN)
+/* what llama.cpp's deepseek2 graph applies an adapter to (its q, q_a, q_b and kv_a products take
+ * none), so a default adapter means the same in both */
+#define PD_TLORA_DEFAULT (PD_TLORA_ATTN_OUTPUT | PD_TLORA_FFN | PD_TLORA_SHEXP)
 
 /* "attn,ffn" -> a mask of enum pd_tlora_target; PD_EINVAL naming an unknown target. */
 int pd_tlora_targets_parse(const char *s, uint32_t *mask, char *err);
