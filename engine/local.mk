@@ -2,6 +2,7 @@
 engine_libengine_a_SOURCES += \
 	%reldir%/pd.c %reldir%/pd.h \
 	%reldir%/model.c %reldir%/model.h \
-	%reldir%/forward.c %reldir%/forward-impl.h %reldir%/moe.c %reldir%/mla.c \
+	%reldir%/forward.c %reldir%/forward-impl.h %reldir%/moe.c %reldir%/route.c %reldir%/route.h \
+	%reldir%/mla.c \
 	%reldir%/forward-cuda.c %reldir%/lora.c %reldir%/lora.h %reldir%/lora-fwd.c \
 	%reldir%/generate.c %reldir%/generate.h %reldir%/event.h

@@ -28,6 +28,7 @@
 #include "config.h"
 
 #include "engine/forward-impl.h"
+#include "engine/route.h"
 #include "kernels/cpu/matmul.h"
 
 #include <math.h>
@@ -135,27 +136,6 @@ softmax_entropy(float *p, int32_t X)
     return (float)h;
 }
 
-/* The K largest of p[X], largest first (ties to the lower expert id): ids and values. */
-static void
-top_k(int32_t *ids, float *vals, const float *p, int32_t X, int32_t K)
-{
-    for (int32_t k = 0; k < K; k++) {
-        ids[k] = -1;
-        vals[k] = -INFINITY;
-    }
-    for (int32_t e = 0; e < X; e++) {
-        if (p[e] <= vals[K - 1])
-            continue;
-        int32_t k = K - 1;
-        for (; k > 0 && p[e] > vals[k - 1]; k--) {
-            ids[k] = ids[k - 1];
-            vals[k] = vals[k - 1];
-        }
-        ids[k] = e;
-        vals[k] = p[e];
-    }
-}
-
 /* Sigmoid scores in place; returns the entropy of the distribution they make once normalized. */
 static float
 sigmoid_entropy(float *p, int32_t X)
@@ -172,47 +152,6 @@ sigmoid_entropy(float *p, int32_t X)
     return (float)h;
 }
 
-/* Group-limited routing (DeepSeek-V3): a group's score is the sum of its two best selection
- * scores; only the best n_used groups keep their experts eligible. */
-static void
-mask_groups(float *sel, int32_t X, int32_t n_groups, int32_t n_used)
-{
-    int32_t per = X / n_groups;
-    float gscore[PD_MAX_EXPERT_GROUPS] = { 0 }, gval[PD_MAX_EXPERT_GROUPS];
-    int32_t gid[PD_MAX_EXPERT_GROUPS];
-    for (int32_t g = 0; g < n_groups; g++) {
-        float best[2];
-        int32_t ids[2];
-        top_k(ids, best, sel + g * per, per, per >= 2 ? 2 : 1);
-        gscore[g] = best[0] + (per >= 2 ? best[1] : 0.0f);
-    }
-    top_k(gid, gval, gscore, n_groups, n_used);
-    for (int32_t g = 0; g < n_groups; g++) {
-        bool keep = false;
-        for (int32_t i = 0; i < n_used; i++)
-            keep |= gid[i] == g;
-        if (!keep)
-            for (int32_t e = 0; e < per; e++)
-                sel[g * per + e] = -INFINITY;
-    }
-}
-
-/* Order the K chosen experts by decreasing weight (ties: lower id first). */
-static void
-sort_by_weight(int32_t *ids, float *w, int32_t K)
-{
-    for (int32_t i = 1; i < K; i++)
-        for (int32_t j = i; j > 0 && (w[j] > w[j - 1] || (w[j] == w[j - 1] &&
-                                                          ids[j] < ids[j - 1])); j--) {
-            float tw = w[j];
-            w[j] = w[j - 1];
-            w[j - 1] = tw;
-            int32_t ti = ids[j];
-            ids[j] = ids[j - 1];
-            ids[j - 1] = ti;
-        }
-}
-
 /* Step 2 for token t: the routing decision, into the trace. Probabilities come from the gating
  * function; the choice is made on them plus the selection bias (when the model has one), within
  * the eligible groups; the weights are the unbiased probabilities of the chosen, renormalized and
@@ -227,27 +166,12 @@ choose_experts(struct pd_context *c, const struct pd_layer *l, int im, int64_t t
     float *p = s->probs + t * X, *sel = s->sel + t * X;
     s->entropy[(size_t)t * s->n_layers + im] =
         hp->gating == PD_GATING_SIGMOID ? sigmoid_entropy(p, X) : softmax_entropy(p, X);
-    const float *bias = l->exp_probs_b.data;
-    for (int32_t e = 0; e < X; e++)
-        sel[e] = p[e] + (bias ? bias[e] : 0.0f);
-    if (hp->n_expert_groups > 1)
-        mask_groups(sel, X, hp->n_expert_groups, hp->n_expert_groups_used);
-    int32_t *ids = s->ids + at;
-    float *w = s->weights + at;
-    top_k(ids, w, sel, X, K);
-    for (int32_t k = 0; k < K; k++)
-        w[k] = p[ids[k]];
-    if (hp->expert_norm) {
-        float sum = 0.0f;
-        for (int32_t k = 0; k < K; k++)
-            sum += w[k];
-        sum = sum > 6.1e-5f ? sum : 6.1e-5f;   /* llama.cpp's floor */
-        for (int32_t k = 0; k < K; k++)
-            w[k] /= sum;
-    }
-    for (int32_t k = 0; k < K; k++)
-        w[k] *= hp->expert_weights_scale;
-    sort_by_weight(ids, w, K);
+    const struct pd_route_rule rule = {
+        .n_expert = X, .n_used = K, .n_groups = hp->n_expert_groups,
+        .n_groups_used = hp->n_expert_groups_used, .norm = hp->expert_norm,
+        .scale = hp->expert_weights_scale,
+    };
+    pd_route_choose(s->ids + at, s->weights + at, sel, p, l->exp_probs_b.data, &rule);
     s->sg[t] = 1.0f;   /* DeepSeek's shared experts are ungated */
     if (l->ffn_gate_inp_shexp.data) {
         const float *gw = l->ffn_gate_inp_shexp.data, *x = c->xn + t * hp->n_embd;

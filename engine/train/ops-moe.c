@@ -4,81 +4,18 @@
  * gathering their rows and combining the experts' outputs, and the expert load that DeepSeek-V3's
  * aux-loss-free balancing steers by.
  *
- * The router repeats engine/moe.c's rules step by step, so that a trained model routes the same
- * way at inference: probabilities by softmax or sigmoid; the choice on probabilities plus the
- * selection bias, within the best groups (a group scores the sum of its two best); the weights
- * are the unbiased probabilities of the chosen, renormalized with llama.cpp's floor on the sum
- * and scaled; ordered by decreasing weight.
+ * The router takes its choice from engine/route.c, the rule inference uses too, so a trained
+ * model routes the same way at inference: probabilities by softmax or sigmoid; the choice on
+ * probabilities plus the selection bias, within the best groups; the weights the unbiased
+ * probabilities of the chosen, renormalized with llama.cpp's floor on the sum and scaled.
  */
 #include "config.h"
 
+#include "engine/route.h"
 #include "engine/train/ops.h"
 
 #include <math.h>
 #include <string.h>
-
-enum { MAX_GROUPS = 256 };
-static const float norm_floor = 6.1e-5f;   /* llama.cpp's floor on the renormalizing sum */
-
-/* The K largest of p[X], largest first (ties to the lower id): ids and values. */
-static void
-top_k(int32_t *ids, float *vals, const float *p, int X, int K)
-{
-    for (int k = 0; k < K; k++) {
-        ids[k] = -1;
-        vals[k] = -INFINITY;
-    }
-    for (int e = 0; e < X; e++) {
-        if (p[e] <= vals[K - 1])
-            continue;
-        int k = K - 1;
-        for (; k > 0 && p[e] > vals[k - 1]; k--) {
-            ids[k] = ids[k - 1];
-            vals[k] = vals[k - 1];
-        }
-        ids[k] = e;
-        vals[k] = p[e];
-    }
-}
-
-/* Only the n_used groups with the best sums of their two best scores keep their experts. */
-static void
-mask_groups(float *sel, int X, int n_groups, int n_used)
-{
-    int per = X / n_groups;
-    float gscore[MAX_GROUPS] = { 0 }, gval[MAX_GROUPS];
-    int32_t gid[MAX_GROUPS];
-    for (int g = 0; g < n_groups; g++) {
-        float best[2];
-        int32_t ids[2];
-        top_k(ids, best, sel + g * per, per, per >= 2 ? 2 : 1);
-        gscore[g] = best[0] + (per >= 2 ? best[1] : 0.0f);
-    }
-    top_k(gid, gval, gscore, n_groups, n_used);
-    for (int g = 0; g < n_groups; g++) {
-        bool keep = false;
-        for (int i = 0; i < n_used; i++)
-            keep |= gid[i] == g;
-        if (!keep)
-            for (int e = 0; e < per; e++)
-                sel[g * per + e] = -INFINITY;
-    }
-}
-
-static void
-sort_by_weight(int32_t *ids, float *w, int K)
-{
-    for (int i = 1; i < K; i++)
-        for (int j = i; j > 0 && (w[j] > w[j - 1] || (w[j] == w[j - 1] && ids[j] < ids[j - 1]));
-             j--) {
-            float tw = w[j];
-            w[j] = w[j - 1];
-            w[j - 1] = tw;
-            int32_t ti = ids[j];
-            ids[j] = ids[j - 1];
-            ids[j - 1] = ti;
-        }
-}
 
 static void
 scores(float *p, const float *logit, int X, bool sigmoid)
@@ -103,30 +40,17 @@ pd_tr_router_forward(int32_t *ids, float *weights, float *probs, const float *lo
                      const float *bias, const struct pd_tr_router *r, int64_t N)
 {
     int X = r->X, K = r->K;
-    PD_ASSERT(K >= 1 && K <= X && r->n_groups <= MAX_GROUPS);
+    PD_ASSERT(K >= 1 && K <= X && r->n_groups <= PD_ROUTE_MAX_GROUPS);
+    const struct pd_route_rule rule = {
+        .n_expert = X, .n_used = K, .n_groups = r->n_groups, .n_groups_used = r->n_groups_used,
+        .norm = r->norm, .scale = r->scale,
+    };
     float sel[X];
     for (int64_t n = 0; n < N; n++) {
         float *p = probs + n * X, *w = weights + n * K;
         int32_t *id = ids + n * K;
         scores(p, logits + n * X, X, r->sigmoid);
-        for (int e = 0; e < X; e++)
-            sel[e] = p[e] + (bias ? bias[e] : 0.0f);
-        if (r->n_groups > 1)
-            mask_groups(sel, X, r->n_groups, r->n_groups_used);
-        top_k(id, w, sel, X, K);
-        for (int k = 0; k < K; k++)
-            w[k] = p[id[k]];
-        if (r->norm) {
-            float sum = 0.0f;
-            for (int k = 0; k < K; k++)
-                sum += w[k];
-            sum = sum > norm_floor ? sum : norm_floor;
-            for (int k = 0; k < K; k++)
-                w[k] /= sum;
-        }
-        for (int k = 0; k < K; k++)
-            w[k] *= r->scale;
-        sort_by_weight(id, w, K);
+        pd_route_choose(id, w, sel, p, bias, &rule);
     }
 }
 
@@ -150,8 +74,8 @@ pd_tr_router_backward(float *dlogits, const float *dweights, const int32_t *ids,
             sum += p[id[k]];
             wdot += dw[k] * p[id[k]];
         }
-        bool floored = r->norm && !(sum > norm_floor);
-        float S = r->norm ? (floored ? norm_floor : sum) : 1.0f;
+        bool floored = r->norm && !(sum > PD_ROUTE_NORM_FLOOR);
+        float S = r->norm ? (floored ? PD_ROUTE_NORM_FLOOR : sum) : 1.0f;
         for (int k = 0; k < K; k++)
             dp[k] = r->scale * (dw[k] / S - (r->norm && !floored ? wdot / (S * S) : 0.0f));
         if (r->sigmoid) {
