@@ -19,5 +19,5 @@ EXTRA_DIST += tests/tools/make-grpo-fixture.py tests/data/grpo-step.bin
 ponder_SOURCES += tui/cmd-train-grpo.c
 EXTRA_sessions_libsessions_a_SOURCES += sessions/runs.h sessions/runs.c
 sessions_libsessions_a_LIBADD += sessions/libsessions_a-runs.$(OBJEXT)
-TESTS += tests/test-grpo.sh tests/test-lora-grpo.sh
-EXTRA_DIST += tests/test-grpo.sh tests/test-lora-grpo.sh tests/tap.sh
+TESTS += tests/test-train-grpo.sh tests/test-lora-grpo.sh
+EXTRA_DIST += tests/test-train-grpo.sh tests/test-lora-grpo.sh tests/tap.sh

@@ -1,9 +1,9 @@
 #!/bin/sh
-# test-grpo.sh: `ponder train grpo` end to end on a tiny model pretrained here in about a second:
-# a 3-step run (G=4) completes, writes its run and metric rows (ponder train show), leaves the
-# base model file untouched and produces a GGUF that ponder run loads; a run stopped after 2 of
-# 4 steps and resumed ends byte for byte where the straight run ends; a reward plugin that
-# crashes costs its scores (None, reported) and not the run; bad usage exits 2.
+# test-train-grpo.sh: `ponder train grpo` end to end on a tiny model pretrained here in about a
+# second: a 3-step run (G=4) completes, writes its run and metric rows (ponder train show),
+# leaves the base model file untouched and produces a GGUF that ponder run loads; a run stopped
+# after 2 of 4 steps and resumed ends byte for byte where the straight run ends; a reward plugin
+# that crashes costs its scores (None, reported) and not the run; bad usage exits 2.
 set -u
 top=$(cd "${top_builddir:-.}" && pwd)
 ponder=$top/ponder
@@ -15,7 +15,7 @@ PONDER_DB=$tmp/runs.db
 export PONDER_DB
 . "$(cd "${top_srcdir:-.}" && pwd)/tests/tap.sh"
 
-echo "1..22"
+echo "1..21"
 cat >"$tmp/tiny.conf" <<'CONF'
 embd=32
 layers=2
