@@ -8,6 +8,8 @@ sessions_libsessions_a_SOURCES = \
 	%reldir%/sha256.h %reldir%/sha256.c
 sessions_libsessions_a_SOURCES += %reldir%/chat-support.c
 sessions_libsessions_a_SOURCES += %reldir%/replay.c
+# Annotated turns as GRPO examples (ponder train grpo --from-sessions).
+sessions_libsessions_a_SOURCES += %reldir%/grpo-set.h %reldir%/grpo-set.c
 
 check_PROGRAMS += tests/test-store
 TESTS += tests/test-store tests/test-sessions.sh

@@ -102,11 +102,8 @@ pd_store_turns_each(struct pd_store *st, int64_t session, pd_turn_fn fn, void *u
     return status;
 }
 
-/* The user's words as an FTS5 query restricted to one column: {col} : ("w1" "w2" ...), with
- * double quotes inside a word doubled, so no word is read as FTS5 syntax. NULL when there is
- * no word; caller frees. */
-static char *
-fts_query(const char *col, const char *q)
+char *
+st_fts_query(const char *col, const char *q)
 {
     size_t n = strlen(q), cap = 4 * n + strlen(col) + 16;
     char *out = malloc(cap), *p = out;
@@ -143,7 +140,7 @@ static int
 search_column(struct pd_store *st, const char *query, bool think, int limit, pd_search_fn fn,
               void *user, int *n, char *err)
 {
-    char *q = fts_query(think ? "think" : "answer", query);
+    char *q = st_fts_query(think ? "think" : "answer", query);
     if (q == NULL)
         return pd_errorf(err, PD_EINVAL, "nothing to search for");
     sqlite3_stmt *s = NULL;

@@ -76,6 +76,11 @@ int st_migrate(struct pd_store *st, int from, char *err);
 /* The writer's teardown (writer.c). */
 void st_writer_release(struct pd_store *st);
 
+/* The user's words as an FTS5 query restricted to one column: {col} : ("w1" "w2" ...), with
+ * double quotes inside a word doubled, so no word is read as FTS5 syntax. NULL when there is
+ * no word (or no memory); caller frees (query.c). */
+char *st_fts_query(const char *col, const char *q);
+
 /* Text of column i, "" for NULL. */
 const char *st_text(sqlite3_stmt *s, int i);
 
