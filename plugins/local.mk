@@ -6,6 +6,9 @@ plugindir = $(pkglibdir)/plugins
 noinst_LIBRARIES += plugins/libplugins.a
 plugins_libplugins_a_SOURCES = %reldir%/ponder-plugin.h %reldir%/loader.h %reldir%/loader.c \
 	%reldir%/reward-run.h %reldir%/reward-run.c
+# The accuracy reward's answer extraction, for ponder train grpo --from-sessions to take a gold
+# answer from a reply rated good exactly as the reward will read it.
+plugins_libplugins_a_SOURCES += $(PLUGIN_ANSWER) $(PLUGIN_UTIL)
 plugins_libplugins_a_CPPFLAGS = $(AM_CPPFLAGS) -DPD_PLUGINDIR='"$(plugindir)"'
 
 ponder_SOURCES += tui/cmd-plugin.c

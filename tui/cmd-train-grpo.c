@@ -1,19 +1,17 @@
 /*
  * cmd-train-grpo.c: `ponder train grpo`, full-weight GRPO of an F32 deepseek2 model made by
- * ponder train pretrain (engine/train/grpo-run.h). The prompts come from the task generators (--task) or a JSONL file (--dataset,
- * TRL's prompt/solution rows); completions are scored by TinyZero's scorer of the task
- * (pd_task_score) when no --reward is given, else by reward plugins in a walled worker
- * (plugins/reward-run.h): a plugin that crashes or hangs costs its scores (None), never the run.
+ * ponder train pretrain (engine/train/grpo-run.h): its options, the loop with its progress
+ * lines and checkpoints, and the run's row. Where the prompts come from (--task, --dataset,
+ * --from-sessions) and how completions are scored is train-grpo-src.c's.
  * Every run is a training_runs row with its config, every step's metrics training_metrics rows.
  */
 #include "config.h"
 
+#include "tui/train-grpo.h"
+
 #include "engine/gguf.h"
 #include "engine/train/bpe-train.h"
-#include "engine/train/grpo-run.h"
-#include "engine/train/task.h"
 #include "kernels/cpu/threadpool.h"
-#include "plugins/reward-run.h"
 #include "sessions/runs.h"
 #include "tui/cli.h"
 
@@ -30,8 +28,8 @@
 int cmd_train_grpo(int argc, char **argv);
 
 static const char grpo_help[] =
-    "usage: ponder train grpo -m MODEL.gguf (--task countdown|arith | --dataset FILE)\n"
-    "                         [OPTIONS] -o OUT.gguf\n"
+    "usage: ponder train grpo -m MODEL.gguf (--task countdown|arith | --dataset FILE |\n"
+    "                         --from-sessions QUERY) [OPTIONS] -o OUT.gguf\n"
     "\n"
     "GRPO on the weights, or a LoRA adapter, of an F32 deepseek2 model (as ponder train\n"
     "pretrain writes): G completions per prompt sampled at --temp, rewards, group-normalized\n"
@@ -43,8 +41,12 @@ static const char grpo_help[] =
     "      --task NAME         countdown or arith: generated train-split problems, chat prompts\n"
     "      --dataset FILE      JSONL rows {\"prompt\": TEXT, \"solution\": GOLD}; the prompt is\n"
     "                          used as it is (TRL's standard format)\n"
+    "      --from-sessions QUERY  the store's replies matching QUERY (as ponder sessions\n"
+    "                          search; '' or '*': all) with a gold answer, or rated good (their\n"
+    "                          <answer> or \\boxed{} is the gold): the user's message before\n"
+    "                          each, through the model's chat template, is the prompt\n"
     "      --reward NAME[:W]   a reward plugin with weight W (repeatable); default: the task's\n"
-    "                          own scorer (--task), accuracy (--dataset)\n"
+    "                          own scorer (--task), accuracy (--dataset, --from-sessions)\n"
     "  -G, --group N           completions per prompt (8)\n"
     "      --prompts-per-step N  (4)\n"
     "      --steps N           (100)\n"
@@ -81,7 +83,7 @@ enum {
     O_TASK = 256, O_DATASET, O_REWARD, O_PROMPTS, O_STEPS, O_LR, O_BETA, O_EPS, O_EPS_HIGH,
     O_LOSS, O_SCALE, O_MU, O_TEMP, O_MAXC, O_MASKT, O_CLIP, O_SEED, O_THREADS, O_CKPT,
     O_CKPT_EVERY, O_RESUME, O_STOP_AFTER, O_DB, O_LOG_EVERY, O_LORA_RANK, O_LORA_ALPHA,
-    O_LORA_TARGETS, O_MERGE,
+    O_LORA_TARGETS, O_MERGE, O_SESSIONS,
 };
 
 static const struct option grpo_longopts[] = {
@@ -107,6 +109,7 @@ static const struct option grpo_longopts[] = {
     { "lora-alpha", required_argument, NULL, O_LORA_ALPHA },
     { "lora-targets", required_argument, NULL, O_LORA_TARGETS },
     { "merge", no_argument, NULL, O_MERGE },
+    { "from-sessions", required_argument, NULL, O_SESSIONS },
     { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 };
 
@@ -123,288 +126,11 @@ static const struct {
     { O_LORA_TARGETS, "lora_targets" },
 };
 
-struct row {                 /* a dataset row */
-    char *prompt, *solution;
-};
-
-struct cli {
-    struct pd_grpo_run_opts o;
-    bool changed;
-    const char *model, *output, *dataset, *ckpt, *resume, *db;
-    bool have_task, merge;
-    enum pd_task_kind task;
-    long threads, ckpt_every, stop_after, log_every;
-    const char *reward_names[PD_GRPO_MAX_FN];
-    double reward_weights[PD_GRPO_MAX_FN];
-    int n_rewards;
-};
-
-/* What the source callbacks share. */
-struct src {
-    struct cli *c;
-    struct pd_task_params tp;
-    struct row *rows;
-    size_t n_rows;
-    struct pd_plugin *plugins[PD_GRPO_MAX_FN];
-    struct pd_reward_term terms[PD_GRPO_MAX_FN];
-    int n_terms, accuracy_term;   /* the term named accuracy, or -1 */
-};
-
-/* ---- the dataset ------------------------------------------------------------------------------ */
-
-/* The JSON string value of "key" in a flat object line, decoded (malloc'd), or NULL. */
-static char *
-json_str(const char *line, const char *key)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\"", key);
-    const char *p = strstr(line, pat);
-    if (p == NULL)
-        return NULL;
-    p += strlen(pat);
-    while (*p == ' ' || *p == '\t' || *p == ':')
-        p++;
-    if (*p++ != '"')
-        return NULL;
-    char *out = malloc(strlen(p) + 1), *o = out;
-    if (out == NULL)
-        return NULL;
-    for (; *p && *p != '"'; p++) {
-        if (*p != '\\') {
-            *o++ = *p;
-            continue;
-        }
-        switch (*++p) {
-        case 'n': *o++ = '\n'; break;
-        case 't': *o++ = '\t'; break;
-        case 'r': *o++ = '\r'; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'u': {
-            unsigned cp = 0;
-            if (sscanf(p + 1, "%4x", &cp) != 1) {
-                free(out);
-                return NULL;
-            }
-            p += 4;
-            if (cp < 0x80) {
-                *o++ = (char)cp;
-            } else if (cp < 0x800) {
-                *o++ = (char)(0xc0 | cp >> 6), *o++ = (char)(0x80 | (cp & 0x3f));
-            } else {
-                *o++ = (char)(0xe0 | cp >> 12), *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-                *o++ = (char)(0x80 | (cp & 0x3f));
-            }
-            break;
-        }
-        case '\0': free(out); return NULL;
-        default: *o++ = *p; break;
-        }
-    }
-    if (*p != '"') {
-        free(out);
-        return NULL;
-    }
-    *o = '\0';
-    return out;
-}
-
-static bool
-read_dataset(struct src *s, const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        cli_fail("train", "%s: cannot open", path);
-        return false;
-    }
-    char *line = NULL;
-    size_t cap = 0, n = 0;
-    ssize_t len;
-    bool good = true;
-    while (good && (len = getline(&line, &cap, f)) > 0) {
-        n++;
-        if (strspn(line, " \t\r\n") == (size_t)len)
-            continue;
-        struct row r = { json_str(line, "prompt"), json_str(line, "solution") };
-        if (r.prompt == NULL) {
-            cli_fail("train", "%s:%zu: no \"prompt\" string (conversational prompts are not "
-                     "read yet)", path, n);
-            good = false;
-        }
-        struct row *rows = realloc(s->rows, (s->n_rows + 1) * sizeof *rows);
-        if (rows == NULL) {
-            free(r.prompt), free(r.solution);
-            good = false;
-            break;
-        }
-        s->rows = rows;
-        s->rows[s->n_rows++] = r;
-    }
-    free(line);
-    fclose(f);
-    if (good && s->n_rows == 0) {
-        cli_fail("train", "%s: no rows", path);
-        good = false;
-    }
-    return good;
-}
-
-/* ---- prompts and rewards ---------------------------------------------------------------------- */
-
-static int
-problem(struct src *s, int64_t index, struct pd_task_problem *pr, char *err)
-{
-    return pd_task_generate(&s->tp, PD_TASK_TRAIN, s->c->o.seed, (uint64_t)index, pr, err);
-}
-
-static int
-src_prompt(void *ud, int64_t index, char *buf, size_t cap, char *err)
-{
-    struct src *s = ud;
-    if (s->rows) {
-        const char *p = s->rows[(size_t)index % s->n_rows].prompt;
-        if (strlen(p) >= cap)
-            return pd_errorf(err, PD_ERANGE, "row %lld: prompt too long", (long long)index);
-        memcpy(buf, p, strlen(p) + 1);
-        return 0;
-    }
-    struct pd_task_problem pr;
-    int rc = problem(s, index, &pr, err);
-    if (rc == 0 && pd_task_style_prompt(PD_TASK_STYLE_CHAT, &pr, buf, cap) != 0)
-        rc = pd_errorf(err, PD_ERANGE, "problem %lld: prompt too long", (long long)index);
-    return rc;
-}
-
-/* The task's own scorer, one function. */
-static int
-score_task(struct src *s, const int64_t *index, int P, int G, const char *const *texts,
-           double *rewards, bool *none, int8_t *correct, double *per_fn, char *err)
-{
-    for (int p = 0; p < P; p++) {
-        struct pd_task_problem pr;
-        int rc = problem(s, index[p], &pr, err);
-        if (rc != 0)
-            return rc;
-        for (int g = 0; g < G; g++) {
-            int i = p * G + g;
-            double r = pd_task_score(&pr, texts[i], strlen(texts[i]), true);
-            rewards[i] = per_fn[i] = r;
-            none[i] = false;
-            correct[i] = r == 1.0;
-        }
-    }
-    return 0;
-}
-
-static int
-src_score(void *ud, const int64_t *index, int P, int G, const char *const *texts,
-          const int32_t *n_tokens, double *rewards, bool *none, int8_t *correct, double *per_fn,
-          char *err)
-{
-    struct src *s = ud;
-    if (s->n_terms == 0)
-        return score_task(s, index, P, G, texts, rewards, none, correct, per_fn, err);
-    int n = P * G, rc = 0;
-    struct pd_reward_item *items = calloc((size_t)n, sizeof *items);
-    struct pd_reward_score *scores = calloc((size_t)n * (size_t)s->n_terms, sizeof *scores);
-    struct pd_reward_total *totals = calloc((size_t)n, sizeof *totals);
-    char (*prompts)[PD_TASK_PROMPT_MAX] = calloc((size_t)P, sizeof *prompts);
-    char (*golds)[PD_TASK_ANSWER_MAX] = calloc((size_t)P, sizeof *golds);
-    char (*extras)[160] = calloc((size_t)P, sizeof *extras);
-    struct pd_task_problem *prs = calloc((size_t)P, sizeof *prs);
-    if (!items || !scores || !totals || !prompts || !golds || !extras || !prs)
-        rc = pd_errorf(err, PD_ENOMEM, "out of memory for the rewards");
-    for (int p = 0; rc == 0 && p < P; p++) {
-        const char *prompt = prompts[p], *gold = golds[p], *extra = "{}";
-        if (s->rows) {
-            const struct row *r = &s->rows[(size_t)index[p] % s->n_rows];
-            prompt = r->prompt, gold = r->solution ? r->solution : "";
-        } else if ((rc = problem(s, index[p], &prs[p], err)) == 0) {
-            pd_task_style_prompt(PD_TASK_STYLE_CHAT, &prs[p], prompts[p], PD_TASK_PROMPT_MAX);
-            pd_task_gold(&prs[p], golds[p], PD_TASK_ANSWER_MAX);
-            int len = snprintf(extras[p], sizeof extras[p], "{\"numbers\":[");
-            for (int k = 0; prs[p].kind == PD_TASK_COUNTDOWN && k < prs[p].n; k++)
-                len += snprintf(extras[p] + len, sizeof extras[p] - (size_t)len, "%s%d",
-                                k ? "," : "", prs[p].nums[k]);
-            snprintf(extras[p] + len, sizeof extras[p] - (size_t)len, "],\"target\":%lld}",
-                     prs[p].target);
-            extra = extras[p];
-        }
-        for (int g = 0; g < G; g++)
-            items[p * G + g] = (struct pd_reward_item){
-                .completion = texts[p * G + g], .prompt = prompt, .gold = gold, .extra = extra,
-                .opened_think = false, .completion_tokens = n_tokens[p * G + g],
-            };
-    }
-    struct pd_reward_limits lim = { 0 };
-    if (rc == 0)
-        rc = pd_reward_run(s->terms, (size_t)s->n_terms, items, (size_t)n, &lim, scores, totals,
-                           err);
-    int failed[PD_GRPO_MAX_FN] = { 0 };
-    const char *why[PD_GRPO_MAX_FN] = { 0 };
-    for (int i = 0; rc == 0 && i < n; i++) {
-        rewards[i] = totals[i].value;
-        none[i] = totals[i].none;
-        for (int j = 0; j < s->n_terms; j++) {
-            const struct pd_reward_score *sc = &scores[(size_t)i * s->n_terms + j];
-            per_fn[(size_t)i * s->n_terms + j] = sc->state == PD_REWARD_SCORED ? sc->value : NAN;
-            if (sc->state == PD_REWARD_FAILED && failed[j]++ == 0)
-                why[j] = sc->why;
-        }
-        int p = i / G;
-        if (!s->rows)
-            correct[i] = pd_task_score(&prs[p], texts[i], strlen(texts[i]), true) == 1.0;
-        else if (s->accuracy_term >= 0 &&
-                 scores[(size_t)i * s->n_terms + s->accuracy_term].state == PD_REWARD_SCORED)
-            correct[i] = scores[(size_t)i * s->n_terms + s->accuracy_term].value >= 1.0;
-    }
-    for (int j = 0; rc == 0 && j < s->n_terms; j++)
-        if (failed[j])   /* the run goes on; say what happened */
-            fprintf(stderr, "reward '%s': %d of %d completions failed (%s): scored None\n",
-                    pd_plugin_name(s->plugins[j]), failed[j], n, why[j]);
-    free(items), free(scores), free(totals), free(prompts), free(golds), free(extras), free(prs);
-    return rc;
-}
-
-static bool
-open_rewards(struct src *s)
-{
-    char err[PD_ERR_MAX];
-    struct cli *c = s->c;
-    s->accuracy_term = -1;
-    if (c->n_rewards == 0 && c->dataset) {
-        c->reward_names[0] = "accuracy";
-        c->reward_weights[0] = 1.0;
-        c->n_rewards = 1;
-    }
-    for (int i = 0; i < c->n_rewards; i++) {
-        if (pd_plugin_open(&s->plugins[i], c->reward_names[i], PD_PLUGIN_WANT_REWARD, err)) {
-            cli_fail("train", "reward '%s': %s", c->reward_names[i], err);
-            return false;
-        }
-        s->terms[i] = (struct pd_reward_term){ .plugin = s->plugins[i],
-                                               .weight = c->reward_weights[i] };
-        if (strcmp(pd_plugin_name(s->plugins[i]), "accuracy") == 0)
-            s->accuracy_term = i;
-        s->n_terms++;
-    }
-    return true;
-}
-
-static void
-src_release(struct src *s)
-{
-    for (int i = 0; i < s->n_terms; i++)
-        pd_plugin_close(s->plugins[i]);
-    for (size_t i = 0; i < s->n_rows; i++)
-        free(s->rows[i].prompt), free(s->rows[i].solution);
-    free(s->rows);
-}
 
 /* ---- options ---------------------------------------------------------------------------------- */
 
 static bool
-parse_reward(struct cli *c, const char *arg)
+parse_reward(struct grpo_cli *c, const char *arg)
 {
     if (c->n_rewards == PD_GRPO_MAX_FN) {
         cli_usage_error("train", "at most %d rewards", PD_GRPO_MAX_FN);
@@ -426,7 +152,7 @@ parse_reward(struct cli *c, const char *arg)
 }
 
 static bool
-parse_args(struct cli *c, int argc, char **argv, bool *help)
+parse_args(struct grpo_cli *c, int argc, char **argv, bool *help)
 {
     char err[PD_ERR_MAX];
     int o;
@@ -455,6 +181,7 @@ parse_args(struct cli *c, int argc, char **argv, bool *help)
             c->have_task = true;
             break;
         case O_DATASET: c->dataset = optarg; break;
+        case O_SESSIONS: c->sessions = optarg; break;
         case O_REWARD:
             if (!parse_reward(c, optarg))
                 return false;
@@ -533,7 +260,7 @@ on_interrupt(int sig)
 #define MAX_METRICS (24 + 2 * PD_GRPO_MAX_FN)
 
 static int
-metrics_of(const struct pd_grpo_step_stats *st, const struct src *s, const char **names,
+metrics_of(const struct pd_grpo_step_stats *st, const struct grpo_src *s, const char **names,
            double *v, char (*fn_names)[64])
 {
     int n = 0;
@@ -573,12 +300,13 @@ progress(const struct pd_grpo_step_stats *st, int64_t total, bool tty)
 }
 
 static int
-grpo_loop(struct cli *c, struct pd_grpo_run *r, struct src *s, struct pd_store *db,
+grpo_loop(struct grpo_cli *c, struct pd_grpo_run *r, struct grpo_src *s, struct pd_store *db,
           struct pd_threadpool *tp, const char *ckpt)
 {
     char err[PD_ERR_MAX];
     bool tty = isatty(STDERR_FILENO);
-    struct pd_grpo_source src = { .ud = s, .prompt = src_prompt, .score = src_score,
+    struct pd_grpo_source src = { .ud = s, .prompt = grpo_src_prompt,
+                                  .score = grpo_src_score,
                                   .n_fn = s->n_terms ? s->n_terms : 1 };
     while (r->step < r->opts.steps) {
         if (interrupted || (c->stop_after > 0 && r->step >= c->stop_after)) {
@@ -613,53 +341,8 @@ grpo_loop(struct cli *c, struct pd_grpo_run *r, struct src *s, struct pd_store *
     return EXIT_OK;
 }
 
-/* s as the inside of a JSON string (quotes, backslashes and controls escaped), cut to fit. */
-static const char *
-json_esc(char *buf, size_t cap, const char *s)
-{
-    size_t n = 0;
-    for (; *s && n + 7 < cap; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            buf[n++] = '\\', buf[n++] = (char)ch;
-        else if (ch < 0x20)
-            n += (size_t)snprintf(buf + n, cap - n, "\\u%04x", ch);
-        else
-            buf[n++] = (char)ch;
-    }
-    buf[n] = '\0';
-    return buf;
-}
-
-/* The run's config: the options, and what the command line adds. */
-static char *
-config_json(const struct cli *c, const struct pd_grpo_run *r, const char *base)
-{
-    int n = pd_grpo_run_opts_json(&r->opts, NULL, 0);
-    char *opts = malloc((size_t)n + 1), *out = malloc((size_t)n + 8192);
-    if (opts == NULL || out == NULL) {
-        free(opts), free(out);
-        return NULL;
-    }
-    pd_grpo_run_opts_json(&r->opts, opts, (size_t)n + 1);
-    opts[n - 1] = '\0';   /* drop the closing brace: more members follow */
-    char e1[1024], e2[1024];
-    int len = snprintf(out, 8192 + (size_t)n, "%s,\"model\":\"%s\",\"source\":\"%s%s\","
-                       "\"rewards\":[", opts, json_esc(e1, sizeof e1, base),
-                       c->dataset ? "dataset:" : "task:",
-                       json_esc(e2, sizeof e2, c->dataset ? c->dataset
-                                                          : pd_task_kind_name(c->task)));
-    for (int i = 0; i < c->n_rewards && len < 8192 + n; i++)
-        len += snprintf(out + len, 8192 + (size_t)n - (size_t)len, "%s{\"name\":\"%s\","
-                        "\"weight\":%g}", i ? "," : "",
-                        json_esc(e1, 256, c->reward_names[i]), c->reward_weights[i]);
-    snprintf(out + len, 8192 + (size_t)n - (size_t)len, "]}");
-    free(opts);
-    return out;
-}
-
 static int
-run_grpo(struct cli *c, struct src *s, struct pd_store *db)
+run_grpo(struct grpo_cli *c, struct grpo_src *s, struct pd_store *db)
 {
     char err[PD_ERR_MAX], ckpt[4096], sample[4096];
     snprintf(ckpt, sizeof ckpt, "%s", c->ckpt ? c->ckpt : "");
@@ -705,9 +388,12 @@ run_grpo(struct cli *c, struct src *s, struct pd_store *db)
             cli_usage_error("train", "%s", err);
             goto out;
         }
-        char *cfg = config_json(c, r, c->model);
+        char *cfg = grpo_config_json(c, s, r, ckpt), out_abs[4096];
         int64_t id = 0;
-        int src_rc = pd_store_run_new(db, "grpo", cfg, c->output, &id, err);
+        int src_rc = cfg ? pd_store_run_new(db, "grpo", cfg,
+                                            grpo_abs_path(c->output, out_abs, sizeof out_abs),
+                                            &id, err)
+                         : pd_errorf(err, PD_ENOMEM, "out of memory for the config");
         free(cfg);
         if (src_rc != 0) {
             cli_fail("train", "store: %s", err);
@@ -716,8 +402,7 @@ run_grpo(struct cli *c, struct src *s, struct pd_store *db)
         r->label = id;
     }
     m = NULL;
-    struct pd_threadpool *tp = pd_threadpool_new((int)(c->threads > 0 ? c->threads
-                                                       : sysconf(_SC_NPROCESSORS_ONLN)));
+    struct pd_threadpool *tp = pd_threadpool_new((int)c->threads);
     if (tp == NULL) {
         cli_fail("train", "cannot start the threads");
         goto out;
@@ -758,9 +443,34 @@ out:
 }
 
 int
+grpo_main(struct grpo_cli *c)
+{
+    char err[PD_ERR_MAX];
+    struct grpo_src s = { .c = c };
+    pd_task_params_default(&s.tp, c->task);
+    if (c->threads <= 0)   /* recorded as a number: a resume samples with as many */
+        c->threads = sysconf(_SC_NPROCESSORS_ONLN);
+    struct pd_store *db = NULL;
+    int rc = EXIT_RUNTIME;
+    if ((c->dataset && !grpo_src_read_dataset(&s, c->dataset)) || !grpo_src_open_rewards(&s))
+        goto out;
+    if (pd_store_open(&db, c->db, err) != 0) {
+        cli_fail("train", "store: %s", err);
+        goto out;
+    }
+    if (c->sessions && !grpo_src_read_sessions(&s, db, c->sessions))
+        goto out;
+    rc = run_grpo(c, &s, db);
+out:
+    pd_store_close(db);
+    grpo_src_release(&s);
+    return rc;
+}
+
+int
 cmd_train_grpo(int argc, char **argv)
 {
-    struct cli c = { .log_every = 1 };
+    struct grpo_cli c = { .log_every = 1 };
     pd_grpo_run_opts_default(&c.o);
     bool help = false;
     if (!parse_args(&c, argc, argv, &help))
@@ -773,8 +483,9 @@ cmd_train_grpo(int argc, char **argv)
         return cli_usage_error("train", "which model? -m MODEL.gguf");
     if (c.output == NULL)
         return cli_usage_error("train", "where to? -o OUT.gguf");
-    if (c.have_task == (c.dataset != NULL))
-        return cli_usage_error("train", "prompts from --task NAME or --dataset FILE (one)");
+    if ((int)c.have_task + (c.dataset != NULL) + (c.sessions != NULL) != 1)
+        return cli_usage_error("train", "prompts from --task NAME, --dataset FILE or "
+                               "--from-sessions QUERY (one)");
     if (c.merge && c.o.lora_rank == 0 && !c.resume)
         return cli_usage_error("train", "--merge merges a LoRA adapter: give --lora-rank");
     if (c.resume && c.changed)
@@ -782,19 +493,5 @@ cmd_train_grpo(int argc, char **argv)
     char err[PD_ERR_MAX];
     if (pd_grpo_run_opts_check(&c.o, err) != 0)
         return cli_usage_error("train", "%s", err);
-    struct src s = { .c = &c };
-    pd_task_params_default(&s.tp, c.task);
-    struct pd_store *db = NULL;
-    int rc = EXIT_RUNTIME;
-    if ((c.dataset && !read_dataset(&s, c.dataset)) || !open_rewards(&s))
-        goto out;
-    if (pd_store_open(&db, c.db, err) != 0) {
-        cli_fail("train", "store: %s", err);
-        goto out;
-    }
-    rc = run_grpo(&c, &s, db);
-out:
-    pd_store_close(db);
-    src_release(&s);
-    return rc;
+    return grpo_main(&c);
 }
