@@ -67,15 +67,17 @@ pd_store_run_metric(struct pd_store *st, int64_t run, int64_t step, const char *
     return st_commit(st, err);
 }
 
-int
-pd_store_run_finish(struct pd_store *st, int64_t run, const char *status, char *err)
+/* A run's status, with the finish time now (finished) or none. */
+static int
+set_status(struct pd_store *st, int64_t run, const char *status, bool finished, char *err)
 {
     sqlite3_stmt *s = NULL;
     int rc = st_prepare(st, "UPDATE training_runs SET status = ?1, finished = ?2 WHERE id = ?3",
                         &s, err);
     if (rc == 0) {
         sqlite3_bind_text(s, 1, status, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, st_now_ms());
+        if (finished)
+            sqlite3_bind_int64(s, 2, st_now_ms());
         sqlite3_bind_int64(s, 3, run);
         rc = st_step_done(st, s, err, "training run");
     }
@@ -83,6 +85,18 @@ pd_store_run_finish(struct pd_store *st, int64_t run, const char *status, char *
     if (rc == 0 && sqlite3_changes(st->db) == 0)
         rc = pd_errorf(err, PD_ENOTFOUND, "training run %lld not found", (long long)run);
     return rc;
+}
+
+int
+pd_store_run_finish(struct pd_store *st, int64_t run, const char *status, char *err)
+{
+    return set_status(st, run, status, true, err);
+}
+
+int
+pd_store_run_resume(struct pd_store *st, int64_t run, char *err)
+{
+    return set_status(st, run, "running", false, err);
 }
 
 static char *

@@ -24,6 +24,10 @@ int pd_store_run_metric(struct pd_store *st, int64_t run, int64_t step,
 /* status: "done", "failed", "stopped"; the finish time is now. PD_ENOTFOUND when absent. */
 int pd_store_run_finish(struct pd_store *st, int64_t run, const char *status, char *err);
 
+/* A run continued from a checkpoint: 'running' again, no finish time. PD_ENOTFOUND when
+ * absent. */
+int pd_store_run_resume(struct pd_store *st, int64_t run, char *err);
+
 struct pd_store_run {
     int64_t id;
     char kind[32];

@@ -2,7 +2,8 @@
  * cmd-train-grpo.c: `ponder train grpo`, full-weight GRPO of an F32 deepseek2 model made by
  * ponder train pretrain (engine/train/grpo-run.h): its options, the loop with its progress
  * lines and checkpoints, and the run's row. Where the prompts come from (--task, --dataset,
- * --from-sessions) and how completions are scored is train-grpo-src.c's.
+ * --from-sessions) and how completions are scored is train-grpo-src.c's; `ponder train resume`
+ * (cmd-train-resume.c) runs grpo_main with the command line a run's config records.
  * Every run is a training_runs row with its config, every step's metrics training_metrics rows.
  */
 #include "config.h"
@@ -77,7 +78,8 @@ static const char grpo_help[] =
     "      --log-every N       a progress line every N steps off a terminal (1)\n"
     "  -h, --help              this help\n"
     "\n"
-    "ponder train show [RUN] [--db FILE] prints a run's metrics (default: the latest run).\n";
+    "ponder train show [RUN] [--db FILE] prints a run's metrics (default: the latest run);\n"
+    "ponder train resume [RUN] [--db FILE] continues it from its last checkpoint.\n";
 
 enum {
     O_TASK = 256, O_DATASET, O_REWARD, O_PROMPTS, O_STEPS, O_LR, O_BETA, O_EPS, O_EPS_HIGH,
@@ -341,6 +343,26 @@ grpo_loop(struct grpo_cli *c, struct pd_grpo_run *r, struct grpo_src *s, struct 
     return EXIT_OK;
 }
 
+/* The store's row of a resumed run: there, the one asked for, running again. */
+static bool
+resume_row(const struct grpo_cli *c, const struct pd_grpo_run *r, struct pd_store *db)
+{
+    char err[PD_ERR_MAX];
+    struct pd_store_run row;
+    int rc = pd_store_run_get(db, r->label > 0 ? r->label : -1, &row, err);
+    bool there = rc == 0 && row.id == r->label;
+    pd_store_run_release(&row);
+    if (!there)
+        return cli_fail("train", "run %" PRId64 " of the checkpoint is not in this store",
+                        r->label), false;
+    if (c->resume_run > 0 && r->label != c->resume_run)
+        return cli_fail("train", "%s is run %" PRId64 "'s checkpoint, not run %" PRId64 "'s",
+                        c->resume, r->label, c->resume_run), false;
+    if (pd_store_run_resume(db, r->label, err) != 0)
+        return cli_fail("train", "store: %s", err), false;
+    return true;
+}
+
 static int
 run_grpo(struct grpo_cli *c, struct grpo_src *s, struct pd_store *db)
 {
@@ -372,15 +394,8 @@ run_grpo(struct grpo_cli *c, struct grpo_src *s, struct pd_store *db)
         }
         fprintf(stderr, "resuming %s at step %" PRId64 "/%" PRId64 " (run %" PRId64 ")\n",
                 c->resume, r->step, r->opts.steps, r->label);
-        struct pd_store_run row;
-        if (pd_store_run_get(db, r->label > 0 ? r->label : -1, &row, err) != 0 ||
-            row.id != r->label) {
-            cli_fail("train", "run %" PRId64 " of the checkpoint is not in this store",
-                     r->label);
-            pd_store_run_release(&row);
+        if (!resume_row(c, r, db))
             goto out;
-        }
-        pd_store_run_release(&row);
     } else {
         int nrc = pd_grpo_run_new(&r, &c->o, m, tok, sample, err);
         m = NULL;   /* the run took both */

@@ -30,6 +30,7 @@ static const char train_help[] =
     "usage: ponder train pretrain [OPTIONS] -o MODEL.gguf\n"
     "       ponder train grpo -m MODEL.gguf --task NAME [OPTIONS] -o OUT.gguf  (grpo --help)\n"
     "       ponder train show [RUN]\n"
+    "       ponder train resume [RUN]  (continue a GRPO run from its checkpoint)\n"
     "\n"
     "Train a small DeepSeek-style MoE (MLA, a dense first layer, a shared expert and routed\n"
     "experts) on countdown and arithmetic problems with the solver's <think> traces; the\n"
@@ -420,8 +421,9 @@ cmd_train_pretrain(int argc, char **argv)
     return rc;
 }
 
-/* cmd-train-grpo.c */
+/* cmd-train-grpo.c, cmd-train-resume.c */
 int cmd_train_grpo(int argc, char **argv);
+int cmd_train_resume(int argc, char **argv);
 
 /* ---- ponder train show ------------------------------------------------------------------------ */
 
@@ -578,14 +580,16 @@ cmd_train_exec(int argc, char **argv)
         return cmd_train_grpo(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "show") == 0)
         return cmd_train_show(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "resume") == 0)
+        return cmd_train_resume(argc - 1, argv + 1);
     if (argc < 2 || strcmp(argv[1], "pretrain") != 0)
-        return cli_usage_error("train", "pretrain, grpo or show? (see --help)");
+        return cli_usage_error("train", "pretrain, grpo, show or resume? (see --help)");
     return cmd_train_pretrain(argc - 1, argv + 1);
 }
 
 const struct pd_cmd_entry cmd_train_entry = {
     .name = "train",
-    .usage = "pretrain|grpo|show [OPTIONS]",
+    .usage = "pretrain|grpo|show|resume [OPTIONS]",
     .summary = "train a small DeepSeek-style model on task traces, GRPO it, show a run",
     .exec = cmd_train_exec,
 };

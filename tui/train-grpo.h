@@ -1,8 +1,8 @@
 /*
  * train-grpo.h: what the files of `ponder train grpo` share: its options (cmd-train-grpo.c
  * parses them and runs the loop), where the prompts come from and how the completions are
- * scored (train-grpo-src.c), and the run's config as the store records it
- * (train-grpo-config.c).
+ * scored (train-grpo-src.c), and the run's config as the store records it and `ponder train
+ * resume` reads it back (train-grpo-config.c, cmd-train-resume.c).
  */
 #ifndef PD_TUI_TRAIN_GRPO_H
 #define PD_TUI_TRAIN_GRPO_H
@@ -26,6 +26,7 @@ struct grpo_cli {
     const char *reward_names[PD_GRPO_MAX_FN];
     double reward_weights[PD_GRPO_MAX_FN];
     int n_rewards;
+    int64_t resume_run;           /* train resume: the run the checkpoint must belong to */
 };
 
 struct grpo_row {                 /* a dataset row, or an annotated turn */
@@ -67,6 +68,9 @@ int grpo_src_score(void *ud, const int64_t *index, int P, int G, const char *con
  * made absolute, so a resume from another directory finds them). */
 char *grpo_config_json(const struct grpo_cli *c, const struct grpo_src *s,
                        const struct pd_grpo_run *r, const char *ckpt);
+/* The command line back from a recorded config (c's strings point into storage, the caller's
+ * to free). false after a message naming what is missing. */
+bool grpo_config_read(struct grpo_cli *c, const char *json, char **storage, int64_t run);
 
 /* A path made absolute against the working directory, into buf. */
 const char *grpo_abs_path(const char *path, char *buf, size_t cap);

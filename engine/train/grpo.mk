@@ -13,16 +13,16 @@ engine_libengine_a_SOURCES += %reldir%/grpo-run.h %reldir%/grpo-run.c %reldir%/g
 	%reldir%/model-load.c
 EXTRA_DIST += tests/tools/make-grpo-fixture.py tests/data/grpo-step.bin
 
-# ponder train grpo / show (tui/cmd-train-grpo.c with tui/train-grpo-*.c; tui/cmd-train.c
-# dispatches) and the store's training runs (sessions/runs.c). sessions/local.mk sets its
-# SOURCES with '=' after this file, so runs.c joins the library as an extra object, as
-# engine/aha.mk does for sessions/aha.c.
+# ponder train grpo / show / resume (tui/cmd-train-grpo.c with tui/train-grpo-*.c,
+# tui/cmd-train-resume.c; tui/cmd-train.c dispatches) and the store's training runs
+# (sessions/runs.c). sessions/local.mk sets its SOURCES with '=' after this file, so runs.c
+# joins the library as an extra object, as engine/aha.mk does for sessions/aha.c.
 ponder_SOURCES += tui/cmd-train-grpo.c tui/train-grpo.h tui/train-grpo-src.c \
-	tui/train-grpo-config.c
+	tui/train-grpo-config.c tui/cmd-train-resume.c
 EXTRA_sessions_libsessions_a_SOURCES += sessions/runs.h sessions/runs.c
 sessions_libsessions_a_LIBADD += sessions/libsessions_a-runs.$(OBJEXT)
 TESTS += tests/test-train-grpo.sh tests/test-lora-grpo.sh
 EXTRA_DIST += tests/test-train-grpo.sh tests/test-lora-grpo.sh tests/tap.sh
-# On the bundled model: prompts from annotated sessions.
-TESTS += tests/test-train-sessions.sh
-EXTRA_DIST += tests/test-train-sessions.sh tests/train-tap.sh
+# On the bundled model: prompts from annotated sessions, ponder train resume after a SIGKILL.
+TESTS += tests/test-train-sessions.sh tests/test-train-resume.sh
+EXTRA_DIST += tests/test-train-sessions.sh tests/test-train-resume.sh tests/train-tap.sh
