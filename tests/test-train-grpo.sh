@@ -80,7 +80,7 @@ if [ ! -f "$top/plugins/.libs/format.so" ] || [ ! -f "$top/tests/plugins/.libs/c
 fi
 expect 0 "a run with a crashing reward plugin" -- "$ponder" train grpo $common --steps 2 \
     --reward format --reward crash -o "$tmp/d.gguf"
-has "$tmp/err" "reward 'crash': .*signal 11" "the crash is reported"
+has "$tmp/err" "reward 'crash' crashed on .*signal 11" "the crash is reported"
 "$ponder" train show >"$tmp/out" 2>&1
 has "$tmp/out" '^run 4  grpo  done' "and the run is done, with its rows"
 exit $fail

@@ -48,6 +48,7 @@ static const char grpo_help[] =
     "                          each, through the model's chat template, is the prompt\n"
     "      --reward NAME[:W]   a reward plugin with weight W (repeatable); default: the task's\n"
     "                          own scorer (--task), accuracy (--dataset, --from-sessions)\n"
+    "      --reward-timeout S  seconds a plugin may take on one completion, then None (2)\n"
     "  -G, --group N           completions per prompt (8)\n"
     "      --prompts-per-step N  (4)\n"
     "      --steps N           (100)\n"
@@ -85,7 +86,7 @@ enum {
     O_TASK = 256, O_DATASET, O_REWARD, O_PROMPTS, O_STEPS, O_LR, O_BETA, O_EPS, O_EPS_HIGH,
     O_LOSS, O_SCALE, O_MU, O_TEMP, O_MAXC, O_MASKT, O_CLIP, O_SEED, O_THREADS, O_CKPT,
     O_CKPT_EVERY, O_RESUME, O_STOP_AFTER, O_DB, O_LOG_EVERY, O_LORA_RANK, O_LORA_ALPHA,
-    O_LORA_TARGETS, O_MERGE, O_SESSIONS,
+    O_LORA_TARGETS, O_MERGE, O_SESSIONS, O_REWARD_TIMEOUT,
 };
 
 static const struct option grpo_longopts[] = {
@@ -112,6 +113,7 @@ static const struct option grpo_longopts[] = {
     { "lora-targets", required_argument, NULL, O_LORA_TARGETS },
     { "merge", no_argument, NULL, O_MERGE },
     { "from-sessions", required_argument, NULL, O_SESSIONS },
+    { "reward-timeout", required_argument, NULL, O_REWARD_TIMEOUT },
     { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 };
 
@@ -184,6 +186,11 @@ parse_args(struct grpo_cli *c, int argc, char **argv, bool *help)
             break;
         case O_DATASET: c->dataset = optarg; break;
         case O_SESSIONS: c->sessions = optarg; break;
+        case O_REWARD_TIMEOUT:
+            if (!cli_parse_float("train", "--reward-timeout", optarg, 0.01, 3600,
+                                 &c->reward_timeout))
+                return false;
+            break;
         case O_REWARD:
             if (!parse_reward(c, optarg))
                 return false;
@@ -289,14 +296,16 @@ metrics_of(const struct pd_grpo_step_stats *st, const struct grpo_src *s, const 
 static void
 progress(const struct pd_grpo_step_stats *st, int64_t total, bool tty)
 {
-    char acc[16] = "-", kl[16] = "-";
+    char reward[40] = "-", acc[16] = "-", kl[16] = "-";
+    if (!isnan(st->reward_mean))
+        snprintf(reward, sizeof reward, "%.3f±%.3f", st->reward_mean, st->reward_std);
     if (!isnan(st->accuracy))
         snprintf(acc, sizeof acc, "%.2f", st->accuracy);
     if (!isnan(st->kl))
         snprintf(kl, sizeof kl, "%.4f", st->kl);
-    fprintf(stderr, "%sstep %" PRId64 "/%" PRId64 "  reward %.3f±%.3f  acc %s  kl %s  "
+    fprintf(stderr, "%sstep %" PRId64 "/%" PRId64 "  reward %s  acc %s  kl %s  "
             "clip %.3f  zero-std %.2f  len %.0f (%d..%d)  think %.0f  H %.3f  %.0f tok/s  "
-            "%.1fs%s", tty ? "\r" : "", st->step, total, st->reward_mean, st->reward_std, acc,
+            "%.1fs%s", tty ? "\r" : "", st->step, total, reward, acc,
             kl, st->clip_frac, st->zero_std_frac, st->len_mean, st->len_min, st->len_max,
             st->think_len, st->entropy, st->gen_tok_s, st->step_s, tty ? "\033[K" : "\n");
 }

@@ -437,6 +437,7 @@ static const struct {
     { "len_min", "min", "%4.0f" }, { "len_max", "max", "%4.0f" },
     { "think_len", "think", "%6.1f" }, { "entropy", "H", "%6.3f" },
     { "gen_tok_s", "tok/s", "%6.0f" }, { "step_s", "time", "%6.2f" },
+    { "none_frac", "none", "%5.2f" },   /* share left out: every reward None (a plugin failed) */
 };
 #define N_COLS PD_ARRAY_SIZE(cols)
 

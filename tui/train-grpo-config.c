@@ -5,6 +5,7 @@
  *   "source"         "task:NAME", "dataset:PATH" or "sessions:QUERY"
  *   "examples"       dataset rows or annotated turns used (not for tasks)
  *   "rewards"        [{"name": NAME, "weight": W}, ...] ([] : the task's own scorer)
+ *   "reward_timeout" seconds a score may take (0: the default)
  *   "threads"        the threads it samples with (a resume must use as many to continue the
  *                    same run), "ckpt" the checkpoint and "ckpt_every"
  *   "merge"          a LoRA run writes the model with its adapter merged in
@@ -100,7 +101,8 @@ grpo_config_json(const struct grpo_cli *c, const struct grpo_src *s,
         put_str(f, strchr(name, '/') ? grpo_abs_path(name, abs, sizeof abs) : name);
         fprintf(f, ",\"weight\":%.17g}", c->reward_weights[i]);
     }
-    fprintf(f, "],\"threads\":%ld,\"ckpt\":", c->threads);
+    fprintf(f, "],\"reward_timeout\":%.17g,\"threads\":%ld,\"ckpt\":", c->reward_timeout,
+            c->threads);
     put_str(f, grpo_abs_path(ckpt, abs, sizeof abs));
     fprintf(f, ",\"ckpt_every\":%ld,\"merge\":%s}", c->ckpt_every, c->merge ? "true" : "false");
     free(opts);
@@ -200,19 +202,20 @@ grpo_config_read(struct grpo_cli *c, const char *json, char **storage, int64_t r
     char *slots = *storage = calloc(N_SLOTS, cap);
     if (slots == NULL)
         return cli_fail("train", "out of memory"), false;
-    double threads = 0, every = 0;
+    double threads = 0, every = 0, timeout = 0;
     if (pp_json_string(json, "model", slots + SLOT_MODEL * cap, cap) != PP_FOUND ||
         pp_json_string(json, "source", slots + SLOT_SOURCE * cap, cap) != PP_FOUND ||
         pp_json_string(json, "ckpt", slots + SLOT_CKPT * cap, cap) != PP_FOUND ||
         pp_json_number(json, "threads", &threads) == PP_BAD ||
         pp_json_number(json, "ckpt_every", &every) == PP_BAD ||
+        pp_json_number(json, "reward_timeout", &timeout) == PP_BAD ||
         pp_json_bool(json, "merge", &c->merge) == PP_BAD)
         return cli_fail("train", "run %lld: its config does not say how to continue it (model, "
                         "source, checkpoint): it was not started by this ponder",
                         (long long)run), false;
     c->model = slots + SLOT_MODEL * cap;
     c->ckpt = c->resume = slots + SLOT_CKPT * cap;
-    c->threads = (long)threads, c->ckpt_every = (long)every;
+    c->threads = (long)threads, c->ckpt_every = (long)every, c->reward_timeout = timeout;
     return read_source(c, slots + SLOT_SOURCE * cap, run) &&
            read_rewards(c, json, slots + SLOT_REWARDS * cap, cap, run);
 }

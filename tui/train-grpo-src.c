@@ -165,6 +165,49 @@ score_task(struct grpo_src *s, const int64_t *index, int P, int G, const char *c
     return 0;
 }
 
+/* How a score failed, in a word, from the runner's reason. */
+static const char *
+failure_verb(const char *why)
+{
+    if (strncmp(why, "signal", 6) == 0)
+        return "crashed";
+    if (strncmp(why, "timed out", 9) == 0)
+        return "timed out";
+    if (strncmp(why, "cpu time", 8) == 0)
+        return "ran out of CPU time";
+    return "failed";
+}
+
+/* Say which plugins failed, how, and what it cost: the run goes on. */
+static void
+report_failures(const struct grpo_src *s, const struct pd_reward_score *scores,
+                const struct pd_reward_total *totals, int n, int64_t step)
+{
+    int n_none = 0, any = 0;
+    for (int j = 0; j < s->n_terms; j++) {
+        int failed = 0;
+        const char *why = NULL;
+        for (int i = 0; i < n; i++) {
+            const struct pd_reward_score *sc = &scores[(size_t)i * s->n_terms + j];
+            if (sc->state == PD_REWARD_FAILED && failed++ == 0)
+                why = sc->why;
+        }
+        if (failed) {
+            const char *verb = failure_verb(why);
+            size_t k = strlen(verb);   /* "timed out after 2 s": the verb once */
+            fprintf(stderr, "step %" PRId64 ": reward '%s' %s on %d of %d completions (%s): "
+                    "scored None\n", step, pd_plugin_name(s->plugins[j]), verb, failed, n,
+                    strncmp(why, verb, k) == 0 && why[k] == ' ' ? why + k + 1 : why);
+        }
+        any += failed;
+    }
+    for (int i = 0; i < n; i++)
+        n_none += totals[i].none;
+    if (any && n_none)
+        fprintf(stderr, "step %" PRId64 ": %d of %d completions have no reward (None): left out "
+                "of their groups\n", step, n_none, n);
+}
+
 /* The prompt, gold and extra of example index for the plugins (buffers of the sizes below). */
 static int
 item_of(struct grpo_src *s, int64_t index, struct pd_task_problem *pr, char *prompt,
@@ -218,20 +261,16 @@ grpo_src_score(void *ud, const int64_t *index, int P, int G, const char *const *
                 .opened_think = s->opened_think, .completion_tokens = n_tokens[p * G + g],
             };
     }
-    struct pd_reward_limits lim = { 0 };
+    struct pd_reward_limits lim = { .timeout_s = s->c->reward_timeout };
     if (rc == 0)
         rc = pd_reward_run(s->terms, (size_t)s->n_terms, items, (size_t)n, &lim, scores, totals,
                            err);
-    int failed[PD_GRPO_MAX_FN] = { 0 };
-    const char *why[PD_GRPO_MAX_FN] = { 0 };
     for (int i = 0; rc == 0 && i < n; i++) {
         rewards[i] = totals[i].value;
         none[i] = totals[i].none;
         for (int j = 0; j < s->n_terms; j++) {
             const struct pd_reward_score *sc = &scores[(size_t)i * s->n_terms + j];
             per_fn[(size_t)i * s->n_terms + j] = sc->state == PD_REWARD_SCORED ? sc->value : NAN;
-            if (sc->state == PD_REWARD_FAILED && failed[j]++ == 0)
-                why[j] = sc->why;
         }
         int p = i / G;
         if (!s->rows)
@@ -240,10 +279,8 @@ grpo_src_score(void *ud, const int64_t *index, int P, int G, const char *const *
                  scores[(size_t)i * s->n_terms + s->accuracy_term].state == PD_REWARD_SCORED)
             correct[i] = scores[(size_t)i * s->n_terms + s->accuracy_term].value >= 1.0;
     }
-    for (int j = 0; rc == 0 && j < s->n_terms; j++)
-        if (failed[j])   /* the run goes on; say what happened */
-            fprintf(stderr, "reward '%s': %d of %d completions failed (%s): scored None\n",
-                    pd_plugin_name(s->plugins[j]), failed[j], n, why[j]);
+    if (rc == 0)
+        report_failures(s, scores, totals, n, index[0] / P + 1);
     free(items), free(scores), free(totals), free(prompts), free(golds), free(extras), free(prs);
     return rc;
 }

@@ -23,6 +23,7 @@ struct grpo_cli {
     bool have_task, merge;       /* merge: write the model with the LoRA adapter merged in */
     enum pd_task_kind task;
     long threads, ckpt_every, stop_after, log_every;
+    double reward_timeout;        /* seconds a score may take (0: the runner's default) */
     const char *reward_names[PD_GRPO_MAX_FN];
     double reward_weights[PD_GRPO_MAX_FN];
     int n_rewards;

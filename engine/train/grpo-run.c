@@ -496,7 +496,8 @@ do_step(struct pd_grpo_run *r, struct pd_threadpool *tp, const struct pd_grpo_so
                                  err)) != 0)
         return rc;
     reward_stats(st, b, src->n_fn);
-    st->reward_mean = as.mean, st->reward_std = as.std;
+    /* nothing scored (every reward None): no mean to report, not a mean of 0 */
+    st->reward_mean = as.n_scored ? as.mean : NAN, st->reward_std = as.n_scored ? as.std : NAN;
     st->zero_std_frac = (double)as.n_zero_std / as.n_groups;
     st->none_frac = (double)as.n_none / n;
     if ((rc = size_rows(r, b, err)) != 0)

@@ -89,7 +89,7 @@ struct pd_grpo_source {
 
 struct pd_grpo_step_stats {
     int64_t step;                 /* 1-based, the step just done */
-    double reward_mean, reward_std;   /* over scored completions */
+    double reward_mean, reward_std;   /* over scored completions (NAN when none is) */
     double fn_mean[PD_GRPO_MAX_FN], fn_std[PD_GRPO_MAX_FN];
     double accuracy;              /* share right among those known; NAN when none known */
     double kl;                    /* mean k3 over completion tokens (first pass; NAN: beta 0) */

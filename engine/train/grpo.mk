@@ -23,6 +23,8 @@ EXTRA_sessions_libsessions_a_SOURCES += sessions/runs.h sessions/runs.c
 sessions_libsessions_a_LIBADD += sessions/libsessions_a-runs.$(OBJEXT)
 TESTS += tests/test-train-grpo.sh tests/test-lora-grpo.sh
 EXTRA_DIST += tests/test-train-grpo.sh tests/test-lora-grpo.sh tests/tap.sh
-# On the bundled model: prompts from annotated sessions, ponder train resume after a SIGKILL.
-TESTS += tests/test-train-sessions.sh tests/test-train-resume.sh
-EXTRA_DIST += tests/test-train-sessions.sh tests/test-train-resume.sh tests/train-tap.sh
+# On the bundled model: prompts from annotated sessions, ponder train resume after a SIGKILL,
+# and reward plugins that crash, hang or are refused inside a run.
+TESTS += tests/test-train-sessions.sh tests/test-train-resume.sh tests/test-train-faults.sh
+EXTRA_DIST += tests/test-train-sessions.sh tests/test-train-resume.sh tests/test-train-faults.sh \
+	tests/train-tap.sh
