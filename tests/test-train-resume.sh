@@ -3,12 +3,13 @@
 # its first checkpoint is continued from it with the config the store recorded: its steps go on
 # after the checkpoint's step in the same run's rows, it ends done, with the model a straight
 # run writes (byte for byte), and the base model file is never written. Clear refusals: an
-# unknown run, a run already done, a checkpoint gone.
+# unknown run, a run already done, a checkpoint gone. A run from annotated sessions resumes with
+# the same query, and says so when the store now gives it other prompts.
 set -u
 . "${top_srcdir:-.}/tests/train-tap.sh"
 steps=12
 
-echo "1..18"
+echo "1..23"
 sum_before=$(cksum <"$model")
 tiny="-m $model --task countdown --steps $steps --group 2 --prompts-per-step 1 \
     --max-completion 16 --threads 1"
@@ -58,4 +59,26 @@ ok $? "the resumed run's model is the straight run's, byte for byte"
 rm -f "$tmp/gone.gguf.ckpt"
 expect 1 "a run whose checkpoint is gone" -- "$ponder" train resume 3
 has "$tmp/err" "checkpoint $tmp/gone.gguf.ckpt is missing" "says which file is missing"
+
+# Run 4 from the store's annotated replies; another gets a gold answer while it is stopped.
+turn() { # turn QUESTION ANSWER: one session of a question and its reply
+    echo "{\"type\":\"session\",\"format\":1,\"title\":\"$1\",\"created\":1,\"updated\":1}"
+    echo "{\"type\":\"turn\",\"seq\":0,\"role\":\"user\",\"text\":\"$1\",\"created\":1}"
+    echo "{\"type\":\"turn\",\"seq\":1,\"role\":\"assistant\",\"text\":\"$2\"," \
+        "\"think\":\"\",\"answer\":\"$2\",\"created\":1}"
+}
+{ turn "What is 12 + 34" "<answer>46</answer>"; turn "What is 20 + 22" "<answer>42</answer>"; } \
+    >"$tmp/two.jsonl"
+"$ponder" sessions import "$tmp/two.jsonl" >/dev/null
+"$ponder" annotate 2 --gold 46 >/dev/null
+expect 0 "a --from-sessions run stopped after 1 of 2 steps" -- "$ponder" train grpo -m "$model" \
+    --from-sessions '' --steps 2 -G 2 --prompts-per-step 1 --max-completion 8 --threads 1 \
+    --stop-after 1 -o "$tmp/s.gguf"
+"$ponder" annotate 4 --gold 42 >/dev/null
+expect 0 "resumes" -- "$ponder" train resume 4
+has "$tmp/err" "'': 2 turns matched, 2 used" "with its query, run again on the store"
+has "$tmp/err" "the source gives 2 prompts now, 1 when the run started" \
+    "saying the prompts changed"
+"$ponder" train show 4 >"$tmp/show" 2>&1
+has "$tmp/show" "^run 4  grpo  done" "and ends done"
 exit $fail

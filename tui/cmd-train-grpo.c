@@ -484,6 +484,10 @@ grpo_main(struct grpo_cli *c)
     }
     if (c->sessions && !grpo_src_read_sessions(&s, db, c->sessions))
         goto out;
+    if (c->examples > 0 && s.n_rows != (size_t)c->examples)   /* the store or file changed */
+        fprintf(stderr, "note: the source gives %zu prompts now, %ld when the run started: the "
+                "steps from here on do not see the ones they would have seen\n", s.n_rows,
+                c->examples);
     rc = run_grpo(c, &s, db);
 out:
     pd_store_close(db);

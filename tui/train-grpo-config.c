@@ -202,20 +202,22 @@ grpo_config_read(struct grpo_cli *c, const char *json, char **storage, int64_t r
     char *slots = *storage = calloc(N_SLOTS, cap);
     if (slots == NULL)
         return cli_fail("train", "out of memory"), false;
-    double threads = 0, every = 0, timeout = 0;
+    double threads = 0, every = 0, timeout = 0, examples = 0;
     if (pp_json_string(json, "model", slots + SLOT_MODEL * cap, cap) != PP_FOUND ||
         pp_json_string(json, "source", slots + SLOT_SOURCE * cap, cap) != PP_FOUND ||
         pp_json_string(json, "ckpt", slots + SLOT_CKPT * cap, cap) != PP_FOUND ||
         pp_json_number(json, "threads", &threads) == PP_BAD ||
         pp_json_number(json, "ckpt_every", &every) == PP_BAD ||
         pp_json_number(json, "reward_timeout", &timeout) == PP_BAD ||
-        pp_json_bool(json, "merge", &c->merge) == PP_BAD)
+        pp_json_bool(json, "merge", &c->merge) == PP_BAD ||
+        pp_json_number(json, "examples", &examples) == PP_BAD)
         return cli_fail("train", "run %lld: its config does not say how to continue it (model, "
                         "source, checkpoint): it was not started by this ponder",
                         (long long)run), false;
     c->model = slots + SLOT_MODEL * cap;
     c->ckpt = c->resume = slots + SLOT_CKPT * cap;
     c->threads = (long)threads, c->ckpt_every = (long)every, c->reward_timeout = timeout;
+    c->examples = (long)examples;
     return read_source(c, slots + SLOT_SOURCE * cap, run) &&
            read_rewards(c, json, slots + SLOT_REWARDS * cap, cap, run);
 }

@@ -28,6 +28,7 @@ struct grpo_cli {
     double reward_weights[PD_GRPO_MAX_FN];
     int n_rewards;
     int64_t resume_run;           /* train resume: the run the checkpoint must belong to */
+    long examples;                /* train resume: the rows the run started with (0: unknown) */
 };
 
 struct grpo_row {                 /* a dataset row, or an annotated turn */
