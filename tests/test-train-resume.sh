@@ -4,12 +4,13 @@
 # after the checkpoint's step in the same run's rows, it ends done, with the model a straight
 # run writes (byte for byte), and the base model file is never written. Clear refusals: an
 # unknown run, a run already done, a checkpoint gone. A run from annotated sessions resumes with
-# the same query, and says so when the store now gives it other prompts.
+# the same query, and says so when the store now gives it other prompts; a LoRA run with --merge
+# resumes as one and writes the merged model.
 set -u
 . "${top_srcdir:-.}/tests/train-tap.sh"
 steps=12
 
-echo "1..23"
+echo "1..26"
 sum_before=$(cksum <"$model")
 tiny="-m $model --task countdown --steps $steps --group 2 --prompts-per-step 1 \
     --max-completion 16 --threads 1"
@@ -81,4 +82,11 @@ has "$tmp/err" "the source gives 2 prompts now, 1 when the run started" \
     "saying the prompts changed"
 "$ponder" train show 4 >"$tmp/show" 2>&1
 has "$tmp/show" "^run 4  grpo  done" "and ends done"
+
+# Run 5: LoRA, the adapter merged into the model written at the end.
+"$ponder" train grpo $tiny --lora-rank 4 --merge --stop-after 1 -o "$tmp/l.gguf" 2>/dev/null
+expect 0 "a LoRA --merge run resumes" -- "$ponder" train resume 5
+has "$tmp/err" "adapter parameters" "as a LoRA run"
+"$ponder" model info "$tmp/l.gguf" >"$tmp/info" 2>&1
+has "$tmp/info" "ponder-grpo-merged" "and writes the merged model"
 exit $fail
