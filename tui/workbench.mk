@@ -3,5 +3,11 @@ ponder_SOURCES += %reldir%/wb.h %reldir%/cmd-tui.c %reldir%/wb-main.c %reldir%/w
 	%reldir%/wb-doc.c %reldir%/wb-gen.c %reldir%/wb-replay.c %reldir%/wb-annot.c \
 	%reldir%/view-chat.c %reldir%/view-routing.c %reldir%/view-sessions.c %reldir%/view-help.c
 
+# Braille line charts (the training view's curves), a pure function checked cell by cell.
+ponder_SOURCES += %reldir%/braille.h %reldir%/braille.c
+check_PROGRAMS += tests/test-braille
+TESTS += tests/test-braille
+tests_test_braille_SOURCES = tests/test-braille.c %reldir%/braille.h %reldir%/braille.c
+
 TESTS += tests/test-tui.sh
 EXTRA_DIST += tests/test-tui.sh tests/bench/bench-tui.sh
