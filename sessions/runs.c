@@ -106,15 +106,27 @@ dup_col(sqlite3_stmt *s, int i)
     return t ? strdup((const char *)t) : NULL;
 }
 
+#define RUN_COLUMNS "id, kind, status, config, output_path, created, finished"
+
+/* The columns of RUN_COLUMNS but the two strings, which the callers keep or borrow. */
+static void
+run_row(sqlite3_stmt *s, struct pd_store_run *out)
+{
+    out->id = sqlite3_column_int64(s, 0);
+    snprintf(out->kind, sizeof out->kind, "%s", st_text(s, 1));
+    snprintf(out->status, sizeof out->status, "%s", st_text(s, 2));
+    out->created = sqlite3_column_int64(s, 5);
+    out->finished = sqlite3_column_int64(s, 6);
+}
+
 int
 pd_store_run_get(struct pd_store *st, int64_t id, struct pd_store_run *out, char *err)
 {
     memset(out, 0, sizeof *out);
     sqlite3_stmt *s = NULL;
-    int rc = st_prepare(st, id > 0 ? "SELECT id, kind, status, config, output_path, created, "
-                                     "finished FROM training_runs WHERE id = ?1"
-                                   : "SELECT id, kind, status, config, output_path, created, "
-                                     "finished FROM training_runs ORDER BY id DESC LIMIT 1",
+    int rc = st_prepare(st, id > 0 ? "SELECT " RUN_COLUMNS " FROM training_runs WHERE id = ?1"
+                                   : "SELECT " RUN_COLUMNS " FROM training_runs "
+                                     "ORDER BY id DESC LIMIT 1",
                         &s, err);
     if (rc)
         return rc;
@@ -122,13 +134,9 @@ pd_store_run_get(struct pd_store *st, int64_t id, struct pd_store_run *out, char
         sqlite3_bind_int64(s, 1, id);
     int r = sqlite3_step(s);
     if (r == SQLITE_ROW) {
-        out->id = sqlite3_column_int64(s, 0);
-        snprintf(out->kind, sizeof out->kind, "%s", st_text(s, 1));
-        snprintf(out->status, sizeof out->status, "%s", st_text(s, 2));
+        run_row(s, out);
         out->config = dup_col(s, 3);
         out->output_path = dup_col(s, 4);
-        out->created = sqlite3_column_int64(s, 5);
-        out->finished = sqlite3_column_int64(s, 6);
     } else if (r == SQLITE_DONE) {
         rc = id > 0 ? pd_errorf(err, PD_ENOTFOUND, "training run %lld not found", (long long)id)
                     : pd_errorf(err, PD_ENOTFOUND, "no training runs yet");
@@ -147,6 +155,31 @@ pd_store_run_release(struct pd_store_run *r)
     free(r->config);
     free(r->output_path);
     r->config = r->output_path = NULL;
+}
+
+int
+pd_store_runs_list(struct pd_store *st, int limit, pd_store_run_fn fn, void *ud, char *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = st_prepare(st, "SELECT " RUN_COLUMNS ", (SELECT MAX(step) FROM training_metrics m "
+                        "WHERE m.run_id = r.id) FROM training_runs r ORDER BY id DESC LIMIT ?1",
+                        &s, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int(s, 1, limit > 0 ? limit : -1);
+    int r;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        struct pd_store_run run = { 0 };
+        run_row(s, &run);
+        run.config = (char *)sqlite3_column_text(s, 3);
+        run.output_path = (char *)sqlite3_column_text(s, 4);
+        if (fn(ud, &run, sqlite3_column_int64(s, 7)))
+            break;
+    }
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = st_sqlite_err(st, r, err, "training runs");
+    sqlite3_finalize(s);
+    return rc;
 }
 
 int

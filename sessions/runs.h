@@ -41,6 +41,11 @@ struct pd_store_run {
 int pd_store_run_get(struct pd_store *st, int64_t id, struct pd_store_run *out, char *err);
 void pd_store_run_release(struct pd_store_run *r);
 
+/* Runs newest first, at most limit (<= 0: all), each with the last step it has metrics for
+ * (0: none yet); the row's strings live until fn returns. fn returns non-zero to stop. */
+typedef int (*pd_store_run_fn)(void *ud, const struct pd_store_run *r, int64_t last_step);
+int pd_store_runs_list(struct pd_store *st, int limit, pd_store_run_fn fn, void *ud, char *err);
+
 /* Every metric of a run, ordered by step then name; fn returns non-zero to stop. */
 typedef int (*pd_store_metric_fn)(void *ud, int64_t step, const char *name, double value);
 int pd_store_run_metrics(struct pd_store *st, int64_t run, pd_store_metric_fn fn, void *ud,
