@@ -121,10 +121,8 @@ wb_input_key(struct wb *w, int is_key, unsigned ch)
         return WB_REDRAW;
     }
     if ((is_key && ch == KEY_DC) || (!is_key && ch == CTRL('d'))) {
-        if (!is_key && ch == CTRL('d') && w->in_len == 0 && !w->asking) {
-            w->quit = true;
-            return 0;
-        }
+        if (!is_key && ch == CTRL('d') && w->in_len == 0 && !w->asking)
+            return wb_train_quit(w);   /* asks first while a training run is live */
         if (w->in_pos < w->in_len) {
             memmove(w->input + w->in_pos, w->input + w->in_pos + 1,
                     (size_t)(w->in_len - w->in_pos - 1) * sizeof *w->input);

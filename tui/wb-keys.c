@@ -262,8 +262,7 @@ k_sessions(struct wb *w)
 static int
 k_quit(struct wb *w)
 {
-    w->quit = true;
-    return 0;
+    return wb_train_quit(w);
 }
 
 static int
@@ -561,6 +560,11 @@ static int k_enter(struct wb *w);
 const struct wb_key wb_keys[] = {
     { KEY_F(1), WB_IN_ANY, "F1 ?", "this help (? in the transcript)", k_help },
     { KEY_F(2), WB_IN_ANY, "F2 S", "sessions: browse, search, open, rename, delete", k_sessions },
+    { KEY_F(3), WB_IN_ANY, "F3", "training: runs and their reward, length, KL curves",
+      wb_key_train },
+    { 't', WB_IN_TRAIN, "t x", "training: start a GRPO run / stop the selected one",
+      wb_key_train_start },
+    { 'x', WB_IN_TRAIN, NULL, NULL, wb_key_train_stop },
     { CTRL('q'), WB_IN_ANY, "Ctrl-Q q", "quit (q in the transcript)", k_quit },
     { CTRL('c'), WB_IN_ANY, "Ctrl-C", "stop the reply (keeps what was written); clear the line",
       k_interrupt },
@@ -641,13 +645,14 @@ wb_key(struct wb *w, int is_key, unsigned ch)
     if (w->asking)
         return wb_input_key(w, is_key, ch);
     unsigned where = w->view == WB_VIEW_SESSIONS    ? WB_IN_SESSIONS
+                     : w->view == WB_VIEW_TRAIN     ? WB_IN_TRAIN
                      : w->focus == WB_FOCUS_INPUT ? WB_IN_INPUT
                                                   : WB_IN_CHAT;
-    if (where == WB_IN_SESSIONS) {
-        int r = wb_sessions_key(w, is_key, ch);
-        if (r >= 0)
-            return r;
-    }
+    int r = where == WB_IN_SESSIONS ? wb_sessions_key(w, is_key, ch)
+            : where == WB_IN_TRAIN  ? wb_train_key(w, is_key, ch)
+                                    : -1;
+    if (r >= 0)
+        return r;
     if (!is_key && ch == '\n')
         ch = '\r';
     for (size_t i = 0; i < wb_n_keys; i++) {

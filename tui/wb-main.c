@@ -200,6 +200,8 @@ draw(struct wb *w)
     int main_h = w->rows - 2;
     if (w->view == WB_VIEW_SESSIONS) {
         wb_draw_sessions(w, 0, main_h, w->cols);
+    } else if (w->view == WB_VIEW_TRAIN) {
+        wb_draw_train(w, 0, main_h, w->cols);
     } else {
         int cw = wb_chat_width(w);
         if (w->panel != WB_PANEL_NONE && cw < w->cols) {
@@ -243,6 +245,8 @@ loop(struct wb *w)
             w->dirty = true;
         if (w->replaying && wb_replay_tick(w))
             w->dirty = true;
+        if (wb_train_tick(w))   /* runs started here; the training view's curves */
+            w->dirty = true;
         if (w->msg[0] && w->msg_until && wb_now() >= w->msg_until) {
             w->msg_until = 0;
             w->msg[0] = '\0';
@@ -281,28 +285,37 @@ loop(struct wb *w)
     }
 }
 
+int
+wb_state_dir(char *buf, size_t size)
+{
+    const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    int n;
+    if (state && state[0] == '/')
+        n = snprintf(buf, size, "%s/ponder", state);
+    else if (home && home[0])
+        n = snprintf(buf, size, "%s/.local/state/ponder", home);
+    else
+        return -1;
+    if (n < 0 || (size_t)n >= size)
+        return -1;
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(buf, 0700);
+            *p = '/';
+        }
+    mkdir(buf, 0700);
+    return 0;
+}
+
 /* Warnings written to stderr while curses owns the screen go to a log file instead. */
 static int
 divert_stderr(void)
 {
     char path[4096];
-    const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-    if (state && state[0] == '/')
-        snprintf(path, sizeof path, "%s/ponder", state);
-    else if (home && home[0])
-        snprintf(path, sizeof path, "%s/.local/state/ponder", home);
-    else
+    if (wb_state_dir(path, sizeof path - 16) != 0)
         return -1;
-    char mk[4200];
-    snprintf(mk, sizeof mk, "%s", path);
-    for (char *p = mk + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(mk, 0700);
-            *p = '/';
-        }
-    mkdir(mk, 0700);
-    strncat(path, "/tui.log", sizeof path - strlen(path) - 1);
+    strcat(path, "/tui.log");
     FILE *f = fopen(path, "a");
     if (f == NULL)
         return -1;
@@ -346,15 +359,10 @@ wb_run(struct wb *w)
     using_history();
     stifle_history(1000);
     char hist[4096];
-    const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-    if (state && state[0] == '/')
-        snprintf(hist, sizeof hist, "%s/ponder/history", state);
-    else if (home && home[0])
-        snprintf(hist, sizeof hist, "%s/.local/state/ponder/history", home);
-    else
-        hist[0] = '\0';
-    if (hist[0])
+    if (wb_state_dir(hist, sizeof hist - 16) == 0) {
+        strcat(hist, "/history");
         read_history(hist);
+    }
 #endif
     loop(w);
     wb_gen_shutdown(w);
@@ -364,5 +372,6 @@ wb_run(struct wb *w)
         dup2(saved_err, STDERR_FILENO);
         close(saved_err);
     }
+    wb_train_release(w);
     return 0;
 }

@@ -8,7 +8,10 @@
  *   view-chat.c      the transcript: turns, think blocks that fold, the token cursor
  *   view-routing.c   the routing and token inspector, expert load, colours by expert
  *   view-sessions.c  browse, search, open, rename, delete, fork
+ *   view-train.c     training runs and their curves (braille.c draws them)
  *   view-help.c      the key list, drawn from the key table
+ * Training runs started from the workbench are child processes (wb-train.c), `ponder train
+ * grpo` writing to the same store; the training view reads their rows about once a second.
  * The document (wb-doc.c) holds the turns as the views see them: text by segment, tokens with
  * their byte ranges, routing and alternatives, wrapped lines cached per width.
  */
@@ -31,7 +34,7 @@
 #define WB_MAX_PAIRS 1024   /* layers x k of one token's routing */
 
 enum wb_fold_mode { WB_FOLD_AUTO = 0, WB_FOLD_OPEN, WB_FOLD_FOLDED };
-enum wb_view { WB_VIEW_CHAT = 0, WB_VIEW_SESSIONS };
+enum wb_view { WB_VIEW_CHAT = 0, WB_VIEW_SESSIONS, WB_VIEW_TRAIN };
 enum wb_focus { WB_FOCUS_INPUT = 0, WB_FOCUS_TRANSCRIPT };
 enum wb_tint { WB_TINT_NONE = 0, WB_TINT_EXPERT, WB_TINT_ENTROPY, WB_TINT_LOGPROB, WB_TINT_N };
 enum wb_panel { WB_PANEL_NONE = 0, WB_PANEL_TOKEN, WB_PANEL_LOAD, WB_PANEL_N };
@@ -155,6 +158,8 @@ struct wb_session_item {
     int64_t n_tokens, updated;
 };
 
+struct wb_train;   /* the training view and the runs started from it (view-train.c) */
+
 struct wb {
     struct chat *c;
     bool have_model, moe;
@@ -186,7 +191,7 @@ struct wb {
     int saved_len;
     /* a one-line prompt that asks for text (a label, a comment, a title) */
     bool asking;
-    char ask_what[48];
+    char ask_what[64];
     void (*ask_done)(struct wb *w, const char *text);
     /* the message line */
     char msg[256];
@@ -218,6 +223,8 @@ struct wb {
     int item_cur, item_top;
     char search[128];
     int64_t session_shown;       /* the session in the chat view (0: new) */
+    /* training view */
+    struct wb_train *train;      /* NULL until F3 first opens it */
     /* the terminal */
     int rows, cols;
     int colors;                  /* 0 (NO_COLOR), 8/16 or 256 */
@@ -269,6 +276,8 @@ int wb_attr_dim(const struct wb *w);
 /* A colour pair for (fg, bg) in 256-colour numbering (-1: default), allocated on demand. */
 int wb_pair(const struct wb *w, int fg, int bg);
 double wb_now(void);
+/* $XDG_STATE_HOME/ponder (else ~/.local/state/ponder) into buf, made if missing; 0 or -1. */
+int wb_state_dir(char *buf, size_t size);
 
 /* ---- wb-keys.c ---- */
 struct wb_key {
@@ -278,7 +287,7 @@ struct wb_key {
     const char *help;
     int (*fn)(struct wb *w);
 };
-enum { WB_IN_CHAT = 1, WB_IN_INPUT = 2, WB_IN_SESSIONS = 4, WB_IN_ANY = 7 };
+enum { WB_IN_CHAT = 1, WB_IN_INPUT = 2, WB_IN_SESSIONS = 4, WB_IN_TRAIN = 8, WB_IN_ANY = 15 };
 extern const struct wb_key wb_keys[];
 extern const size_t wb_n_keys;
 /* Handle one key (wint_t from get_wch, is_key: a KEY_* code); returns WB_* flags. */
@@ -321,6 +330,37 @@ void wb_draw_sessions(struct wb *w, int top, int height, int width);
 int wb_sessions_key(struct wb *w, int is_key, unsigned ch);
 /* Show a stored session in the chat view. */
 int wb_session_open(struct wb *w, int64_t id);
+
+/* ---- view-train.c: the training view (F3) ---- */
+/* Open or close it (F3). */
+int wb_key_train(struct wb *w);
+void wb_draw_train(struct wb *w, int top, int height, int width);
+/* The view's own keys (the list); -1 when the key is not one of them. */
+int wb_train_key(struct wb *w, int is_key, unsigned ch);
+/* Read the runs and the selected run's metrics again; select run (0: keep the selection). */
+void wb_train_reload(struct wb *w, int64_t run);
+int wb_key_train_start(struct wb *w);
+int wb_key_train_stop(struct wb *w);
+
+/* ---- wb-train.c: training runs as child processes ---- */
+/* Start `ponder train grpo ARGS --db STORE`, its output to a log in the state folder. */
+int wb_train_spawn(struct wb *w, const char *args);
+/* Reap runs that ended, learn the run ids of new ones, re-read the view about once a second;
+ * true when the screen changed. */
+bool wb_train_tick(struct wb *w);
+/* SIGINT to the process of run (it checkpoints and stops after its step); false if not ours. */
+bool wb_train_signal(struct wb *w, int64_t run);
+/* Whether run is a live process started here. */
+bool wb_train_is_ours(const struct wb *w, int64_t run);
+/* The train grpo arguments a first launch line offers: the model, small settings, an output
+ * beside the store. */
+void wb_train_default_args(struct wb *w, char *buf, size_t size);
+/* What the launch line offers: the last line sent (with a fresh output name), or the default. */
+void wb_train_args(struct wb *w, char *buf, size_t size);
+/* Quit, or ask first while runs started here are live (they go on detached). */
+int wb_train_quit(struct wb *w);
+/* After the screen is gone: say which runs go on, and free the view. */
+void wb_train_release(struct wb *w);
 
 /* ---- view-help.c ---- */
 void wb_draw_help(struct wb *w);

@@ -1,7 +1,8 @@
 # tui/workbench.mk: the full-screen workbench (ponder tui), one file per view.
 ponder_SOURCES += %reldir%/wb.h %reldir%/cmd-tui.c %reldir%/wb-main.c %reldir%/wb-keys.c %reldir%/wb-input.c \
 	%reldir%/wb-doc.c %reldir%/wb-gen.c %reldir%/wb-replay.c %reldir%/wb-annot.c \
-	%reldir%/view-chat.c %reldir%/view-routing.c %reldir%/view-sessions.c %reldir%/view-help.c
+	%reldir%/view-chat.c %reldir%/view-routing.c %reldir%/view-sessions.c %reldir%/view-help.c \
+	%reldir%/train-view.h %reldir%/view-train.c %reldir%/wb-train.c
 
 # Braille line charts (the training view's curves), a pure function checked cell by cell.
 ponder_SOURCES += %reldir%/braille.h %reldir%/braille.c
