@@ -10,5 +10,5 @@ check_PROGRAMS += tests/test-braille
 TESTS += tests/test-braille
 tests_test_braille_SOURCES = tests/test-braille.c %reldir%/braille.h %reldir%/braille.c
 
-TESTS += tests/test-tui.sh
-EXTRA_DIST += tests/test-tui.sh tests/bench/bench-tui.sh
+TESTS += tests/test-tui.sh tests/test-tui-train.sh
+EXTRA_DIST += tests/test-tui.sh tests/test-tui-train.sh tests/tui-lib.sh tests/bench/bench-tui.sh
