@@ -105,7 +105,9 @@ wait_for answer "answering" 20; ok $? "Ctrl-T closes the thoughts"
 wait_for answer "<end\|answer\|[a-z]" 20; ok $? "and the model answers"
 keys answer C-c
 i=0
-until export_db "$tmp/answer.db" && grep -q '</think>' "$tmp/export" || [ $i -ge 100 ]; do
+# the closing tag is stored as it streams, the stop when the worker ends: wait for both
+until export_db "$tmp/answer.db" && grep -q '</think>' "$tmp/export" &&
+    grep -q '"stop":"canceled"' "$tmp/export" || [ $i -ge 300 ]; do
     sleep 0.2
     i=$((i + 1))
 done
