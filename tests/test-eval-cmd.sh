@@ -1,5 +1,5 @@
 #!/bin/sh
-# test-eval.sh: `ponder eval` on the small test model: the table's shape and settings, the same
+# test-eval-cmd.sh: `ponder eval` on the small test model: the table's shape and settings, the same
 # seed giving the same numbers and completions, another seed other samples but the same greedy
 # completions, the JSON lines valid and complete, progress lines when asked for, and clear
 # usage errors (exit 2) for unknown tasks and bad numbers. SmolLM2 scores about 0 on the tasks:
