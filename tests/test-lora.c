@@ -177,7 +177,7 @@ check_tiny(struct pd_threadpool *tp)
         for (int64_t k = 0; k < l->pairs[i].n_out * l->rank; k++)
             l->params[l->pairs[i].b + k] = 2.0f * wave(k, i);
     const char *ad = tmp_path("tiny-lora.gguf");
-    int rc = pd_tlora_write_gguf(l, tm, "test", ad, err);
+    int rc = pd_tlora_write_gguf(l, "test", ad, err);
     ok(rc == 0, "an adapter of rank 4 on %d weights written (%s)", l->n_pairs, rc ? err : ad);
     check_readback(l, tm, ad, pm);
 

@@ -253,7 +253,7 @@ pd_grpo_run_save(const struct pd_grpo_run *r, const char *path, char *err)
     int rc = text && w ? 0 : pd_errorf(err, PD_ENOMEM, "out of memory");
     if (rc == 0) {
         format_opts(&r->opts, text, (size_t)n + 1, false);
-        rc = r->lora ? pd_tlora_add_gguf(r->lora, m, w, "ponder-grpo-checkpoint", err)
+        rc = r->lora ? pd_tlora_add_gguf(r->lora, w, "ponder-grpo-checkpoint", err)
                      : pd_tmodel_add_gguf(m, w, "ponder-grpo-checkpoint", err);
     }
     if (rc == 0) {
@@ -357,7 +357,7 @@ pd_grpo_run_load(struct pd_grpo_run **out, const char *path, struct pd_tmodel *r
     }
     int64_t n_train = r ? (r->lora ? r->lora->n_params : r->model->n_params) : 0;
     if (rc == 0 && r->lora)
-        rc = pd_tlora_read_gguf(r->lora, r->model, g, path, err);
+        rc = pd_tlora_read_gguf(r->lora, g, path, err);
     if (rc == 0 && (rc = read_floats(g, "adam.m", r->m1, n_train, path, err)) == 0)
         rc = read_floats(g, "adam.v", r->m2, n_train, path, err);
     if (rc == 0 && r->ref && !r->lora) {
@@ -394,7 +394,7 @@ pd_grpo_run_write(const struct pd_grpo_run *r, const char *path, bool merge, cha
     if (r->lora == NULL)
         return pd_tmodel_write_gguf(r->model, r->tok, "ponder-grpo", path, err);
     if (!merge)
-        return pd_tlora_write_gguf(r->lora, r->model, "ponder-grpo-lora", path, err);
+        return pd_tlora_write_gguf(r->lora, "ponder-grpo-lora", path, err);
     /* the merge goes into a copy: the base stays as loaded */
     struct pd_tmodel *mm = NULL;
     int rc = pd_tmodel_new(&mm, &r->model->cfg, 1, err);

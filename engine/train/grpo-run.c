@@ -150,7 +150,7 @@ write_policy(struct pd_grpo_run *r, struct pd_context_params *cp, char *adapter,
     cp->n_lora = 1;
     cp->lora_path[0] = adapter;
     cp->lora_scale[0] = 1.0f;
-    return pd_tlora_write_gguf(r->lora, r->model, "ponder-grpo-policy", adapter, err);
+    return pd_tlora_write_gguf(r->lora, "ponder-grpo-policy", adapter, err);
 }
 
 /* Write the policy, load it in the engine, sample every prompt's G completions. */

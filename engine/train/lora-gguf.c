@@ -18,19 +18,18 @@
 
 /* The names of pair q's tensors. */
 static void
-pair_names(const struct pd_tmodel *m, const struct pd_tlora_pair *q, char *a, char *b,
-           size_t cap)
+pair_names(const struct pd_tlora_pair *q, char *a, char *b, size_t cap)
 {
-    snprintf(a, cap, "%s.lora_a", m->tensors[q->tensor].name);
-    snprintf(b, cap, "%s.lora_b", m->tensors[q->tensor].name);
+    snprintf(a, cap, "%s.lora_a", q->name);
+    snprintf(b, cap, "%s.lora_b", q->name);
 }
 
 int
-pd_tlora_add_gguf(const struct pd_tlora *l, const struct pd_tmodel *m,
-                  struct pd_gguf_writer *w, const char *name, char *err)
+pd_tlora_add_gguf(const struct pd_tlora *l, struct pd_gguf_writer *w, const char *name,
+                  char *err)
 {
     int rc;
-    if ((rc = pd_gguf_writer_set_str(w, "general.architecture", "deepseek2")) ||
+    if ((rc = pd_gguf_writer_set_str(w, "general.architecture", l->arch)) ||
         (rc = pd_gguf_writer_set_str(w, "general.type", "adapter")) ||
         (rc = pd_gguf_writer_set_str(w, "general.name", name)) ||
         (rc = pd_gguf_writer_set_str(w, "adapter.type", "lora")) ||
@@ -39,7 +38,7 @@ pd_tlora_add_gguf(const struct pd_tlora *l, const struct pd_tmodel *m,
     for (int i = 0; i < l->n_pairs; i++) {
         const struct pd_tlora_pair *q = &l->pairs[i];
         char an[96], bn[96];
-        pair_names(m, q, an, bn, sizeof an);
+        pair_names(q, an, bn, sizeof an);
         uint64_t r = (uint64_t)l->rank, nea[2] = { (uint64_t)q->n_in, r };
         uint64_t neb[2] = { r, (uint64_t)q->n_out };
         if ((rc = pd_gguf_writer_add_tensor(w, an, PD_TYPE_F32, 2, nea, l->params + q->a,
@@ -52,13 +51,12 @@ pd_tlora_add_gguf(const struct pd_tlora *l, const struct pd_tmodel *m,
 }
 
 int
-pd_tlora_write_gguf(const struct pd_tlora *l, const struct pd_tmodel *m, const char *name,
-                    const char *path, char *err)
+pd_tlora_write_gguf(const struct pd_tlora *l, const char *name, const char *path, char *err)
 {
     struct pd_gguf_writer *w = pd_gguf_writer_new();
     if (w == NULL)
         return pd_errorf(err, PD_ENOMEM, "out of memory");
-    int rc = pd_tlora_add_gguf(l, m, w, name, err);
+    int rc = pd_tlora_add_gguf(l, w, name, err);
     if (rc == 0)
         rc = pd_gguf_writer_write(w, path, err);
     pd_gguf_writer_free(w);
@@ -80,13 +78,12 @@ read_tensor(float *dst, const struct pd_gguf *g, const char *name, int64_t n0, i
 }
 
 int
-pd_tlora_read_gguf(struct pd_tlora *l, const struct pd_tmodel *m, const struct pd_gguf *g,
-                   const char *path, char *err)
+pd_tlora_read_gguf(struct pd_tlora *l, const struct pd_gguf *g, const char *path, char *err)
 {
     for (int i = 0; i < l->n_pairs; i++) {
         const struct pd_tlora_pair *q = &l->pairs[i];
         char an[96], bn[96];
-        pair_names(m, q, an, bn, sizeof an);
+        pair_names(q, an, bn, sizeof an);
         int rc = read_tensor(l->params + q->a, g, an, l->rank, q->n_in, path, err);
         if (rc == 0)
             rc = read_tensor(l->params + q->b, g, bn, q->n_out, l->rank, path, err);

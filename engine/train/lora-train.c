@@ -23,7 +23,8 @@ static const struct {
     uint32_t mask;
 } target_names[] = {
     { "attn_q", PD_TLORA_ATTN_Q }, { "attn_kv_a", PD_TLORA_ATTN_KV_A },
-    { "attn_output", PD_TLORA_ATTN_OUTPUT }, { "ffn", PD_TLORA_FFN }, { "shexp", PD_TLORA_SHEXP },
+    { "attn_kv", PD_TLORA_ATTN_KV }, { "attn_output", PD_TLORA_ATTN_OUTPUT },
+    { "ffn", PD_TLORA_FFN }, { "shexp", PD_TLORA_SHEXP },
     { "attn", PD_TLORA_ATTN }, { "all", PD_TLORA_ALL },
 };
 
@@ -37,6 +38,7 @@ target_of(const char *name)
     } tensors[] = {
         { "attn_q.weight", PD_TLORA_ATTN_Q }, { "attn_q_a.weight", PD_TLORA_ATTN_Q },
         { "attn_q_b.weight", PD_TLORA_ATTN_Q }, { "attn_kv_a_mqa.weight", PD_TLORA_ATTN_KV_A },
+        { "attn_k.weight", PD_TLORA_ATTN_KV }, { "attn_v.weight", PD_TLORA_ATTN_KV },
         { "attn_output.weight", PD_TLORA_ATTN_OUTPUT }, { "ffn_gate.weight", PD_TLORA_FFN },
         { "ffn_up.weight", PD_TLORA_FFN }, { "ffn_down.weight", PD_TLORA_FFN },
         { "ffn_gate_shexp.weight", PD_TLORA_SHEXP }, { "ffn_up_shexp.weight", PD_TLORA_SHEXP },
@@ -63,7 +65,7 @@ pd_tlora_targets_parse(const char *s, uint32_t *mask, char *err)
                 m |= target_names[i].mask, known = true;
         if (!known)
             return pd_errorf(err, PD_EINVAL, "LoRA target '%.*s' unknown: attn_q, attn_kv_a, "
-                             "attn_output, ffn, shexp, attn or all", (int)len, s);
+                             "attn_kv, attn_output, ffn, shexp, attn or all", (int)len, s);
         s += len + (s[len] == ',');
     }
     if (m == 0)
@@ -78,8 +80,8 @@ pd_tlora_targets_format(uint32_t mask, char *buf, size_t cap)
     int len = 0;
     if (cap)
         buf[0] = '\0';
-    /* the single targets only (the first five names) */
-    for (size_t i = 0; i < 5; i++)
+    /* the single targets only (the first six names) */
+    for (size_t i = 0; i < 6; i++)
         if (mask & target_names[i].mask)
             len += snprintf(buf + PD_MIN((size_t)len, cap), cap > (size_t)len ? cap - len : 0,
                             "%s%s", len ? "," : "", target_names[i].name);
@@ -95,8 +97,8 @@ next_uniform(uint64_t *x)
 }
 
 int
-pd_tlora_new(struct pd_tlora **out, const struct pd_tmodel *m, int32_t rank, float alpha,
-             uint32_t targets, uint64_t seed, char *err)
+pd_tlora_new_specs(struct pd_tlora **out, const char *arch, const struct pd_tlora_spec *w, int n,
+                   int32_t rank, float alpha, uint32_t targets, uint64_t seed, char *err)
 {
     *out = NULL;
     if (rank < 1 || rank > 4096)
@@ -104,17 +106,18 @@ pd_tlora_new(struct pd_tlora **out, const struct pd_tmodel *m, int32_t rank, flo
     if (!(alpha > 0.0f && alpha < 1e6f))
         return pd_errorf(err, PD_EINVAL, "LoRA alpha %g: must be positive", alpha);
     struct pd_tlora *l = calloc(1, sizeof *l);
-    if (l == NULL || (l->pairs = calloc((size_t)m->n_tensors, sizeof *l->pairs)) == NULL) {
+    if (l == NULL || (l->pairs = calloc((size_t)PD_MAX(n, 1), sizeof *l->pairs)) == NULL) {
         free(l);
         return pd_errorf(err, PD_ENOMEM, "out of memory for the adapter");
     }
+    snprintf(l->arch, sizeof l->arch, "%s", arch);
     l->rank = rank, l->alpha = alpha, l->s = alpha / (float)rank, l->targets = targets;
-    for (int i = 0; i < m->n_tensors; i++) {
-        const struct pd_tparam *p = &m->tensors[i];
-        if (p->n_dims != 2 || !(target_of(p->name) & targets))
+    for (int i = 0; i < n; i++) {
+        if (!(target_of(w[i].name) & targets))
             continue;
         struct pd_tlora_pair *q = &l->pairs[l->n_pairs++];
-        q->tensor = i, q->n_out = p->shape[0], q->n_in = p->shape[1];
+        snprintf(q->name, sizeof q->name, "%s", w[i].name);
+        q->tensor = w[i].tensor, q->n_out = w[i].n_out, q->n_in = w[i].n_in;
         q->a = l->n_params;
         q->b = q->a + rank * q->n_in;
         l->n_params = q->b + q->n_out * rank;
@@ -138,6 +141,25 @@ pd_tlora_new(struct pd_tlora **out, const struct pd_tmodel *m, int32_t rank, flo
     }
     *out = l;
     return 0;
+}
+
+int
+pd_tlora_new(struct pd_tlora **out, const struct pd_tmodel *m, int32_t rank, float alpha,
+             uint32_t targets, uint64_t seed, char *err)
+{
+    *out = NULL;
+    struct pd_tlora_spec *w = calloc((size_t)m->n_tensors, sizeof *w);
+    if (w == NULL)
+        return pd_errorf(err, PD_ENOMEM, "out of memory for the adapter");
+    int n = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const struct pd_tparam *p = &m->tensors[i];
+        if (p->n_dims == 2)   /* the experts and MLA's k_b, v_b are 3-D: not adapted */
+            w[n++] = (struct pd_tlora_spec){ p->name, p->shape[1], p->shape[0], i };
+    }
+    int rc = pd_tlora_new_specs(out, "deepseek2", w, n, rank, alpha, targets, seed, err);
+    free(w);
+    return rc;
 }
 
 void
@@ -196,30 +218,23 @@ bottleneck(struct pd_tlora *l, struct pd_threadpool *tp, const struct pd_tlora_p
 }
 
 void
-pd_tlora_forward(struct pd_tlora *l, const struct pd_tmodel *m, struct pd_threadpool *tp,
-                 float *y, const float *x, const float *w, int64_t N, int64_t n_in,
-                 int64_t n_out)
+pd_tlora_pair_forward(struct pd_tlora *l, struct pd_threadpool *tp, const struct pd_tlora_pair *q,
+                      int64_t row0, float *y, const float *x, int64_t N, int64_t n_out)
 {
-    int64_t row0, r = l->rank;
-    const struct pd_tlora_pair *q = pd_tlora_find(l, m, w, &row0);
-    if (q == NULL)
-        return;
-    PD_ASSERT(q->n_in == n_in && row0 + n_out <= q->n_out && N <= l->cap_rows);
+    int64_t r = l->rank;
+    PD_ASSERT(row0 + n_out <= q->n_out && N <= l->cap_rows);
     bottleneck(l, tp, q, x, N);
     /* y[N][n_out] += u[N][r] . B[row0 ..][r]^T */
     pd_tr_gemm(tp, y, n_out, l->u, r, false, l->params + q->b + row0 * r, r, true, N, n_out, r);
 }
 
 void
-pd_tlora_backward(struct pd_tlora *l, const struct pd_tmodel *m, struct pd_threadpool *tp,
-                  float *dx, const float *dy, const float *x, const float *w, int64_t N,
-                  int64_t n_in, int64_t n_out)
+pd_tlora_pair_backward(struct pd_tlora *l, struct pd_threadpool *tp, const struct pd_tlora_pair *q,
+                       int64_t row0, float *dx, const float *dy, const float *x, int64_t N,
+                       int64_t n_out)
 {
-    int64_t row0, r = l->rank;
-    const struct pd_tlora_pair *q = pd_tlora_find(l, m, w, &row0);
-    if (q == NULL)
-        return;
-    PD_ASSERT(q->n_in == n_in && row0 + n_out <= q->n_out && N <= l->cap_rows);
+    int64_t r = l->rank, n_in = q->n_in;
+    PD_ASSERT(row0 + n_out <= q->n_out && N <= l->cap_rows);
     const float *B = l->params + q->b + row0 * r, *A = l->params + q->a;
     float *dB = l->grads + q->b + row0 * r, *dA = l->grads + q->a;
     bottleneck(l, tp, q, x, N);
@@ -234,4 +249,30 @@ pd_tlora_backward(struct pd_tlora *l, const struct pd_tmodel *m, struct pd_threa
     pd_tr_gemm(tp, dA, n_in, l->du, r, true, x, n_in, false, r, n_in, N);
     if (dx)
         pd_tr_gemm(tp, dx, n_in, l->du, r, false, A, n_in, false, N, n_in, r);
+}
+
+void
+pd_tlora_forward(struct pd_tlora *l, const struct pd_tmodel *m, struct pd_threadpool *tp,
+                 float *y, const float *x, const float *w, int64_t N, int64_t n_in,
+                 int64_t n_out)
+{
+    int64_t row0;
+    const struct pd_tlora_pair *q = pd_tlora_find(l, m, w, &row0);
+    if (q == NULL)
+        return;
+    PD_ASSERT(q->n_in == n_in);
+    pd_tlora_pair_forward(l, tp, q, row0, y, x, N, n_out);
+}
+
+void
+pd_tlora_backward(struct pd_tlora *l, const struct pd_tmodel *m, struct pd_threadpool *tp,
+                  float *dx, const float *dy, const float *x, const float *w, int64_t N,
+                  int64_t n_in, int64_t n_out)
+{
+    int64_t row0;
+    const struct pd_tlora_pair *q = pd_tlora_find(l, m, w, &row0);
+    if (q == NULL)
+        return;
+    PD_ASSERT(q->n_in == n_in);
+    pd_tlora_pair_backward(l, tp, q, row0, dx, dy, x, N, n_out);
 }

@@ -14,7 +14,8 @@
  *   attn_output  attn_output
  *   ffn          the dense layers' ffn_gate, ffn_up, ffn_down
  *   shexp        the shared experts' ffn_gate_shexp, ffn_up_shexp, ffn_down_shexp
- *   attn         attn_q, attn_kv_a and attn_output;  all: every one of them
+ *   attn_kv      a dense model's attn_k and attn_v (llama, qwen2, qwen3: dense.h)
+ *   attn         attn_q, attn_kv_a, attn_kv and attn_output;  all: every one of them
  * llama.cpp's deepseek2 graph applies adapters only to attn_output and the FFNs, so an adapter
  * meant for llama.cpp should keep to attn_output, ffn and shexp.
  *
@@ -43,27 +44,35 @@ enum pd_tlora_target {
     PD_TLORA_ATTN_OUTPUT = 1 << 2,
     PD_TLORA_FFN = 1 << 3,
     PD_TLORA_SHEXP = 1 << 4,
+    PD_TLORA_ATTN_KV = 1 << 5,     /* a dense model's attn_k and attn_v */
 };
-#define PD_TLORA_ATTN (PD_TLORA_ATTN_Q | PD_TLORA_ATTN_KV_A | PD_TLORA_ATTN_OUTPUT)
+#define PD_TLORA_ATTN \
+    (PD_TLORA_ATTN_Q | PD_TLORA_ATTN_KV_A | PD_TLORA_ATTN_KV | PD_TLORA_ATTN_OUTPUT)
 #define PD_TLORA_ALL (PD_TLORA_ATTN | PD_TLORA_FFN | PD_TLORA_SHEXP)
 /* what llama.cpp's deepseek2 graph applies an adapter to (its q, q_a, q_b and kv_a products take
  * none), so a default adapter means the same in both */
 #define PD_TLORA_DEFAULT (PD_TLORA_ATTN_OUTPUT | PD_TLORA_FFN | PD_TLORA_SHEXP)
+
+/* The targets a dense model (llama, qwen2, qwen3) adapts when none are named: every
+ * projection, q, k, v, o, gate, up, down, as Unsloth's default does. */
+#define PD_TLORA_DENSE_DEFAULT PD_TLORA_ALL
 
 /* "attn,ffn" -> a mask of enum pd_tlora_target; PD_EINVAL naming an unknown target. */
 int pd_tlora_targets_parse(const char *s, uint32_t *mask, char *err);
 /* The mask as the names pd_tlora_targets_parse reads (cap bytes, like snprintf). */
 int pd_tlora_targets_format(uint32_t mask, char *buf, size_t cap);
 
-/* One adapted weight: the base tensor (an index into m->tensors), its sizes, and where A and B
- * sit in params/grads. */
+/* One adapted weight: the base tensor (its GGUF name, and for a trainable model its index in
+ * m->tensors), its sizes, and where A and B sit in params/grads. */
 struct pd_tlora_pair {
+    char name[64];
     int tensor;
     int64_t n_in, n_out;
     int64_t a, b;            /* offsets (floats) of A [r][n_in] and B [n_out][r] */
 };
 
 struct pd_tlora {
+    char arch[24];           /* general.architecture of the base */
     int32_t rank;            /* r */
     float alpha;
     float s;                 /* alpha / r */
@@ -81,6 +90,19 @@ struct pd_tlora {
 int pd_tlora_new(struct pd_tlora **out, const struct pd_tmodel *m, int32_t rank, float alpha,
                  uint32_t targets, uint64_t seed, char *err);
 void pd_tlora_free(struct pd_tlora *l);
+
+/* A weight an adapter may adapt: GGUF name, sizes, and an index the caller keeps in the pair. */
+struct pd_tlora_spec {
+    const char *name;
+    int64_t n_in, n_out;
+    int tensor;
+};
+
+/* The same over any base: the n weights of w whose names the targets select, for a base of
+ * architecture arch (what the file says it adapts). Errors as pd_tlora_new. */
+int pd_tlora_new_specs(struct pd_tlora **out, const char *arch, const struct pd_tlora_spec *w,
+                       int n, int32_t rank, float alpha, uint32_t targets, uint64_t seed,
+                       char *err);
 
 /* The pair adapting the rows of W at w (a pointer into m->params, at a row boundary), and that
  * row in *row0; NULL when w is not adapted. */
@@ -100,20 +122,26 @@ void pd_tlora_backward(struct pd_tlora *l, const struct pd_tmodel *m, struct pd_
                        float *dx, const float *dy, const float *x, const float *w, int64_t N,
                        int64_t n_in, int64_t n_out);
 
+/* The same for pair q, over its rows row0 .. row0 + n_out - 1. */
+void pd_tlora_pair_forward(struct pd_tlora *l, struct pd_threadpool *tp,
+                           const struct pd_tlora_pair *q, int64_t row0, float *y, const float *x,
+                           int64_t N, int64_t n_out);
+void pd_tlora_pair_backward(struct pd_tlora *l, struct pd_threadpool *tp,
+                            const struct pd_tlora_pair *q, int64_t row0, float *dx,
+                            const float *dy, const float *x, int64_t N, int64_t n_out);
+
 /* ---- files (lora-gguf.c) ---- */
 
-/* The adapter as llama.cpp's adapter GGUF: general.type adapter, the architecture deepseek2,
+/* The adapter as llama.cpp's adapter GGUF: general.type adapter, the base's architecture,
  * adapter.type lora, adapter.lora.alpha, and <base>.lora_a {n_in, r}, <base>.lora_b {r, n_out}
  * in F32. _add_gguf adds it to a writer (which references l->params until written). */
-int pd_tlora_add_gguf(const struct pd_tlora *l, const struct pd_tmodel *m,
-                      struct pd_gguf_writer *w, const char *name, char *err);
-int pd_tlora_write_gguf(const struct pd_tlora *l, const struct pd_tmodel *m, const char *name,
-                        const char *path, char *err);
+int pd_tlora_add_gguf(const struct pd_tlora *l, struct pd_gguf_writer *w, const char *name,
+                      char *err);
+int pd_tlora_write_gguf(const struct pd_tlora *l, const char *name, const char *path, char *err);
 
 /* Read A and B of every pair from g (a file _add_gguf wrote for the same targets): PD_EFORMAT
  * naming a tensor that is missing or of another shape. */
-int pd_tlora_read_gguf(struct pd_tlora *l, const struct pd_tmodel *m, const struct pd_gguf *g,
-                       const char *path, char *err);
+int pd_tlora_read_gguf(struct pd_tlora *l, const struct pd_gguf *g, const char *path, char *err);
 
 /* m's weights += s B A for every pair (m is changed: pass a copy to keep the base). */
 void pd_tlora_merge(const struct pd_tlora *l, struct pd_tmodel *m);
