@@ -4,7 +4,8 @@ engine_libengine_a_SOURCES += %reldir%/model.h %reldir%/model-impl.h %reldir%/mo
 	%reldir%/model-fwd.c %reldir%/model-gguf.c
 
 # LoRA adapters trained over the frozen model, written in llama.cpp's adapter format.
-engine_libengine_a_SOURCES += %reldir%/lora-train.h %reldir%/lora-train.c %reldir%/lora-gguf.c
+engine_libengine_a_SOURCES += %reldir%/lora-train.h %reldir%/lora-train.c %reldir%/lora-gguf.c \
+	%reldir%/dense.h %reldir%/dense.c
 
 check_PROGRAMS += tests/test-train-model
 TESTS += tests/test-train-model
@@ -20,3 +21,8 @@ EXTRA_DIST += tests/test-train.sh tests/bench/bench-train.sh tests/tools/bench-t
 check_PROGRAMS += tests/test-lora
 TESTS += tests/test-lora
 tests_test_lora_SOURCES = tests/test-lora.c
+
+# LoRA over a dense llama/qwen2/qwen3 base frozen in its own types: logits and gradients.
+check_PROGRAMS += tests/test-lora-dense
+TESTS += tests/test-lora-dense
+tests_test_lora_dense_SOURCES = tests/test-lora-dense.c

@@ -43,6 +43,7 @@
 
 #include "engine/pd.h"
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/quant.h"
 
 struct pd_threadpool;
 
@@ -67,6 +68,27 @@ void pd_tr_linear_forward(struct pd_threadpool *tp, float *y, const float *x, co
 void pd_tr_linear_backward(struct pd_threadpool *tp, float *dx, float *dW, float *db,
                            const float *dy, const float *x, const float *W, int64_t N,
                            int64_t n_in, int64_t n_out);
+
+/* ---- products through a frozen weight in its own type (ops-frozen.c) ---------------------- */
+
+/* A weight as its file stores it: n_out rows of n_in values of type (enum pd_type). */
+struct pd_tr_frozen {
+    const void *data;
+    enum pd_type type;
+    int64_t n_in, n_out;
+};
+
+/* Floats of the dequantization buffer the products take (wbuf). */
+#define PD_TR_FROZEN_BUF ((int64_t)1 << 18)
+
+/* y[N][n_out] = x[N][n_in] . W^T (overwritten): W's rows dequantized a chunk at a time into
+ * wbuf (PD_TR_FROZEN_BUF floats), F32 used in place. */
+void pd_tr_frozen_forward(struct pd_threadpool *tp, float *y, float *wbuf, const float *x,
+                          const struct pd_tr_frozen *w, int64_t N);
+
+/* dx[N][n_in] += dy[N][n_out] . W: the gradient through the frozen weight (W gets none). */
+void pd_tr_frozen_backward(struct pd_threadpool *tp, float *dx, float *wbuf, const float *dy,
+                           const struct pd_tr_frozen *w, int64_t N);
 
 /* ---- embedding, RMSNorm, SwiGLU ----------------------------------------------------------- */
 
