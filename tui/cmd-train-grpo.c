@@ -11,6 +11,7 @@
 #include "tui/train-grpo.h"
 
 #include "engine/gguf.h"
+#include "engine/model.h"
 #include "engine/train/bpe-train.h"
 #include "kernels/cpu/threadpool.h"
 #include "sessions/runs.h"
@@ -33,9 +34,10 @@ static const char grpo_help[] =
     "                         --from-sessions QUERY) [OPTIONS] -o OUT.gguf\n"
     "\n"
     "GRPO on the weights, or a LoRA adapter, of an F32 deepseek2 model (as ponder train\n"
-    "pretrain writes): G completions per prompt sampled at --temp, rewards, group-normalized\n"
-    "advantages, the clipped objective (+ k3 KL with --beta), AdamW. The base model file is\n"
-    "never written.\n"
+    "pretrain writes), or a LoRA adapter over a dense llama, qwen2 or qwen3 model whose\n"
+    "weights stay in their own types (F16, Q8_0, Q4_1, K-quants...): G completions per prompt\n"
+    "sampled at --temp, rewards, group-normalized advantages, the clipped objective (+ k3 KL\n"
+    "with --beta), AdamW. The base model file is never written.\n"
     "\n"
     "  -m, --model FILE        the starting model (also the KL reference)\n"
     "  -o, --output FILE       the trained model (GGUF, deepseek2, F32)\n"
@@ -68,9 +70,10 @@ static const char grpo_help[] =
     "      --lora-rank R       train a LoRA adapter of rank R over the frozen model; -o is\n"
     "                          then the adapter GGUF (ponder run --lora, llama.cpp --lora)\n"
     "      --lora-alpha A      the adapter's alpha; its scale is A/R (default: R)\n"
-    "      --lora-targets L    of attn_q, attn_kv_a, attn_output, ffn (dense), shexp (shared\n"
-    "                          experts), attn (the three attn_*), all; default\n"
-    "                          attn_output,ffn,shexp: what llama.cpp's deepseek2 applies\n"
+    "      --lora-targets L    of attn_q, attn_kv_a, attn_kv (k and v), attn_output, ffn\n"
+    "                          (dense), shexp (shared experts), attn (every attn_*), all;\n"
+    "                          default attn_output,ffn,shexp on deepseek2 (what llama.cpp\n"
+    "                          applies there), all on llama, qwen2 and qwen3\n"
     "      --merge             with --lora-rank, -o is the model with the adapter merged in\n"
     "      --ckpt FILE         checkpoint (default: OUT.ckpt); --ckpt-every N steps (0: end)\n"
     "      --resume FILE       continue from a checkpoint (-m, data and rewards as before)\n"
@@ -170,6 +173,7 @@ parse_args(struct grpo_cli *c, int argc, char **argv, bool *help)
                     return false;
                 }
                 c->changed = mapped = true;
+                c->targets_given |= o == O_LORA_TARGETS;
             }
         if (mapped)
             continue;
@@ -249,6 +253,49 @@ load_base(const char *path, struct pd_tmodel **m, struct pd_bpe **tok)
     pd_gguf_close(g);
     if (rc != 0) {
         pd_tmodel_free(*m);
+        *m = NULL;
+        cli_fail("train", "%s: %s", path, err);
+    }
+    return rc == 0;
+}
+
+/* The architecture path's GGUF names (general.architecture), into arch. */
+static bool
+base_arch(const char *path, char *arch, size_t cap)
+{
+    char err[PD_ERR_MAX];
+    struct pd_gguf *g = NULL;
+    const char *a = NULL;
+    int rc = pd_gguf_open(&g, path, err);
+    if (rc == 0 && pd_gguf_get_str(g, "general.architecture", &a) != 0)
+        rc = pd_errorf(err, PD_EFORMAT, "no general.architecture");
+    if (rc == 0)
+        snprintf(arch, cap, "%s", a);
+    pd_gguf_close(g);
+    if (rc != 0)
+        cli_fail("train", "%s: %s", path, err);
+    return rc == 0;
+}
+
+static bool
+dense_arch(const char *arch)
+{
+    return strcmp(arch, "llama") == 0 || strcmp(arch, "qwen2") == 0 || strcmp(arch, "qwen3") == 0;
+}
+
+/* A dense base as the inference engine loads it (weights in their own types) and its
+ * tokenizer. */
+static bool
+load_dense(const char *path, struct pd_model **m, struct pd_bpe **tok)
+{
+    char err[PD_ERR_MAX];
+    struct pd_gguf *g = NULL;
+    int rc = pd_model_load(m, path, err);
+    if (rc == 0 && (rc = pd_gguf_open(&g, path, err)) == 0)
+        rc = pd_bpe_from_gguf(tok, g, err);
+    pd_gguf_close(g);
+    if (rc != 0) {
+        pd_model_free(*m);
         *m = NULL;
         cli_fail("train", "%s: %s", path, err);
     }
@@ -372,6 +419,64 @@ resume_row(const struct grpo_cli *c, const struct pd_grpo_run *r, struct pd_stor
     return true;
 }
 
+/* The run: new (a row in the store) or resumed from c->resume, over a trainable deepseek2
+ * model or, with LoRA, a dense llama/qwen2/qwen3 one. EXIT_OK, or the exit status. */
+static int
+open_run(struct grpo_cli *c, struct grpo_src *s, struct pd_store *db, const char *sample, const char *ckpt,
+         struct pd_grpo_run **out)
+{
+    char err[PD_ERR_MAX], arch[64];
+    struct pd_tmodel *m = NULL;
+    struct pd_model *pm = NULL;
+    struct pd_bpe *tok = NULL;
+    struct pd_grpo_run *r = NULL;
+    if (!base_arch(c->model, arch, sizeof arch))
+        return EXIT_RUNTIME;
+    bool dense = dense_arch(arch);
+    if (!dense && strcmp(arch, "deepseek2") != 0)
+        return cli_usage_error("train", "%s is a %s model: GRPO trains the F32 deepseek2 model "
+                               "(its weights or a LoRA adapter) and LoRA adapters over dense "
+                               "llama, qwen2 and qwen3 models", c->model, arch);
+    if (dense && !c->resume && c->o.lora_rank == 0)
+        return cli_usage_error("train", "full-weight GRPO trains only an F32 deepseek2 model "
+                               "(ponder train pretrain's); %s is a %s model: train a LoRA "
+                               "adapter over it with --lora-rank R", c->model, arch);
+    if (dense && c->merge)
+        return cli_usage_error("train", "--merge folds an adapter into F32 weights; %s keeps "
+                               "its own types: use the adapter (ponder run --lora)", c->model);
+    if (dense && !c->targets_given)
+        c->o.lora_targets = PD_TLORA_DENSE_DEFAULT;
+    if (dense ? !load_dense(c->model, &pm, &tok)
+              : !load_base(c->model, &m, c->resume ? NULL : &tok))
+        return EXIT_RUNTIME;
+    if (c->resume) {
+        int lrc = dense ? pd_grpo_run_load_dense(&r, c->resume, pm, c->model, tok, sample, err)
+                        : pd_grpo_run_load(&r, c->resume, m, sample, err);
+        if (lrc != 0)
+            return cli_fail("train", "%s", err);
+        *out = r;
+        fprintf(stderr, "resuming %s at step %" PRId64 "/%" PRId64 " (run %" PRId64 ")\n",
+                c->resume, r->step, r->opts.steps, r->label);
+        return resume_row(c, r, db) ? EXIT_OK : EXIT_RUNTIME;
+    }
+    int nrc = dense ? pd_grpo_run_new_dense(&r, &c->o, pm, c->model, tok, sample, err)
+                    : pd_grpo_run_new(&r, &c->o, m, tok, sample, err);
+    if (nrc != 0)   /* the run took the model and the tokenizer, even so */
+        return cli_usage_error("train", "%s", err);
+    *out = r;
+    char *cfg = grpo_config_json(c, s, r, ckpt), out_abs[4096];
+    int64_t id = 0;
+    int src_rc = cfg ? pd_store_run_new(db, "grpo", cfg,
+                                        grpo_abs_path(c->output, out_abs, sizeof out_abs), &id,
+                                        err)
+                     : pd_errorf(err, PD_ENOMEM, "out of memory for the config");
+    free(cfg);
+    if (src_rc != 0)
+        return cli_fail("train", "store: %s", err);
+    r->label = id;
+    return EXIT_OK;
+}
+
 static int
 run_grpo(struct grpo_cli *c, struct grpo_src *s, struct pd_store *db)
 {
@@ -388,44 +493,11 @@ run_grpo(struct grpo_cli *c, struct grpo_src *s, struct pd_store *db)
     if (fd < 0)
         return cli_fail("train", "%s: cannot make a temporary file", sample);
     close(fd);
-    struct pd_tmodel *m = NULL;
-    struct pd_bpe *tok = NULL;
     struct pd_grpo_run *r = NULL;
-    int rc = EXIT_RUNTIME;
-    if (!load_base(c->model, &m, c->resume ? NULL : &tok))
+    int rc = open_run(c, s, db, sample, ckpt, &r);
+    if (rc != EXIT_OK)
         goto out;
-    if (c->resume) {
-        int lrc = pd_grpo_run_load(&r, c->resume, m, sample, err);
-        m = NULL;   /* the run took it */
-        if (lrc != 0) {
-            cli_fail("train", "%s", err);
-            goto out;
-        }
-        fprintf(stderr, "resuming %s at step %" PRId64 "/%" PRId64 " (run %" PRId64 ")\n",
-                c->resume, r->step, r->opts.steps, r->label);
-        if (!resume_row(c, r, db))
-            goto out;
-    } else {
-        int nrc = pd_grpo_run_new(&r, &c->o, m, tok, sample, err);
-        m = NULL;   /* the run took both */
-        if (nrc != 0) {
-            cli_usage_error("train", "%s", err);
-            goto out;
-        }
-        char *cfg = grpo_config_json(c, s, r, ckpt), out_abs[4096];
-        int64_t id = 0;
-        int src_rc = cfg ? pd_store_run_new(db, "grpo", cfg,
-                                            grpo_abs_path(c->output, out_abs, sizeof out_abs),
-                                            &id, err)
-                         : pd_errorf(err, PD_ENOMEM, "out of memory for the config");
-        free(cfg);
-        if (src_rc != 0) {
-            cli_fail("train", "store: %s", err);
-            goto out;
-        }
-        r->label = id;
-    }
-    m = NULL;
+    rc = EXIT_RUNTIME;
     struct pd_threadpool *tp = pd_threadpool_new((int)c->threads);
     if (tp == NULL) {
         cli_fail("train", "cannot start the threads");
@@ -460,7 +532,6 @@ run_grpo(struct grpo_cli *c, struct grpo_src *s, struct pd_store *db)
     if (pd_store_run_finish(db, r->label, status, err) != 0)
         fprintf(stderr, "ponder train: store: %s\n", err);
 out:
-    pd_tmodel_free(m);
     pd_grpo_run_free(r);
     unlink(sample);
     return rc;

@@ -19,6 +19,7 @@
 struct grpo_cli {
     struct pd_grpo_run_opts o;
     bool changed;                 /* a run option was given (not allowed with --resume) */
+    bool targets_given;           /* --lora-targets (else the architecture's default) */
     const char *model, *output, *dataset, *sessions, *ckpt, *resume, *db;
     bool have_task, merge;       /* merge: write the model with the LoRA adapter merged in */
     enum pd_task_kind task;

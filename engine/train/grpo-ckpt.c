@@ -15,7 +15,9 @@
 #include <string.h>
 
 #include "engine/gguf.h"
+#include "engine/model.h"
 #include "engine/train/bpe-train.h"
+#include "engine/train/dense.h"
 #include "engine/train/lora-train.h"
 #include "kernels/cpu/quant.h"
 
@@ -175,6 +177,20 @@ pd_grpo_run_opts_json(const struct pd_grpo_run_opts *o, char *buf, size_t cap)
 
 /* ---- the run -------------------------------------------------------------------------------- */
 
+/* The tokenizer's checks: as many tokens as the model, and an EOS. */
+static int
+check_tok(const struct pd_bpe *tok, int32_t n_vocab, char *err)
+{
+    struct pd_bpe_ids ids;
+    pd_bpe_get_ids(tok, &ids);
+    if (pd_bpe_n_vocab(tok) != n_vocab)
+        return pd_errorf(err, PD_EINVAL, "the tokenizer has %d tokens, the model %d",
+                         pd_bpe_n_vocab(tok), n_vocab);
+    if (ids.eos < 0)
+        return pd_errorf(err, PD_EINVAL, "the tokenizer has no EOS to end a completion");
+    return 0;
+}
+
 int
 pd_grpo_run_new(struct pd_grpo_run **out, const struct pd_grpo_run_opts *o,
                 struct pd_tmodel *model, struct pd_bpe *tok, const char *sample_path,
@@ -192,13 +208,8 @@ pd_grpo_run_new(struct pd_grpo_run **out, const struct pd_grpo_run_opts *o,
     r->opts = *o;
     snprintf(r->sample_path, sizeof r->sample_path, "%s", sample_path);
     int rc = pd_grpo_run_opts_check(o, err);
-    if (rc == 0 && pd_bpe_n_vocab(tok) != model->cfg.n_vocab)
-        rc = pd_errorf(err, PD_EINVAL, "the tokenizer has %d tokens, the model %d",
-                       pd_bpe_n_vocab(tok), model->cfg.n_vocab);
-    struct pd_bpe_ids ids;
-    pd_bpe_get_ids(tok, &ids);
-    if (rc == 0 && ids.eos < 0)
-        rc = pd_errorf(err, PD_EINVAL, "the tokenizer has no EOS to end a completion");
+    if (rc == 0)
+        rc = check_tok(tok, model->cfg.n_vocab, err);
     if (rc == 0 && o->lora_rank > 0) {
         float alpha = o->lora_alpha > 0.0f ? o->lora_alpha : (float)o->lora_rank;
         rc = pd_tlora_new(&r->lora, model, o->lora_rank, alpha, o->lora_targets, o->seed, err);
@@ -227,11 +238,57 @@ pd_grpo_run_new(struct pd_grpo_run **out, const struct pd_grpo_run_opts *o,
     return 0;
 }
 
+int
+pd_grpo_run_new_dense(struct pd_grpo_run **out, const struct pd_grpo_run_opts *o,
+                      struct pd_model *base, const char *base_path, struct pd_bpe *tok,
+                      const char *sample_path, char *err)
+{
+    *out = NULL;
+    struct pd_grpo_run *r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        pd_model_free(base);
+        pd_bpe_free(tok);
+        return pd_errorf(err, PD_ENOMEM, "out of memory");
+    }
+    r->base = base, r->tok = tok, r->opts = *o;
+    snprintf(r->sample_path, sizeof r->sample_path, "%s", sample_path);
+    snprintf(r->base_path, sizeof r->base_path, "%s", base_path);
+    int rc = pd_grpo_run_opts_check(o, err);
+    if (rc == 0 && o->lora_rank == 0)
+        rc = pd_errorf(err, PD_EINVAL, "full-weight GRPO trains only an F32 deepseek2 model "
+                       "(ponder train pretrain's); over %s give --lora-rank R",
+                       base->hp.arch_name);
+    if (rc == 0)
+        rc = pd_dense_new(&r->dense, base, err);
+    if (rc == 0)
+        rc = check_tok(tok, base->hp.n_vocab, err);
+    if (rc == 0) {
+        float alpha = o->lora_alpha > 0.0f ? o->lora_alpha : (float)o->lora_rank;
+        rc = pd_dense_lora_new(&r->lora, r->dense, o->lora_rank, alpha, o->lora_targets,
+                               o->seed, err);
+        pd_dense_set_lora(r->dense, r->lora);
+    }
+    if (rc == 0) {
+        r->m1 = calloc((size_t)r->lora->n_params, sizeof(float));
+        r->m2 = calloc((size_t)r->lora->n_params, sizeof(float));
+        if (!r->m1 || !r->m2)
+            rc = pd_errorf(err, PD_ENOMEM, "out of memory for the optimizer");
+    }
+    if (rc != 0) {
+        pd_grpo_run_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
 void
 pd_grpo_run_free(struct pd_grpo_run *r)
 {
     if (r == NULL)
         return;
+    pd_dense_free(r->dense);
+    pd_model_free(r->base);
     pd_tmodel_free(r->model);
     pd_tmodel_free(r->ref);
     pd_tlora_free(r->lora);
@@ -310,6 +367,37 @@ read_floats(const struct pd_gguf *g, const char *name, float *dst, int64_t n, co
     return 0;
 }
 
+/* The checkpoint's options, step and optimizer steps. */
+static int
+read_header(const struct pd_gguf *g, const char *path, struct pd_grpo_run_opts *o,
+            uint64_t *step, uint64_t *adam_t, char *err)
+{
+    uint32_t version = 0;
+    const char *text = NULL;
+    if (pd_gguf_get_u32(g, "ponder.grpo.version", &version) != 0 || version != CKPT_VERSION ||
+        pd_gguf_get_str(g, "ponder.grpo.options", &text) != 0 ||
+        pd_gguf_get_u64(g, "ponder.grpo.step", step) != 0 ||
+        pd_gguf_get_u64(g, "ponder.grpo.adam_t", adam_t) != 0)
+        return pd_errorf(err, PD_EFORMAT, "%s: not a ponder GRPO checkpoint of version %d", path,
+                         CKPT_VERSION);
+    return parse_opts(o, text, path, err);
+}
+
+/* What a checkpoint adds to a new run: the adapter, the moments, the step and the label. */
+static int
+read_state(struct pd_grpo_run *r, const struct pd_gguf *g, const char *path, uint64_t step,
+           uint64_t adam_t, char *err)
+{
+    int64_t n_train = r->lora ? r->lora->n_params : r->model->n_params;
+    int rc = r->lora ? pd_tlora_read_gguf(r->lora, g, path, err) : 0;
+    if (rc == 0 && (rc = read_floats(g, "adam.m", r->m1, n_train, path, err)) == 0)
+        rc = read_floats(g, "adam.v", r->m2, n_train, path, err);
+    uint64_t label = 0;
+    pd_gguf_get_u64(g, "ponder.grpo.label", &label);
+    r->step = (int64_t)step, r->adam_t = (int64_t)adam_t, r->label = (int64_t)label;
+    return rc;
+}
+
 int
 pd_grpo_run_load(struct pd_grpo_run **out, const char *path, struct pd_tmodel *ref_model,
                  const char *sample_path, char *err)
@@ -319,20 +407,11 @@ pd_grpo_run_load(struct pd_grpo_run **out, const char *path, struct pd_tmodel *r
     struct pd_tmodel *m = NULL;
     struct pd_bpe *tok = NULL;
     struct pd_grpo_run *r = NULL;
-    int rc = pd_gguf_open(&g, path, err);
-    uint32_t version = 0;
-    uint64_t step = 0, adam_t = 0, label = 0;
-    const char *text = NULL;
+    uint64_t step = 0, adam_t = 0;
     struct pd_grpo_run_opts o;
-    if (rc == 0 && (pd_gguf_get_u32(g, "ponder.grpo.version", &version) != 0 ||
-                    version != CKPT_VERSION ||
-                    pd_gguf_get_str(g, "ponder.grpo.options", &text) != 0 ||
-                    pd_gguf_get_u64(g, "ponder.grpo.step", &step) != 0 ||
-                    pd_gguf_get_u64(g, "ponder.grpo.adam_t", &adam_t) != 0))
-        rc = pd_errorf(err, PD_EFORMAT, "%s: not a ponder GRPO checkpoint of version %d", path,
-                       CKPT_VERSION);
+    int rc = pd_gguf_open(&g, path, err);
     if (rc == 0)
-        rc = parse_opts(&o, text, path, err);
+        rc = read_header(g, path, &o, &step, &adam_t, err);
     bool lora = rc == 0 && o.lora_rank > 0;
     if (lora && ref_model == NULL)
         rc = pd_errorf(err, PD_EINVAL, "%s: a LoRA checkpoint needs its base model", path);
@@ -355,11 +434,8 @@ pd_grpo_run_load(struct pd_grpo_run **out, const char *path, struct pd_tmodel *r
         rc = pd_grpo_run_new(&r, &o, m, tok, sample_path, err);
         m = NULL, tok = NULL;
     }
-    int64_t n_train = r ? (r->lora ? r->lora->n_params : r->model->n_params) : 0;
-    if (rc == 0 && r->lora)
-        rc = pd_tlora_read_gguf(r->lora, g, path, err);
-    if (rc == 0 && (rc = read_floats(g, "adam.m", r->m1, n_train, path, err)) == 0)
-        rc = read_floats(g, "adam.v", r->m2, n_train, path, err);
+    if (rc == 0)
+        rc = read_state(r, g, path, step, adam_t, err);
     if (rc == 0 && r->ref && !r->lora) {
         /* the reference is the base, not the checkpoint's policy */
         if (ref_model == NULL) {
@@ -372,14 +448,40 @@ pd_grpo_run_load(struct pd_grpo_run **out, const char *path, struct pd_tmodel *r
                    (size_t)ref_model->n_moe * (size_t)ref_model->cfg.n_expert * sizeof(float));
         }
     }
-    if (rc == 0) {
-        pd_gguf_get_u64(g, "ponder.grpo.label", &label);
-        r->step = (int64_t)step, r->adam_t = (int64_t)adam_t, r->label = (int64_t)label;
-    }
     pd_gguf_close(g);
     pd_tmodel_free(m);
     pd_bpe_free(tok);
     pd_tmodel_free(ref_model);
+    if (rc != 0) {
+        pd_grpo_run_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+int
+pd_grpo_run_load_dense(struct pd_grpo_run **out, const char *path, struct pd_model *base,
+                       const char *base_path, struct pd_bpe *tok, const char *sample_path,
+                       char *err)
+{
+    *out = NULL;
+    struct pd_gguf *g = NULL;
+    struct pd_grpo_run *r = NULL;
+    uint64_t step = 0, adam_t = 0;
+    struct pd_grpo_run_opts o;
+    int rc = pd_gguf_open(&g, path, err);
+    if (rc == 0)
+        rc = read_header(g, path, &o, &step, &adam_t, err);
+    if (rc == 0) {
+        rc = pd_grpo_run_new_dense(&r, &o, base, base_path, tok, sample_path, err);
+        base = NULL, tok = NULL;
+    }
+    if (rc == 0)
+        rc = read_state(r, g, path, step, adam_t, err);
+    pd_gguf_close(g);
+    pd_model_free(base);
+    pd_bpe_free(tok);
     if (rc != 0) {
         pd_grpo_run_free(r);
         return rc;
@@ -395,6 +497,9 @@ pd_grpo_run_write(const struct pd_grpo_run *r, const char *path, bool merge, cha
         return pd_tmodel_write_gguf(r->model, r->tok, "ponder-grpo", path, err);
     if (!merge)
         return pd_tlora_write_gguf(r->lora, "ponder-grpo-lora", path, err);
+    if (r->dense)
+        return pd_errorf(err, PD_EUNSUPPORTED, "--merge folds an adapter into F32 weights; "
+                         "this base keeps its own types: use the adapter (ponder run --lora)");
     /* the merge goes into a copy: the base stays as loaded */
     struct pd_tmodel *mm = NULL;
     int rc = pd_tmodel_new(&mm, &r->model->cfg, 1, err);

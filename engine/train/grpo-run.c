@@ -14,6 +14,7 @@
 #include "engine/model.h"
 #include "engine/sampler.h"
 #include "engine/train/bpe-train.h"
+#include "engine/train/dense.h"
 #include "engine/train/ops.h"
 #include "engine/train/optim.h"
 
@@ -67,6 +68,33 @@ mix(uint64_t x)
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
     return x ^ (x >> 31);
+}
+
+/* The policy's sizes, whichever model it runs on. */
+static int64_t
+n_vocab(const struct pd_grpo_run *r)
+{
+    return r->dense ? pd_dense_model(r->dense)->hp.n_vocab : r->model->cfg.n_vocab;
+}
+
+static int32_t
+n_ctx(const struct pd_grpo_run *r)
+{
+    return r->dense ? pd_dense_model(r->dense)->hp.n_ctx_train : r->model->cfg.n_ctx;
+}
+
+/* Whether the step computes reference log-probs (beta > 0). */
+static bool
+has_ref(const struct pd_grpo_run *r)
+{
+    return r->ref != NULL || (r->dense && r->opts.grpo.beta > 0.0f);
+}
+
+/* The logits of the policy's last forward. */
+static const float *
+policy_logits(const struct pd_grpo_run *r)
+{
+    return r->dense ? pd_dense_logits(r->dense) : pd_tmodel_logits(r->model);
 }
 
 /* ---- sampling ------------------------------------------------------------------------------- */
@@ -141,7 +169,8 @@ write_policy(struct pd_grpo_run *r, struct pd_context_params *cp, char *adapter,
              char *err)
 {
     int rc = 0;
-    if (!r->lora || !r->base_written)
+    /* a dense base is sampled from its own file (sample_all), never rewritten */
+    if (!r->dense && (!r->lora || !r->base_written))
         rc = pd_tmodel_write_gguf(r->model, r->tok, "ponder-grpo-policy", r->sample_path, err);
     r->base_written = rc == 0;
     if (rc != 0 || r->lora == NULL)
@@ -171,7 +200,7 @@ sample_all(struct pd_grpo_run *r, struct step_buf *b, int32_t eos, int64_t *n_to
     int32_t max_np = 0;
     for (int p = 0; p < b->P; p++)
         max_np = PD_MAX(max_np, b->n_prompt[p]);
-    if ((rc = pd_model_load(&m, r->sample_path, err)) != 0)
+    if ((rc = pd_model_load(&m, r->dense ? r->base_path : r->sample_path, err)) != 0)
         goto out;
     cp.n_ctx = max_np + o->grpo.max_completion + 1;
     cp.n_threads = o->threads;
@@ -181,7 +210,7 @@ sample_all(struct pd_grpo_run *r, struct step_buf *b, int32_t eos, int64_t *n_to
         unlink(adapter);   /* the context holds its own copy */
     if (rc != 0)
         goto out;
-    int32_t V = r->model->cfg.n_vocab;
+    int32_t V = (int32_t)n_vocab(r);
     struct pd_sampler_params sp = {
         .temp = o->temp, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f, .repeat_penalty = 1.0f,
         .repeat_last_n = 0, .seed = mix(o->seed ^ mix((uint64_t)r->step + 1)),
@@ -246,11 +275,11 @@ prepare(struct pd_grpo_run *r, const struct pd_grpo_source *src, struct step_buf
         if ((rc = pd_bpe_encode(r->tok, text, strlen(text), &b->prompt[p], &np, err)) != 0)
             break;
         b->n_prompt[p] = (int32_t)np;
-        if (np < 1 || (int64_t)np + r->opts.grpo.max_completion > r->model->cfg.n_ctx)
+        if (np < 1 || (int64_t)np + r->opts.grpo.max_completion > n_ctx(r))
             rc = pd_errorf(err, PD_ERANGE, "example %lld: a prompt of %zu tokens and %d of "
                              "completion do not fit the model's context of %d",
                              (long long)b->index[p], np, r->opts.grpo.max_completion,
-                             r->model->cfg.n_ctx);
+                             n_ctx(r));
     }
     free(text);
     return rc;
@@ -278,11 +307,11 @@ size_rows(struct pd_grpo_run *r, struct step_buf *b, char *err)
         for (int g = 0; g < b->G; g++)
             T = PD_MAX(T, b->n_prompt[p] + b->s[p * b->G + g].n);
     b->T = T;
-    int64_t GT = (int64_t)b->G * T, V = r->model->cfg.n_vocab;
+    int64_t GT = (int64_t)b->G * T, V = n_vocab(r);
     if (ALLOC(b->tokens, GT) || ALLOC(b->targets, GT) || ALLOC(b->mask, GT) ||
         ALLOC(b->logp, GT) || ALLOC(b->lse, GT) || ALLOC(b->dlogp, GT) ||
         ALLOC(b->zs, GT * V) || ALLOC(b->dz, GT * V) || ALLOC(b->gacc, n_trained(r)) ||
-        (r->opts.mu > 1 && ALLOC(b->old, GT * b->P)) || (r->ref && ALLOC(b->ref, GT * b->P)))
+        (r->opts.mu > 1 && ALLOC(b->old, GT * b->P)) || (has_ref(r) && ALLOC(b->ref, GT * b->P)))
         return pd_errorf(err, PD_ENOMEM, "out of memory for rows of %d tokens", T);
     return 0;
 }
@@ -308,16 +337,27 @@ fill_rows(struct step_buf *b, int p, int32_t eos)
 
 /* ---- log-probs, loss, backward -------------------------------------------------------------- */
 
-/* Forward m over the group's rows; logp (and zs, lse) at the temperature. */
+/* Forward the policy (or the reference) over the group's rows; logp (and zs, lse) at the
+ * temperature. A dense base's reference is the base with the adapter detached. */
 static int
-forward_logp(struct pd_tmodel *m, struct pd_threadpool *tp, struct step_buf *b, float temp,
-             float *logp, char *err)
+forward_logp(struct pd_grpo_run *r, bool ref, struct pd_threadpool *tp, struct step_buf *b,
+             float temp, float *logp, char *err)
 {
-    int rc = pd_tmodel_forward(m, tp, b->tokens, NULL, b->G, b->T, NULL, NULL, err);
+    int rc;
+    const float *z;
+    if (r->dense) {
+        pd_dense_set_lora(r->dense, ref ? NULL : r->lora);
+        rc = pd_dense_forward(r->dense, tp, b->tokens, b->G, b->T, err);
+        pd_dense_set_lora(r->dense, r->lora);
+        z = pd_dense_logits(r->dense);
+    } else {
+        struct pd_tmodel *m = ref ? r->ref : r->model;
+        rc = pd_tmodel_forward(m, tp, b->tokens, NULL, b->G, b->T, NULL, NULL, err);
+        z = pd_tmodel_logits(m);
+    }
     if (rc != 0)
         return rc;
-    int64_t N = (int64_t)b->G * b->T, V = m->cfg.n_vocab;
-    const float *z = pd_tmodel_logits(m);
+    int64_t N = (int64_t)b->G * b->T, V = n_vocab(r);
     float inv = 1.0f / temp;
     for (int64_t i = 0; i < N * V; i++)
         b->zs[i] = z[i] * inv;
@@ -346,10 +386,10 @@ entropy_add(const struct step_buf *b, int64_t V, double *sum, int64_t *count)
  * with and the training forward just computed, over group p's completion tokens: the check
  * that the two run the same model (grpo.md 7.5: mismatched log-probs make rho != 1). */
 static double
-sampler_gap(const struct pd_tmodel *m, const struct step_buf *b, int p)
+sampler_gap(const struct pd_grpo_run *r, const struct step_buf *b, int p)
 {
-    int64_t V = m->cfg.n_vocab;
-    const float *z = pd_tmodel_logits(m);
+    int64_t V = n_vocab(r);
+    const float *z = policy_logits(r);
     double worst = 0.0;
     for (int g = 0; g < b->G; g++) {
         const struct sample *s = &b->s[p * b->G + g];
@@ -377,8 +417,7 @@ static int
 pass(struct pd_grpo_run *r, struct pd_threadpool *tp, struct step_buf *b, int it,
      int64_t n_tokens, int32_t eos, struct pass_acc *acc, char *err)
 {
-    struct pd_tmodel *m = r->model;
-    int64_t GT = (int64_t)b->G * b->T, V = m->cfg.n_vocab;
+    int64_t GT = (int64_t)b->G * b->T, V = n_vocab(r);
     float temp = r->opts.temp;
     int64_t n_train = n_trained(r);
     const float *grads = trained_grads(r);
@@ -387,13 +426,13 @@ pass(struct pd_grpo_run *r, struct pd_threadpool *tp, struct step_buf *b, int it
         fill_rows(b, p, eos);
         float *old = b->old ? b->old + p * GT : NULL, *ref = b->ref ? b->ref + p * GT : NULL;
         int rc;
-        if (it == 0 && ref && (rc = forward_logp(r->ref, tp, b, temp, ref, err)) != 0)
+        if (it == 0 && ref && (rc = forward_logp(r, true, tp, b, temp, ref, err)) != 0)
             return rc;
-        if ((rc = forward_logp(m, tp, b, temp, b->logp, err)) != 0)
+        if ((rc = forward_logp(r, false, tp, b, temp, b->logp, err)) != 0)
             return rc;
         if (it == 0) {
             entropy_add(b, V, &acc->ent_sum, &acc->ent_n);
-            acc->lp_err = fmax(acc->lp_err, sampler_gap(m, b, p));
+            acc->lp_err = fmax(acc->lp_err, sampler_gap(r, b, p));
             if (old)
                 memcpy(old, b->logp, (size_t)GT * sizeof *old);
         }
@@ -414,7 +453,9 @@ pass(struct pd_grpo_run *r, struct pd_threadpool *tp, struct step_buf *b, int it
         pd_tr_logprob_backward(tp, b->dz, b->dlogp, b->zs, b->lse, b->targets, GT, V);
         for (int64_t i = 0; i < GT * V; i++)
             b->dz[i] /= temp;
-        if ((rc = pd_tmodel_backward_logits(m, tp, b->dz, err)) != 0)
+        rc = r->dense ? pd_dense_backward_logits(r->dense, tp, b->dz, err)
+                      : pd_tmodel_backward_logits(r->model, tp, b->dz, err);
+        if (rc != 0)
             return rc;
         for (int64_t i = 0; i < n_train; i++)
             b->gacc[i] += grads[i];

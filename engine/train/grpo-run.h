@@ -36,6 +36,8 @@
 
 struct pd_bpe;
 struct pd_threadpool;
+struct pd_dense;
+struct pd_model;
 
 #define PD_GRPO_MAX_FN 8          /* reward functions reported apart */
 
@@ -124,6 +126,12 @@ struct pd_grpo_run {
                                      and the adapter beside it at sample_path.lora, removed
                                      once loaded) */
     bool base_written;            /* with LoRA, the base is written once */
+    /* LoRA over a dense llama/qwen2/qwen3 model frozen in its file's types (dense.h): model
+     * and ref are NULL, the reference (beta > 0) is dense without the adapter, and the
+     * sampler loads base_path itself with the adapter beside it */
+    struct pd_dense *dense;
+    struct pd_model *base;
+    char base_path[4096];
 };
 
 /* A run over model and tok (ownership of both passes, even on error). The reference is a copy of model's weights when beta > 0. sample_path: a file this run
@@ -132,6 +140,14 @@ int pd_grpo_run_new(struct pd_grpo_run **out, const struct pd_grpo_run_opts *o,
                     struct pd_tmodel *model, struct pd_bpe *tok, const char *sample_path,
                     char *err);
 void pd_grpo_run_free(struct pd_grpo_run *r);
+
+/* A LoRA run (o->lora_rank > 0) over base, a dense llama, qwen2 or qwen3 model loaded from
+ * base_path whose weights stay as the file has them. Ownership of base and tok passes, even on
+ * error. PD_EINVAL without a LoRA rank (full weights train only the F32 deepseek2 model);
+ * PD_EUNSUPPORTED for another architecture. */
+int pd_grpo_run_new_dense(struct pd_grpo_run **out, const struct pd_grpo_run_opts *o,
+                          struct pd_model *base, const char *base_path, struct pd_bpe *tok,
+                          const char *sample_path, char *err);
 
 /* Step r->step + 1; r->step advances. tp runs the training forward/backward (may be NULL). */
 int pd_grpo_run_step(struct pd_grpo_run *r, struct pd_threadpool *tp,
@@ -148,5 +164,10 @@ int pd_grpo_run_save(const struct pd_grpo_run *r, const char *path, char *err);
  * beta > 0, and with LoRA the frozen policy; taken over here). */
 int pd_grpo_run_load(struct pd_grpo_run **out, const char *path, struct pd_tmodel *ref_model,
                      const char *sample_path, char *err);
+/* The same for a LoRA run over a dense base (pd_grpo_run_new_dense's arguments; the tokenizer
+ * is the base's). */
+int pd_grpo_run_load_dense(struct pd_grpo_run **out, const char *path, struct pd_model *base,
+                           const char *base_path, struct pd_bpe *tok, const char *sample_path,
+                           char *err);
 
 #endif

@@ -21,8 +21,9 @@ ponder_SOURCES += tui/cmd-train-grpo.c tui/train-grpo.h tui/train-grpo-src.c \
 	tui/train-grpo-config.c tui/cmd-train-resume.c
 EXTRA_sessions_libsessions_a_SOURCES += sessions/runs.h sessions/runs.c
 sessions_libsessions_a_LIBADD += sessions/libsessions_a-runs.$(OBJEXT)
-TESTS += tests/test-train-grpo.sh tests/test-lora-grpo.sh
-EXTRA_DIST += tests/test-train-grpo.sh tests/test-lora-grpo.sh tests/tap.sh
+TESTS += tests/test-train-grpo.sh tests/test-lora-grpo.sh tests/test-lora-dense-grpo.sh
+EXTRA_DIST += tests/test-train-grpo.sh tests/test-lora-grpo.sh tests/test-lora-dense-grpo.sh \
+	tests/tap.sh
 # On the bundled model: prompts from annotated sessions, ponder train resume after a SIGKILL,
 # and reward plugins that crash, hang or are refused inside a run.
 TESTS += tests/test-train-sessions.sh tests/test-train-resume.sh tests/test-train-faults.sh
