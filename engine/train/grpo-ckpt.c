@@ -398,6 +398,17 @@ read_state(struct pd_grpo_run *r, const struct pd_gguf *g, const char *path, uin
     return rc;
 }
 
+/* The loaded run to the caller when rc is 0, else freed; returns rc. */
+static int
+hand_over(struct pd_grpo_run **out, struct pd_grpo_run *r, int rc)
+{
+    if (rc != 0)
+        pd_grpo_run_free(r);
+    else
+        *out = r;
+    return rc;
+}
+
 int
 pd_grpo_run_load(struct pd_grpo_run **out, const char *path, struct pd_tmodel *ref_model,
                  const char *sample_path, char *err)
@@ -452,12 +463,7 @@ pd_grpo_run_load(struct pd_grpo_run **out, const char *path, struct pd_tmodel *r
     pd_tmodel_free(m);
     pd_bpe_free(tok);
     pd_tmodel_free(ref_model);
-    if (rc != 0) {
-        pd_grpo_run_free(r);
-        return rc;
-    }
-    *out = r;
-    return 0;
+    return hand_over(out, r, rc);
 }
 
 int
@@ -482,12 +488,7 @@ pd_grpo_run_load_dense(struct pd_grpo_run **out, const char *path, struct pd_mod
     pd_gguf_close(g);
     pd_model_free(base);
     pd_bpe_free(tok);
-    if (rc != 0) {
-        pd_grpo_run_free(r);
-        return rc;
-    }
-    *out = r;
-    return 0;
+    return hand_over(out, r, rc);
 }
 
 int
