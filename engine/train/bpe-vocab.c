@@ -572,7 +572,8 @@ enc_piece(void *ud, int32_t special, const char *w, size_t len)
         return 0;
     }
     for (size_t i = 0; i < len; i++)
-        e->syms[i] = b->byte_id[(unsigned char)w[i]];
+        if ((e->syms[i] = b->byte_id[(unsigned char)w[i]]) < 0)
+            return PD_EINVAL;   /* a byte the vocabulary has no token for */
     while ((rank = best_rank(b, e->syms, n)) >= 0) {
         const struct bpe_merge *m = &b->merges[rank];
         n = merge_all(e->syms, n, m->left, m->right, m->result);
