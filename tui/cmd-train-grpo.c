@@ -147,13 +147,16 @@ parse_reward(struct grpo_cli *c, const char *arg)
     double w = 1.0;
     if (colon && !cli_parse_float("train", "--reward", colon + 1, -1e6, 1e6, &w))
         return false;
-    char *name = colon ? strndup(arg, (size_t)(colon - arg)) : strdup(arg);
-    if (name == NULL || !*name) {
-        free(name);
-        cli_usage_error("train", "--reward '%s': NAME[:WEIGHT]", arg);
+    size_t len = colon ? (size_t)(colon - arg) : strlen(arg);
+    char *name = c->reward_arg[c->n_rewards];
+    if (len == 0 || len >= sizeof c->reward_arg[0]) {
+        cli_usage_error("train", "--reward '%s': NAME[:WEIGHT]%s", arg,
+                        len ? " (the name is too long)" : "");
         return false;
     }
-    c->reward_names[c->n_rewards] = name;   /* lives as long as the process */
+    memcpy(name, arg, len);
+    name[len] = '\0';
+    c->reward_names[c->n_rewards] = name;
     c->reward_weights[c->n_rewards++] = w;
     return true;
 }

@@ -26,6 +26,7 @@ struct grpo_cli {
     long threads, ckpt_every, stop_after, log_every;
     double reward_timeout;        /* seconds a score may take (0: the runner's default) */
     const char *reward_names[PD_GRPO_MAX_FN];
+    char reward_arg[PD_GRPO_MAX_FN][512]; /* the names --reward gave, which reward_names use */
     double reward_weights[PD_GRPO_MAX_FN];
     int n_rewards;
     int64_t resume_run;           /* train resume: the run the checkpoint must belong to */
