@@ -102,7 +102,7 @@ wait_for answer "▾ thinking" 20
 keys answer C-t
 # greedy, this prompt keeps SmolLM2 thinking past 400 tokens: answering means Ctrl-T closed it
 wait_for answer "answering" 20; ok $? "Ctrl-T closes the thoughts"
-wait_for answer "<end\|answer\|[a-z]" 20; ok $? "and the model answers"
+wait_for answer "the model answers now" 20; ok $? "and the model answers"
 keys answer C-c
 i=0
 # the closing tag is stored as it streams, the stop when the worker ends: wait for both
@@ -113,6 +113,11 @@ until export_db "$tmp/answer.db" && grep -q '</think>' "$tmp/export" &&
 done
 grep -q '"stop":"canceled"' "$tmp/export"; ok $? "the continued turn is stored whole, stopped by Ctrl-C"
 grep -q '</think>' "$tmp/export"; ok $? "the stored reply has the closing tag it was given"
+if ! grep -q '"stop":"canceled"' "$tmp/export"; then
+    screen answer
+    sed 's/^/# screen: /' "$tmp/pane" | grep -v '^# screen: *$'
+    grep '"type":"turn"' "$tmp/export" | cut -c1-300 | sed 's/^/# store: /'
+fi
 
 # ---- an MoE model: the heatmap, layers, the expert load ----
 "$ponder" model synth --arch deepseek2 layers=5 experts=16 -q -o "$tmp/moe.gguf" 2>/dev/null

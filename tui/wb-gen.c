@@ -341,6 +341,9 @@ wb_gen_drain(struct wb *w)
 void
 wb_gen_cancel(struct wb *w)
 {
+    /* a stop wins over an answer-now not yet carried out: without this, Ctrl-C pressed while the
+     * worker was ending for Ctrl-T was lost when the turn went on in the answer */
+    w->stop_thinking = false;
     if (w->generating)
         atomic_store(&w->cancel, true);
 }
