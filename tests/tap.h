@@ -119,4 +119,12 @@ test_path(const char *rel)
     return buf;
 }
 
+/* The real test model: $PONDER_TEST_MODEL, else SmolLM2 where tests/fetch-model puts it. */
+static inline const char *
+test_model_path(void)
+{
+    const char *env = getenv("PONDER_TEST_MODEL");
+    return env && *env ? env : test_path("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+}
+
 #endif

@@ -74,7 +74,8 @@ static void
 check_logits(struct pd_threadpool *tp, const char *rel, int n_tests, double tol)
 {
     char err[PD_ERR_MAX];
-    const char *path = test_path(rel);
+    /* the real model is wherever the test model is */
+    const char *path = strstr(rel, "SmolLM2") ? test_model_path() : test_path(rel);
     struct pd_model *m = NULL;
     if (access(path, R_OK) != 0 || pd_model_load(&m, path, err) != 0) {
         for (int i = 0; i < n_tests; i++)

@@ -10,7 +10,7 @@ top=$(cd "${top_builddir:-.}" && pwd)
 src=$(cd "${top_srcdir:-.}" && pwd)
 ponder=$top/ponder
 base=$src/models/ponder-tiny.gguf
-smol=$src/tests/models/SmolLM2-135M-Instruct.Q4_1.gguf
+smol=${PONDER_TEST_MODEL:-$src/tests/models/SmolLM2-135M-Instruct.Q4_1.gguf}
 PONDER_PLUGIN_PATH=$top/plugins/.libs
 export PONDER_PLUGIN_PATH
 tmp=$(mktemp -d)

@@ -256,7 +256,7 @@ static void
 check_smollm2(void)
 {
     char err[PD_ERR_MAX];
-    const char *path = test_path("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    const char *path = test_model_path();
     struct pd_model *m = NULL;
     if (access(path, R_OK) != 0 || pd_model_load(&m, path, err) != 0) {
         skip(3, "no SmolLM2 model: run tests/fetch-model");
