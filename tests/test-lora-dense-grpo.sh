@@ -6,27 +6,15 @@
 # after step 1 and resumed ends on the straight run's adapter; full weights over a dense model,
 # a MoE model other than deepseek2 and --merge over a dense base are refused (exit 2).
 set -u
-top=$(cd "${top_builddir:-.}" && pwd)
+. "$(cd "${top_srcdir:-.}" && pwd)/tests/train-tap.sh"
 src=$(cd "${top_srcdir:-.}" && pwd)
-ponder=$top/ponder
 base=$src/tests/data/arch-qwen3.gguf
 smol=${PONDER_TEST_MODEL:-$src/tests/models/SmolLM2-135M-Instruct.Q4_1.gguf}
 moe=$src/tests/data/moe-qwen3moe.gguf
-PONDER_PLUGIN_PATH=$top/plugins/.libs
-export PONDER_PLUGIN_PATH
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-PONDER_DB=$tmp/runs.db
-export PONDER_DB
-. "$src/tests/tap.sh"
 
 echo "1..15"
-if [ ! -f "$top/plugins/.libs/length.so" ]; then
-    for i in $(seq 1 15); do
-        echo "ok $i # SKIP the length plugin is not built (make all check)"
-    done
-    exit 0
-fi
+[ -f "$top/plugins/.libs/length.so" ] ||
+    skip_all 15 "the length plugin is not built (make all check)"
 sum_before=$(cksum <"$base")
 # hot enough that some completions end early, so the length reward varies within a group
 common="-m $base --task arith -G 4 --prompts-per-step 2 --max-completion 48 --temp 8 \

@@ -6,26 +6,14 @@
 # the straight run's adapter, byte for byte; bad adapters (not an adapter, another
 # architecture, truncated, missing) exit 1 with a message, bad LoRA options exit 2.
 set -u
-top=$(cd "${top_builddir:-.}" && pwd)
+. "$(cd "${top_srcdir:-.}" && pwd)/tests/train-tap.sh"
 src=$(cd "${top_srcdir:-.}" && pwd)
-ponder=$top/ponder
-base=$src/models/ponder-tiny.gguf
+base=$model
 smol=${PONDER_TEST_MODEL:-$src/tests/models/SmolLM2-135M-Instruct.Q4_1.gguf}
-PONDER_PLUGIN_PATH=$top/plugins/.libs
-export PONDER_PLUGIN_PATH
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-PONDER_DB=$tmp/runs.db
-export PONDER_DB
-. "$src/tests/tap.sh"
 
 echo "1..22"
-if [ ! -f "$top/plugins/.libs/length.so" ]; then
-    for i in $(seq 1 22); do
-        echo "ok $i # SKIP the length plugin is not built (make all check)"
-    done
-    exit 0
-fi
+[ -f "$top/plugins/.libs/length.so" ] ||
+    skip_all 22 "the length plugin is not built (make all check)"
 sum_before=$(cksum <"$base")
 # a temperature high enough that some completions end early, so the length reward varies
 common="-m $base --task arith -G 4 --prompts-per-step 2 --max-completion 48 --temp 8 \

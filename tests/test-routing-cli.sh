@@ -10,12 +10,7 @@ model=$data/moe-qwen3moe.gguf
 want=$data/routing-qwen3moe.txt
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0
-fail=0
-ok() { # ok COND-STATUS DESCRIPTION
-    n=$((n + 1))
-    if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi
-}
+. "$(cd "${top_srcdir:-.}" && pwd)/tests/tap.sh"
 
 prompt=$(sed -n 's/^# prompt: //p' "$want")
 grep -v '^#' "$want" >"$tmp/want"

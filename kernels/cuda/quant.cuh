@@ -57,14 +57,11 @@ pd_dev_unit<PD_TYPE_Q8_0>(float *v, const uint8_t *row, int64_t u)
         v[j] = (float)b->qs[j] * d;
 }
 
-/* Q4_K: group g of a super-block is the low (g even) or high (g odd) nibbles of qs[32 (g/2) ..];
- * value = d*sc*q - dmin*m with the 6-bit scale and min of pd_k4_scale_min. */
-template <>
+/* Group g's scale and minimum of a Q4_K super-block (the 6-bit pairs of pd_k4_scale_min),
+ * multiplied out: value = dl * q - ml. */
 __device__ __forceinline__ void
-pd_dev_unit<PD_TYPE_Q4_K>(float *v, const uint8_t *row, int64_t u)
+pd_dev_k4_scale_min(const struct pd_block_q4_K *b, int g, float *dl, float *ml)
 {
-    const struct pd_block_q4_K *b = (const struct pd_block_q4_K *)row + u / 8;
-    int g = (int)(u % 8);
     const uint8_t *q = b->scales;
     int sc, m;
     if (g < 4) {
@@ -74,7 +71,20 @@ pd_dev_unit<PD_TYPE_Q4_K>(float *v, const uint8_t *row, int64_t u)
         sc = (q[g + 4] & 0xF) | ((q[g - 4] >> 6) << 4);
         m = (q[g + 4] >> 4) | ((q[g] >> 6) << 4);
     }
-    float dl = pd_dev_fp16(b->d) * (float)sc, ml = pd_dev_fp16(b->dmin) * (float)m;
+    *dl = pd_dev_fp16(b->d) * (float)sc;
+    *ml = pd_dev_fp16(b->dmin) * (float)m;
+}
+
+/* Q4_K: group g of a super-block is the low (g even) or high (g odd) nibbles of qs[32 (g/2) ..];
+ * value = d*sc*q - dmin*m with the 6-bit scale and min of pd_k4_scale_min. */
+template <>
+__device__ __forceinline__ void
+pd_dev_unit<PD_TYPE_Q4_K>(float *v, const uint8_t *row, int64_t u)
+{
+    const struct pd_block_q4_K *b = (const struct pd_block_q4_K *)row + u / 8;
+    int g = (int)(u % 8);
+    float dl, ml;
+    pd_dev_k4_scale_min(b, g, &dl, &ml);
     const uint8_t *qs = b->qs + 32 * (g / 2);
     int shift = 4 * (g % 2);
     for (int l = 0; l < 32; l++)
@@ -164,16 +174,8 @@ pd_dev_part<PD_TYPE_Q4_K>(float *v, const uint8_t *row, int64_t u, int s)
 {
     const struct pd_block_q4_K *b = (const struct pd_block_q4_K *)row + u / 8;
     int g = (int)(u % 8);
-    const uint8_t *q = b->scales;
-    int sc, m;
-    if (g < 4) {
-        sc = q[g] & 63;
-        m = q[g + 4] & 63;
-    } else {
-        sc = (q[g + 4] & 0xF) | ((q[g - 4] >> 6) << 4);
-        m = (q[g + 4] >> 4) | ((q[g] >> 6) << 4);
-    }
-    float dl = pd_dev_fp16(b->d) * (float)sc, ml = pd_dev_fp16(b->dmin) * (float)m;
+    float dl, ml;
+    pd_dev_k4_scale_min(b, g, &dl, &ml);
     const uint8_t *qs = b->qs + 32 * (g / 2);
     int shift = 4 * (g % 2);
     uint32_t lo = pd_dev_load4(qs + 4 * s), hi = pd_dev_load4(qs + 16 + 4 * s);
