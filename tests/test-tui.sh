@@ -12,7 +12,7 @@ sock=$tmp/tmux.sock
 trap 'tmux -S "$sock" kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
 n=0
 fail=0
-plan=52
+plan=58
 
 ok() { # ok COND-STATUS DESCRIPTION
     n=$((n + 1))
@@ -136,6 +136,45 @@ keys moe r
 wait_for moe "expert load" 5; ok $? "the load panel shows the expert load of the turn"
 keys moe q
 wait_for moe "EXIT=0" 10; ok $? "q in the transcript quits"
+
+# ---- the mouse and the clipboard, on the first stored turn ----
+# SGR mouse reports (what ncurses asks an xterm-256color for): press M, release m, 1-based x;y
+click() {
+    tmux -S "$sock" send-keys -t "$1" -l "$(printf '\033[<0;%d;%dM' "$2" "$3")"
+    tmux -S "$sock" send-keys -t "$1" -l "$(printf '\033[<0;%d;%dm' "$2" "$3")"
+    sleep 0.3
+}
+fold_row() { grep -n "$2 thought" "$tmp/pane" | head -1 | cut -d: -f1; }
+# the turn Ctrl-T ended above: thoughts, then an answer
+start mouse 100 30 -m "'$model'" --db "'$tmp/answer.db'" -t 2 --session 1
+wait_for mouse "▸ thought" 20
+click mouse 6 "$(fold_row mouse ▸)"
+wait_for mouse "▾ thought" 5; ok $? "a click on the fold line opens the thoughts"
+click mouse 6 "$(fold_row mouse ▾)"
+wait_for mouse "▸ thought" 5; ok $? "and a second click folds them"
+tmux -S "$sock" set-option -g set-clipboard on
+# y must reach the transcript, not the input line: a session opened with --session starts
+# there, and a click may have moved the focus; Tab only where the input line has it ("» ")
+to_transcript() { screen "$1"; tail -1 "$tmp/pane" | grep -q '^»' && keys "$1" Tab; }
+to_transcript mouse
+keys mouse y
+wait_for mouse "copied the answer" 5; ok $? "y copies the answer"
+"$ponder" sessions show 1 --full --db "$tmp/answer.db" >"$tmp/show" 2>&1
+tmux -S "$sock" show-buffer >"$tmp/clip" 2>/dev/null
+line=$(head -1 "$tmp/clip")
+[ -n "$line" ] && grep -qF -- "$line" "$tmp/show"
+ok $? "which reaches tmux's paste buffer through OSC 52, without the template's newline"
+keys mouse Y
+wait_for mouse "copied the thoughts" 5
+line=$(tmux -S "$sock" show-buffer 2>/dev/null | head -1)
+[ -n "$line" ] && grep -qF -- "$line" "$tmp/show"; ok $? "Y copies the thoughts"
+keys mouse q
+start noanswer 100 30 -m "'$model'" --db "'$db'" -t 2 --session 1
+wait_for noanswer "▸ thought" 20
+to_transcript noanswer
+keys noanswer y
+wait_for noanswer "nothing to copy: the answer" 5; ok $? "a turn without an answer: y says so, the clipboard is left alone"
+keys noanswer q
 
 # ---- a stored trace with an aha moment: flags, annotations, replay, sessions ----
 hex() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }

@@ -281,7 +281,12 @@ token_panel(struct wb *w, int top, int left, int height, int width)
     const float *wts, *ent;
     const uint16_t *ids = wb_token_route(t, k, &wts, &ent);
     if (ids == NULL) {
-        wrap_put(w, &y, left, width, end, dense_why(w));
+        /* a reply's last token (end of generation, a stop string, a full context) is never fed
+         * back through the model, so only it lacks routing in a turn that has some */
+        wrap_put(w, &y, left, width, end,
+                 t->n_route > 0 ? "no routing for this token: it ended the reply, so it never "
+                                  "went through the model"
+                                : dense_why(w));
         return;
     }
     int n_exp = w->n_experts;

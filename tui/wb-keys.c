@@ -326,6 +326,15 @@ k_new(struct wb *w)
 void
 wb_yank(struct wb *w, const char *what, const char *text, size_t len)
 {
+    /* the newlines around a segment are the template's, not the model's words */
+    while (len > 0 && (*text == '\n' || *text == ' '))
+        text++, len--;
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
+        len--;
+    if (len == 0) {   /* a clipboard emptied by a key press would lose what the user had */
+        wb_message(w, "nothing to copy: %s of this turn is empty", what);
+        return;
+    }
     static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t n = 4 * ((len + 2) / 3);
     char *enc = chat_xmalloc(n + 1), *o = enc;
@@ -341,11 +350,14 @@ wb_yank(struct wb *w, const char *what, const char *text, size_t len)
         *o++ = i + 2 < len ? b64[v & 63] : '=';
     }
     *o = '\0';
-    /* inside tmux the sequence is passed through to the outer terminal */
-    bool tmux = getenv("TMUX") != NULL;
+    /* Inside tmux, twice: plain, which tmux takes as a paste buffer and hands on to the outer
+     * terminal when set-clipboard is on; and wrapped for passthrough, which reaches the outer
+     * terminal when allow-passthrough is on. Either is enough; both set the same text. */
     FILE *tty = fopen("/dev/tty", "w");
     if (tty) {
-        fprintf(tty, "%s\033]52;c;%s\a%s", tmux ? "\033Ptmux;\033" : "", enc, tmux ? "\033\\" : "");
+        fprintf(tty, "\033]52;c;%s\a", enc);
+        if (getenv("TMUX"))
+            fprintf(tty, "\033Ptmux;\033\033]52;c;%s\a\033\\", enc);
         fclose(tty);
     }
     free(enc);
