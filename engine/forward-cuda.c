@@ -33,11 +33,17 @@
  * one launch a token instead of hundreds; the logits and the routing trace come back after it.
  * PONDER_CUDA_GRAPHS=0 launches the step's ops one by one instead.
  *
+ * Sampling (pd_generate) defers the logits: they stay on the device and the step's sampling
+ * candidates, the row's log-sum-exp and entropy and its k best logits (a few hundred bytes
+ * against 600 KB for V3's vocabulary), are chosen there and come back in one copy; the whole row
+ * follows only when the sampler needs it (top-k off). PONDER_CUDA_SAMPLE=0 samples on the host.
+ *
  * Not here yet: half-precision prefill products, several GPUs.
  */
 #include "config.h"
 
 #include "engine/forward-impl.h"
+#include "engine/sampler.h"
 #include "kernels/backend.h"
 
 #include <stdlib.h>
@@ -70,6 +76,10 @@ struct pd_cuda_ctx {
     /* host staging of one MoE layer's choice */
     int32_t *h_ids, *h_pos;
     float *h_w, *h_h;
+    /* sampling on the device: the last row's candidates (struct pd_cuda_candidates), the two
+     * stages' scratch, and the host copy of the candidates */
+    uint8_t *cand, *cand_scratch;
+    void *h_cand;
     void *bufs[MAX_DEV_BUFFERS];
     int n_bufs;
 };
@@ -270,7 +280,13 @@ alloc_activations(struct pd_context *c, struct pd_cuda_ctx *g, char *err)
         DA(qabs, B * H * KD, "the latent queries");
         DA(olat, B * H * R, "the latent attention outputs");
     }
+    DA(cand, pd_cuda_candidates_bytes(PD_CANDIDATES_MAX), "the sampling candidates");
+    DA(cand_scratch, pd_cuda_candidates_scratch(hp->n_vocab, PD_CANDIDATES_MAX),
+       "the sampling candidates");
 #undef DA
+    g->h_cand = malloc(pd_cuda_candidates_bytes(PD_CANDIDATES_MAX));
+    if (g->h_cand == NULL)
+        return pd_errorf(err, PD_ENOMEM, "out of memory for the sampling candidates");
     g->h_pos = malloc(sizeof(int32_t) * B);
     g->h_ids = malloc(sizeof(int32_t) * B * PD_MAX(K, 1));
     g->h_w = malloc(sizeof(float) * B * PD_MAX(K, 1));
@@ -343,6 +359,7 @@ pd_cuda_fwd_free(struct pd_context *c)
     free(g->h_ids);
     free(g->h_w);
     free(g->h_h);
+    free(g->h_cand);
     free(g);
     c->cuda = NULL;
 }
@@ -358,8 +375,9 @@ pd_cuda_fwd_new(struct pd_context *c, int dev, char *err)
         return pd_errorf(err, PD_ENOMEM, "out of memory");
     c->cuda = g;
     g->dev = dev;
-    const char *graphs = getenv("PONDER_CUDA_GRAPHS");
+    const char *graphs = getenv("PONDER_CUDA_GRAPHS"), *sample = getenv("PONDER_CUDA_SAMPLE");
     g->record = graphs == NULL || strcmp(graphs, "0") != 0;
+    c->device_sampling = sample == NULL || strcmp(sample, "0") != 0;
     if (pd_cuda_exec_new(&g->x, dev, err, PD_ERR_MAX) != 0)
         return PD_EIO;
     /* the device's logits rows are sized by n_logits: set it first */
@@ -753,8 +771,12 @@ run_batch(struct pd_context *c, const int32_t *tokens, int64_t T, char *err)
                           err, PD_ERR_MAX));
     if ((rc = T == 1 ? decode_step_ops(c, err) : batch_ops(c, T, err)) != 0)
         return rc;
-    CK(pd_cuda_dev_download(g->x, c->logits, g->logits, sizeof(float) * (size_t)((T - first) * V),
-                            "the logits", err, PD_ERR_MAX));
+    /* deferred, the logits stay on the device for pd_cuda_fwd_candidates */
+    c->logits_pending = c->defer_logits && !c->logits_all;
+    if (!c->logits_pending)
+        CK(pd_cuda_dev_download(g->x, c->logits, g->logits,
+                                sizeof(float) * (size_t)((T - first) * V), "the logits", err,
+                                PD_ERR_MAX));
     if (T == 1 && s->n_layers > 0) {
         /* a lone token's trace rows are [layer][K], the slots' layout */
         size_t n = (size_t)s->n_layers * (size_t)K;
@@ -781,6 +803,43 @@ pd_cuda_fwd_decode(struct pd_context *c, const int32_t *tokens, int32_t n, char 
             return rc;
         }
         c->n_past += c->T;
+    }
+    return 0;
+}
+
+int
+pd_cuda_fwd_fetch_logits(struct pd_context *c, char *err)
+{
+    struct pd_cuda_ctx *g = c->cuda;
+    if (!c->logits_pending)
+        return 0;
+    CK(pd_cuda_exec_bind(g->x, err, PD_ERR_MAX));
+    CK(pd_cuda_dev_download(g->x, c->logits, g->logits, sizeof(float) * (size_t)c->m->hp.n_vocab,
+                            "the logits", err, PD_ERR_MAX));
+    c->logits_pending = false;
+    return 0;
+}
+
+int
+pd_cuda_fwd_candidates(struct pd_context *c, int32_t k, struct pd_candidates *out, char *err)
+{
+    struct pd_cuda_ctx *g = c->cuda;
+    int64_t V = c->m->hp.n_vocab;
+    const float *row = g->logits + (c->logits_all ? (size_t)(c->T - 1) * (size_t)V : 0);
+    size_t bytes = pd_cuda_candidates_bytes(k);
+    CK(pd_cuda_exec_bind(g->x, err, PD_ERR_MAX));
+    CK(pd_cuda_dev_candidates(g->x, g->cand, g->cand_scratch, row, V, k, err, PD_ERR_MAX));
+    CK(pd_cuda_dev_download(g->x, g->h_cand, g->cand, bytes, "the sampling candidates", err,
+                            PD_ERR_MAX));
+    const struct pd_cuda_candidates *h = g->h_cand;
+    const int32_t *ids = (const int32_t *)(h + 1);
+    const float *vals = (const float *)(ids + k);
+    out->lse = h->lse;
+    out->entropy = h->entropy;
+    out->n = 0;
+    for (int32_t i = 0; i < k && ids[i] >= 0; i++) {
+        out->ids[out->n] = ids[i];
+        out->logits[out->n++] = vals[i];
     }
     return 0;
 }

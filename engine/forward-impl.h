@@ -80,6 +80,9 @@ struct pd_context {
     void *xq;                   /* quantized activations */
     float *logits;              /* [n_batch or 1][n_vocab] */
     int32_t n_logits;
+    bool device_sampling;       /* CUDA: candidates chosen on the device (PONDER_CUDA_SAMPLE) */
+    bool defer_logits;          /* CUDA: decode leaves the logits on the device */
+    bool logits_pending;        /* and the host's copy is stale until fetched */
 
     /* the batch being evaluated */
     const int32_t *tokens;
@@ -159,5 +162,9 @@ int pd_cuda_fwd_new(struct pd_context *c, int dev, char *err);
 void pd_cuda_fwd_free(struct pd_context *c);
 int pd_cuda_fwd_decode(struct pd_context *c, const int32_t *tokens, int32_t n, char *err);
 int pd_cuda_fwd_device(const struct pd_context *c);
+/* forward-cuda.c: the deferred last logits row to the host; the candidates of the last row,
+ * chosen on the device (struct pd_candidates, sampler.h). */
+int pd_cuda_fwd_fetch_logits(struct pd_context *c, char *err);
+int pd_cuda_fwd_candidates(struct pd_context *c, int32_t k, struct pd_candidates *out, char *err);
 
 #endif

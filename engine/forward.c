@@ -18,6 +18,7 @@
 
 #include "engine/forward-impl.h"
 #include "engine/model.h"
+#include "engine/sampler.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/threadpool.h"
@@ -466,6 +467,7 @@ pd_context_decode(struct pd_context *c, const int32_t *tokens, int32_t n, char *
 const float *
 pd_context_logits(const struct pd_context *c, int32_t i)
 {
+    PD_ASSERT(!c->logits_pending);   /* deferred on the device: fetch first */
     if (!c->logits_all)
         return c->logits;
     return c->logits + (size_t)i * c->m->hp.n_vocab;
@@ -485,6 +487,35 @@ const float *
 pd_context_last_logits(const struct pd_context *c)
 {
     return pd_context_logits(c, c->logits_all ? c->T - 1 : 0);
+}
+
+int
+pd_context_candidates(struct pd_context *c, int32_t k, struct pd_candidates *out, char *err)
+{
+    if (k < 1 || k > PD_CANDIDATES_MAX)
+        return pd_errorf(err, PD_EINVAL, "%d sampling candidates asked for (1 to %d)", k,
+                         PD_CANDIDATES_MAX);
+    if (c->cuda && c->device_sampling)
+        return pd_cuda_fwd_candidates(c, k, out, err);
+    int rc = pd_context_fetch_logits(c, err);
+    if (rc == 0)
+        pd_candidates_from_logits(out, pd_context_last_logits(c), c->m->hp.n_vocab, k);
+    return rc;
+}
+
+int
+pd_context_defer_logits(struct pd_context *c, bool on, char *err)
+{
+    if (c->cuda == NULL || !c->device_sampling)
+        return 0;
+    c->defer_logits = on;
+    return on ? 0 : pd_context_fetch_logits(c, err);
+}
+
+int
+pd_context_fetch_logits(struct pd_context *c, char *err)
+{
+    return c->cuda ? pd_cuda_fwd_fetch_logits(c, err) : 0;
 }
 
 struct pd_model *

@@ -31,6 +31,13 @@ struct pipeline {
     bool saw_content;
 };
 
+/* Room for the sampling candidates of a step (sampler.h). */
+struct candidate_store {
+    struct pd_candidates c;
+    int32_t ids[PD_CANDIDATES_MAX];
+    float logits[PD_CANDIDATES_MAX];
+};
+
 const char *
 pd_stop_reason_name(enum pd_stop_reason r)
 {
@@ -163,29 +170,43 @@ eval_prompt(struct pd_context *ctx, struct pd_sampler *smp, const int32_t *promp
     return pd_context_decode(ctx, prompt, n_prompt, err);
 }
 
-/* The n most likely tokens of logits, with their log-probabilities (lse: the log-sum-exp, known
- * from the sampled token: logit - logprob). One pass, an insertion into a short sorted list. */
+/* The event's alternatives: the first n candidates, with their log-probabilities. */
 static void
-top_alternatives(struct pd_token_event *ev, const float *logits, int32_t n_vocab, int n)
+top_alternatives(struct pd_token_event *ev, const struct pd_candidates *c, int n)
 {
-    float lse = logits[ev->id] - ev->logprob;
-    int have = 0;
-    for (int32_t v = 0; v < n_vocab; v++) {
-        float x = logits[v];
-        if (have == n && x <= ev->top_logprobs[n - 1])
-            continue;
-        int j = have < n ? have++ : n - 1;
-        while (j > 0 && ev->top_logprobs[j - 1] < x) {
-            ev->top_logprobs[j] = ev->top_logprobs[j - 1];
-            ev->top_ids[j] = ev->top_ids[j - 1];
-            j--;
-        }
-        ev->top_logprobs[j] = x;
-        ev->top_ids[j] = v;
+    ev->n_top = PD_MIN(n, c->n);
+    for (int i = 0; i < ev->n_top; i++) {
+        ev->top_ids[i] = c->ids[i];
+        ev->top_logprobs[i] = (float)((double)c->logits[i] - c->lse);
     }
-    for (int i = 0; i < have; i++)
-        ev->top_logprobs[i] -= lse;
-    ev->n_top = have;
+}
+
+/* The next token into ev, from the candidates when the sampler can choose from them (on a GPU
+ * only those cross the bus), else from the whole row. */
+static int
+sample_next(struct pd_context *ctx, struct pd_sampler *smp, struct pd_candidates *cands,
+            int n_top, struct pd_token_event *ev, char *err)
+{
+    int32_t k = pd_sampler_candidates_needed(smp);
+    if (k > 0) {
+        int rc = pd_context_candidates(ctx, PD_MAX(k, n_top), cands, err);
+        if (rc)
+            return rc;
+        ev->id = pd_sampler_sample_candidates(smp, cands, &ev->logprob, &ev->entropy);
+        top_alternatives(ev, cands, n_top);
+        return 0;
+    }
+    int rc = pd_context_fetch_logits(ctx, err);
+    if (rc)
+        return rc;
+    const float *logits = pd_context_last_logits(ctx);
+    ev->id = pd_sampler_sample(smp, logits, &ev->logprob, &ev->entropy);
+    ev->n_top = 0;
+    if (n_top > 0) {
+        pd_candidates_from_logits(cands, logits, pd_context_model(ctx)->hp.n_vocab, n_top);
+        top_alternatives(ev, cands, n_top);
+    }
+    return 0;
 }
 
 int
@@ -195,8 +216,13 @@ pd_generate(struct pd_context *ctx, struct pd_sampler *smp, const int32_t *promp
 {
     static struct pipeline pipeline_zero;
     struct pipeline *pl = malloc(sizeof *pl);
-    if (pl == NULL)
+    struct candidate_store *cs = malloc(sizeof *cs);
+    if (pl == NULL || cs == NULL) {
+        free(pl);
+        free(cs);
         return pd_errorf(err, PD_ENOMEM, "out of memory");
+    }
+    cs->c = (struct pd_candidates){ .ids = cs->ids, .logits = cs->logits };
     *pl = pipeline_zero;
     pl->stop = p->stop;
     pd_think_split_init(&pl->split, p->opened_think);
@@ -207,9 +233,14 @@ pd_generate(struct pd_context *ctx, struct pd_sampler *smp, const int32_t *promp
     const struct pd_tokenizer *tok = pd_context_model(ctx)->tok;
     bool moe = pd_context_model(ctx)->hp.n_expert > 0;
     double t0 = pd_time_now();
-    int rc = eval_prompt(ctx, smp, prompt, n_prompt, err);
+    int rc = pd_context_defer_logits(ctx, true, err);
+    if (rc == 0)
+        rc = eval_prompt(ctx, smp, prompt, n_prompt, err);
     if (rc) {
+        char ignored[PD_ERR_MAX];   /* the first error is the one to report */
+        pd_context_defer_logits(ctx, false, ignored);
         free(pl);
+        free(cs);
         return rc;
     }
     double t1 = pd_time_now();
@@ -232,12 +263,9 @@ pd_generate(struct pd_context *ctx, struct pd_sampler *smp, const int32_t *promp
             break;
         }
         event_begin(pl, &ev);
-        const float *logits = pd_context_last_logits(ctx);
-        ev.id = pd_sampler_sample(smp, logits, &ev.logprob, &ev.entropy);
-        ev.n_top = 0;
-        if (p->n_top > 0)
-            top_alternatives(&ev, logits, pd_context_model(ctx)->hp.n_vocab,
-                             PD_MIN(p->n_top, PD_EVENT_MAX_TOP));
+        if ((rc = sample_next(ctx, smp, &cs->c, PD_MIN(p->n_top, PD_EVENT_MAX_TOP), &ev,
+                              err)) != 0)
+            break;
         ev.index = i;
         pd_sampler_accept(smp, ev.id);
         res->n_generated++;
@@ -281,6 +309,10 @@ pd_generate(struct pd_context *ctx, struct pd_sampler *smp, const int32_t *promp
             fn(user, &ev);
     }
     res->t_generate = pd_time_now() - t1;
+    /* the last row comes to the host, for callers that read it after the reply */
+    char fetch_err[PD_ERR_MAX];
+    int rc_fetch = pd_context_defer_logits(ctx, false, rc ? fetch_err : err);
     free(pl);
-    return rc;
+    free(cs);
+    return rc ? rc : rc_fetch;
 }

@@ -170,6 +170,19 @@ const struct pd_routing *pd_context_routing(const struct pd_context *ctx, int32_
 
 /* Logits of the last token of the last decode, whatever logits_all says. */
 const float *pd_context_last_logits(const struct pd_context *ctx);
+
+struct pd_candidates;
+
+/* The k likeliest tokens of the last token's logits, with the row's log-sum-exp and entropy
+ * (struct pd_candidates, sampler.h; its arrays hold k, 1 <= k <= PD_CANDIDATES_MAX). On a GPU
+ * they are chosen there and only they cross the bus. */
+int pd_context_candidates(struct pd_context *ctx, int32_t k, struct pd_candidates *c, char *err);
+
+/* While on, a GPU context leaves each decode's logits on the device (pd_generate samples from
+ * candidates): pd_context_fetch_logits brings the last row over when the whole of it is needed,
+ * before pd_context_logits may be read; turning it off fetches too. Nothing on the CPU. */
+int pd_context_defer_logits(struct pd_context *ctx, bool on, char *err);
+int pd_context_fetch_logits(struct pd_context *ctx, char *err);
 struct pd_model *pd_context_model(const struct pd_context *ctx);
 
 int32_t pd_context_n_past(const struct pd_context *ctx);

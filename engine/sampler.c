@@ -321,6 +321,27 @@ load_candidates(struct pd_sampler *s, const float *logits)
         s->mark[s->hist[i]] = 0;
 }
 
+/* The same from candidates: only those in the history are penalized. */
+static void
+load_from_candidates(struct pd_sampler *s, const struct pd_candidates *cand)
+{
+    struct cand *c = s->cands;
+    for (int32_t i = 0; i < cand->n; i++) {
+        c[i].logit = cand->logits[i];
+        c[i].id = cand->ids[i];
+    }
+    float pen = s->params.repeat_penalty;
+    if (pen == 1.0f || pen <= 0.0f || s->hist_len == 0)
+        return;
+    for (int32_t i = 0; i < s->hist_len; i++)
+        s->mark[s->hist[i]] = 1;
+    for (int32_t i = 0; i < cand->n; i++)
+        if (s->mark[c[i].id])
+            c[i].logit = c[i].logit > 0.0f ? c[i].logit / pen : c[i].logit * pen;
+    for (int32_t i = 0; i < s->hist_len; i++)
+        s->mark[s->hist[i]] = 0;
+}
+
 /* Index of the best candidate in c[0..n). */
 static int32_t
 best_index(const struct cand *c, int32_t n)
@@ -402,21 +423,25 @@ draw(struct pd_sampler *s, const struct cand *c, int32_t n)
     return c[best_index(c, n)].id; /* rounding left u at the very top */
 }
 
-/* Penalty, truncation and draw; the token chosen. */
+/* Truncation and draw over the n penalized candidates loaded; the token chosen. What top-k
+ * keeps is sorted (a few dozen entries), so the draw walks the same order whether the candidates
+ * came from the whole row or from its head (pd_sampler_sample_candidates). */
 static int32_t
-choose(struct pd_sampler *s, const float *logits)
+choose(struct pd_sampler *s, int32_t n)
 {
     const struct pd_sampler_params *p = &s->params;
     struct cand *c = s->cands;
-    int32_t n = s->n_vocab;
 
-    load_candidates(s, logits);
+    if (n == 0)   /* a row of NaN: what the whole row's argmax gives */
+        return 0;
     if (p->temp <= 0.0f || c[best_index(c, n)].logit == -INFINITY)
         return c[best_index(c, n)].id;
     if (p->top_k > 0 && p->top_k < n) {
         select_top(c, n, p->top_k);
         n = p->top_k;
     }
+    if (p->top_k > 0 && n <= PD_CANDIDATES_MAX)
+        qsort(c, (size_t)n, sizeof *c, cand_cmp);
     if (p->top_p < 1.0f || p->min_p > 0.0f)
         softmax(c, n);
     if (p->min_p > 0.0f)
@@ -433,7 +458,8 @@ choose(struct pd_sampler *s, const float *logits)
 int32_t
 pd_sampler_sample(struct pd_sampler *s, const float *logits, float *logprob, float *entropy)
 {
-    int32_t tok = choose(s, logits);
+    load_candidates(s, logits);
+    int32_t tok = choose(s, s->n_vocab);
     if (logprob || entropy) {
         double lse, h;
         logits_stats(logits, s->n_vocab, &lse, &h);
@@ -445,4 +471,65 @@ pd_sampler_sample(struct pd_sampler *s, const float *logits, float *logprob, flo
         }
     }
     return tok;
+}
+
+/* ---- from candidates ---- */
+
+int32_t
+pd_sampler_candidates_needed(const struct pd_sampler *s)
+{
+    const struct pd_sampler_params *p = &s->params;
+    int64_t need = p->temp <= 0.0f ? 1 : p->top_k;
+    if (need <= 0 || need >= s->n_vocab)
+        return 0;
+    float pen = p->repeat_penalty;
+    if (pen != 1.0f && pen > 0.0f) {
+        if (pen < 1.0f && s->hist_len > 0)
+            return 0;   /* a penalty below 1 raises logits: anything may climb into the top */
+        need += s->hist_len;
+    }
+    return need <= PD_CANDIDATES_MAX ? (int32_t)need : 0;
+}
+
+int32_t
+pd_sampler_sample_candidates(struct pd_sampler *s, const struct pd_candidates *c, float *logprob,
+                             float *entropy)
+{
+    load_from_candidates(s, c);
+    int32_t tok = choose(s, c->n);
+    if (entropy)
+        *entropy = c->entropy;
+    if (logprob) {
+        *logprob = -INFINITY;
+        for (int32_t i = 0; i < c->n; i++)
+            if (c->ids[i] == tok && c->logits[i] > -INFINITY)
+                *logprob = (float)((double)c->logits[i] - c->lse);
+    }
+    return tok;
+}
+
+/* One pass: a logit enters the sorted head only when it beats the last of k, so past the first
+ * few hundred entries almost every logit costs one comparison. */
+void
+pd_candidates_from_logits(struct pd_candidates *c, const float *logits, int32_t n_vocab,
+                          int32_t k)
+{
+    int32_t have = 0;
+    for (int32_t v = 0; v < n_vocab; v++) {
+        float x = logits[v];
+        if (isnan(x) || (have == k && !(x > c->logits[k - 1])))
+            continue;   /* equal to the last: the lower id, already in, stays ahead */
+        int32_t j = have < k ? have++ : k - 1;
+        while (j > 0 && c->logits[j - 1] < x) {
+            c->logits[j] = c->logits[j - 1];
+            c->ids[j] = c->ids[j - 1];
+            j--;
+        }
+        c->logits[j] = x;
+        c->ids[j] = v;
+    }
+    c->n = have;
+    double h;
+    logits_stats(logits, n_vocab, &c->lse, &h);
+    c->entropy = (float)h;
 }

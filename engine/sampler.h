@@ -41,6 +41,36 @@ void pd_sampler_free(struct pd_sampler *s);
 int32_t pd_sampler_sample(struct pd_sampler *s, const float *logits, float *logprob,
                           float *entropy);
 
+/* The k likeliest tokens of one logits row, likeliest first (equal logits: lower id first; NaN
+ * never taken), with the log-sum-exp and entropy of the whole row at temperature 1. Whenever the
+ * chain truncates this is all the sampler needs, and all that has to leave a GPU. */
+struct pd_candidates {
+    int32_t n;        /* filled: k, or fewer when the row has fewer non-NaN logits */
+    int32_t *ids;     /* [k] */
+    float *logits;    /* [k] */
+    double lse;
+    float entropy;
+};
+
+/* Most candidates a caller asks for; above it the whole row is cheaper to move. */
+#define PD_CANDIDATES_MAX 512
+
+/* Fill c (ids and logits hold k) with the top k of logits[n_vocab], k <= PD_CANDIDATES_MAX: the
+ * host's way, and the reference the device's is checked against. */
+void pd_candidates_from_logits(struct pd_candidates *c, const float *logits, int32_t n_vocab,
+                               int32_t k);
+
+/* How many candidates let the chain choose exactly as from the whole row: 1 when greedy, else
+ * top_k, plus the tokens of the history (the repetition penalty only lowers logits, so it can
+ * push at most that many out of the top). 0 when the whole row is needed: top-k off above
+ * temperature 0, a penalty below 1, or more than PD_CANDIDATES_MAX. */
+int32_t pd_sampler_candidates_needed(const struct pd_sampler *s);
+
+/* pd_sampler_sample from candidates: the same token, log-probability and entropy as from the
+ * whole row, given c->n >= pd_sampler_candidates_needed(s) (or the row's every non-NaN logit). */
+int32_t pd_sampler_sample_candidates(struct pd_sampler *s, const struct pd_candidates *c,
+                                     float *logprob, float *entropy);
+
 /* Record a token as part of the context (prompt tokens too), for the repetition penalty. */
 void pd_sampler_accept(struct pd_sampler *s, int32_t token);
 

@@ -139,6 +139,18 @@ int pd_cuda_logits_stats(int dev, float *lse, float *entropy, float *logprobs,
 int pd_cuda_top_k(int dev, int32_t *ids, float *vals, const float *logits, int64_t rows,
                   int64_t n, int k, char *err, size_t err_size);
 
+/* What pd_cuda_dev_candidates leaves on the device, for one download: the row's log-sum-exp (as
+ * the CPU keeps it, in double) and entropy, then k ids (int32) and their k logits. */
+struct pd_cuda_candidates {
+    double lse;
+    float entropy;
+    int32_t pad;
+};
+
+/* Bytes of that buffer for k candidates, and of the scratch the two stages need for a row of n. */
+size_t pd_cuda_candidates_bytes(int k);
+size_t pd_cuda_candidates_scratch(int64_t n, int k);
+
 /* Time the decode product on device-resident weights of type wtype (contents arbitrary): the
  * mean seconds per call over iters calls, for the bandwidth table of tests/gpu/device-check. */
 int pd_cuda_matvec_bench(int dev, int wtype, int64_t n_in, int64_t n_out, int iters,
@@ -246,6 +258,13 @@ int pd_cuda_router_check(const struct pd_cuda_router *r, char *err, size_t err_s
 int pd_cuda_dev_moe_route(struct pd_cuda_exec *x, int32_t *ids, float *weights, float *entropy,
                           const float *logits, const float *bias, int64_t T,
                           const struct pd_cuda_router *r, char *err, size_t err_size);
+
+/* The sampling candidates of one logits row (device): its statistics and its k best logits,
+ * likeliest first, ties to the lower id, NaN never taken, -1 ids past the last (the layout of
+ * struct pd_cuda_candidates; out and scratch sized by the two functions above). Twin:
+ * pd_candidates_from_logits. */
+int pd_cuda_dev_candidates(struct pd_cuda_exec *x, void *out, void *scratch, const float *logits,
+                           int64_t n, int k, char *err, size_t err_size);
 
 /* out[r][n] = in[rows_src[r]][n] for r < n_rows (rows_src on the device). */
 int pd_cuda_dev_gather(struct pd_cuda_exec *x, float *out, const float *in,

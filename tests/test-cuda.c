@@ -654,6 +654,63 @@ check_top_k(int dev, int64_t rows, int64_t n, int k)
     free(c);
 }
 
+/* A decode step's candidates, chosen on the device from device logits, against the host's. */
+static void
+check_candidates(int dev, int64_t n, int k)
+{
+    float *l = xmalloc(sizeof(float) * n);
+    for (int64_t i = 0; i < n; i++)
+        l[i] = roundf(frand() * 2000.0f) / 100.0f; /* many equal logits: ties by id */
+    l[3] = NAN;
+    l[5] = -INFINITY;
+    int32_t *want_ids = xmalloc(sizeof(int32_t) * k);
+    float *want_l = xmalloc(sizeof(float) * k);
+    struct pd_candidates want = { .ids = want_ids, .logits = want_l };
+    pd_candidates_from_logits(&want, l, (int32_t)n, k);
+    size_t bytes = pd_cuda_candidates_bytes(k);
+    unsigned char *got = xmalloc(bytes);
+    struct pd_cuda_exec *x = NULL;
+    void *d_l = NULL, *d_out = NULL, *d_scratch = NULL;
+    char err[512] = "";
+    int rc = pd_cuda_exec_new(&x, dev, err, sizeof err);
+    if (rc == 0)
+        rc = pd_cuda_alloc(dev, &d_l, sizeof(float) * n, "logits", err, sizeof err);
+    if (rc == 0)
+        rc = pd_cuda_alloc(dev, &d_out, bytes, "candidates", err, sizeof err);
+    if (rc == 0)
+        rc = pd_cuda_alloc(dev, &d_scratch, pd_cuda_candidates_scratch(n, k), "scratch", err,
+                           sizeof err);
+    if (rc == 0)
+        rc = pd_cuda_dev_upload(x, d_l, l, sizeof(float) * n, "logits", err, sizeof err);
+    if (rc == 0)
+        rc = pd_cuda_dev_candidates(x, d_out, d_scratch, d_l, n, k, err, sizeof err);
+    if (rc == 0)
+        rc = pd_cuda_dev_download(x, got, d_out, bytes, "candidates", err, sizeof err);
+    int bad = 0;
+    double lse_err = 0.0, h_err = 0.0;
+    if (rc == 0) {
+        const struct pd_cuda_candidates *h = (const void *)got;
+        const int32_t *ids = (const int32_t *)(h + 1);
+        const float *vals = (const float *)(ids + k);
+        for (int j = 0; j < k; j++)
+            bad += j < want.n ? ids[j] != want_ids[j] || vals[j] != want_l[j] : ids[j] != -1;
+        lse_err = fabs(h->lse - want.lse) / fabs(want.lse);
+        h_err = fabs(h->entropy - want.entropy);
+    }
+    if (!ok(rc == 0 && bad == 0 && lse_err <= 1e-12 && h_err <= 1e-5,
+            "sampling candidates, top-%d of %lld on the device: %d wrong, lse error %.2g, "
+            "entropy error %.2g", k, (long long)n, bad, lse_err, h_err))
+        diag("%s", err);
+    pd_cuda_free(d_l);
+    pd_cuda_free(d_out);
+    pd_cuda_free(d_scratch);
+    pd_cuda_exec_free(x);
+    free(l);
+    free(want_ids);
+    free(want_l);
+    free(got);
+}
+
 /* ---- the bandwidth table ------------------------------------------------------------------- */
 
 static int
@@ -726,6 +783,11 @@ main(int argc, char **argv)
         check_top_k(dev, 3, 1000, 5);
         check_top_k(dev, 2, 151936, 40);
         check_top_k(dev, 1, 129280, 1);
+        check_candidates(dev, 49152, 40);
+        check_candidates(dev, 129280, 104);
+        check_candidates(dev, 151936, PD_CANDIDATES_MAX);
+        check_candidates(dev, 3000, 1);
+        check_candidates(dev, 10, 12);   /* fewer logits than asked: -1 past them */
     }
     done_testing();
     return exit_status();

@@ -311,10 +311,115 @@ test_stats(void)
     ok(fabsf(h - logf(4.0f)) < 1e-6f, "uniform over 4: entropy log 4");
 }
 
+/* ---- sampling from candidates (the head of the row a GPU sends back) ---- */
+
+static uint64_t
+lcg(uint64_t *x)
+{
+    *x = *x * 6364136223846793005ULL + 1442695040888963407ULL;
+    return *x >> 33;
+}
+
+/* A logits row: noise, a few hot tokens that the penalty keeps pushing down, ties, -inf. */
+static void
+random_row(float *l, int n, uint64_t *x)
+{
+    for (int i = 0; i < n; i++)
+        l[i] = (float)(lcg(x) % 4000) / 400.0f - 5.0f;
+    for (int i = 0; i < 6; i++)
+        l[(int)(lcg(x) % 12)] += 6.0f;
+    l[n - 1] = l[n - 2];   /* a tie: the lower id first */
+    l[(int)(lcg(x) % (uint64_t)n)] = -INFINITY;
+}
+
+/* Two samplers with the same settings and seed, one fed the whole row, one its candidates:
+ * steps draws (each accepted into both histories, as generation does) give the same tokens,
+ * log-probabilities and entropies. */
+static void
+check_candidates(const struct pd_sampler_params *p, const char *what)
+{
+    enum { N = 3000, STEPS = 400 };
+    static float logits[N];
+    static int32_t ids[PD_CANDIDATES_MAX];
+    static float vals[PD_CANDIDATES_MAX];
+    struct pd_sampler *a = pd_sampler_new(p, N), *b = pd_sampler_new(p, N);
+    uint64_t x = 99;
+    int same = 0, needed_ok = 1, distinct = 0;
+    int32_t last = -1;
+    for (int step = 0; step < STEPS; step++) {
+        random_row(logits, N, &x);
+        int32_t k = pd_sampler_candidates_needed(b);
+        if (k <= 0) {
+            needed_ok = 0;
+            break;
+        }
+        struct pd_candidates c = { .ids = ids, .logits = vals };
+        pd_candidates_from_logits(&c, logits, N, k);
+        float lpa, ha, lpb, hb;
+        int32_t ta = pd_sampler_sample(a, logits, &lpa, &ha);
+        int32_t tb = pd_sampler_sample_candidates(b, &c, &lpb, &hb);
+        same += ta == tb && lpa == lpb && ha == hb;
+        distinct += ta != last;
+        last = ta;
+        pd_sampler_accept(a, ta);
+        pd_sampler_accept(b, ta);
+    }
+    ok(needed_ok && same == STEPS && distinct > 1, "%s: %d of %d draws the same from candidates",
+       what, same, STEPS);
+    pd_sampler_free(a);
+    pd_sampler_free(b);
+}
+
+static void
+test_candidates(void)
+{
+    struct pd_sampler_params p = params_plain(0.0f);
+    check_candidates(&p, "greedy");
+    p.repeat_penalty = 1.3f;
+    check_candidates(&p, "greedy with a repetition penalty");
+    pd_sampler_params_default(&p);
+    check_candidates(&p, "the defaults (temp 0.6, top-k 40, top-p 0.95, min-p 0.05)");
+    p.repeat_penalty = 1.5f;
+    p.top_k = 5;
+    check_candidates(&p, "top-k 5 with a penalty over the last 64");
+    p = params_plain(1.5f);
+    p.top_k = 100;
+    p.top_p = 0.5f;
+    check_candidates(&p, "temp 1.5, top-k 100, top-p 0.5");
+    p = params_plain(1.0f);
+    p.top_k = 30;
+    check_candidates(&p, "temp 1, top-k 30 alone (the draw's order is top-k's)");
+    p.min_p = 0.02f;
+    check_candidates(&p, "temp 1, top-k 30, min-p 0.02");
+
+    struct pd_sampler *s;
+    p = params_plain(0.8f);
+    s = pd_sampler_new(&p, 1000);
+    is_int(pd_sampler_candidates_needed(s), 0, "top-k off above temperature 0: the whole row");
+    pd_sampler_free(s);
+    p.top_k = 40;
+    p.repeat_penalty = 0.8f;
+    s = pd_sampler_new(&p, 1000);
+    is_int(pd_sampler_candidates_needed(s), 40, "a penalty below 1 and no history: top-k");
+    pd_sampler_accept(s, 3);
+    is_int(pd_sampler_candidates_needed(s), 0, "with history: the whole row (it raises logits)");
+    pd_sampler_free(s);
+
+    float row[] = { 1.0f, 3.0f, NAN, 3.0f, -INFINITY, 2.0f };
+    int32_t ci[4];
+    float cv[4];
+    struct pd_candidates c = { .ids = ci, .logits = cv };
+    pd_candidates_from_logits(&c, row, 6, 4);
+    ok(c.n == 4 && ci[0] == 1 && ci[1] == 3 && ci[2] == 5 && ci[3] == 0 && cv[2] == 2.0f,
+       "candidates: likeliest first, equal logits by id, NaN never taken");
+    pd_candidates_from_logits(&c, row + 2, 3, 4);
+    ok(c.n == 2 && ci[0] == 1 && ci[1] == 2, "a row with fewer usable logits gives fewer");
+}
+
 int
 main(void)
 {
-    plan(28);
+    plan(40);
     test_greedy();
     test_seed();
     test_frequencies();
@@ -323,5 +428,6 @@ main(void)
     test_min_p();
     test_penalty();
     test_stats();
+    test_candidates();
     return exit_status();
 }

@@ -11,11 +11,14 @@
  * Top-k: k rounds of a block-wide argmax. Candidates are ordered by (logit descending, id
  * ascending), the sampler's order; round j takes the best candidate that comes after round j-1's
  * in that order, so nothing is marked or sorted and the logits are read-only. k times the row, read
- * from L2: fine for the k of sampling (tens).
+ * from L2: fine for the k of sampling (tens). For a decode step (pd_cuda_dev_candidates) the row
+ * is cut into chunks taken by many blocks at once, then merged, and the step's statistics and
+ * candidates land in one buffer that one download brings over.
  */
 #include "config.h"
 
 #include "kernels/cuda/cuda-common.cuh"
+#include "kernels/cuda/exec.cuh"
 
 #define STATS_THREADS 256
 #define TOPK_THREADS 1024
@@ -41,7 +44,8 @@ lse_merge(lse_state a, lse_state b)
 
 /* One block per row. */
 __global__ void
-logits_stats_kernel(float *lse, float *entropy, float *logprobs, const float *logits, int64_t n)
+logits_stats_kernel(float *lse, double *lse64, float *entropy, float *logprobs,
+                    const float *logits, int64_t n)
 {
     __shared__ lse_state part[STATS_THREADS];
     const float *lr = logits + blockIdx.x * n;
@@ -75,7 +79,10 @@ logits_stats_kernel(float *lse, float *entropy, float *logprobs, const float *lo
     double L = st.s == 0.0 ? -INFINITY : st.m + log(st.s);
     if (threadIdx.x == 0) {
         double h = st.s == 0.0 ? 0.0 : log(st.s) - st.t / st.s;
-        lse[blockIdx.x] = (float)L;
+        if (lse)
+            lse[blockIdx.x] = (float)L;
+        if (lse64)
+            lse64[blockIdx.x] = L;
         entropy[blockIdx.x] = (float)(h > 0.0 ? h : 0.0);
     }
     if (logprobs) {
@@ -98,7 +105,7 @@ pd_cuda_logits_stats(int dev, float *lse, float *entropy, float *logprobs, const
     PD_TRY(pd_cuda_upload(dev, &d_h, NULL, sizeof(float) * rows, "the entropy", err, err_size));
     if (logprobs)
         PD_TRY(pd_cuda_upload(dev, &d_lp, NULL, bytes, "the log-probabilities", err, err_size));
-    logits_stats_kernel<<<(unsigned)rows, STATS_THREADS>>>((float *)d_lse, (float *)d_h,
+    logits_stats_kernel<<<(unsigned)rows, STATS_THREADS>>>((float *)d_lse, NULL, (float *)d_h,
                                                             (float *)d_lp, (const float *)d_l, n);
     PD_TRY(pd_cuda_download(lse, d_lse, sizeof(float) * rows, "logits stats", err, err_size));
     PD_TRY(pd_cuda_download(entropy, d_h, sizeof(float) * rows, "logits stats", err, err_size));
@@ -126,15 +133,18 @@ cand_before(float va, int ia, float vb, int ib)
     return va > vb || (va == vb && ia < ib);
 }
 
-/* One block per row; k rounds of a block argmax over the candidates after the last one taken. */
-__global__ void
-top_k_kernel(int32_t *ids, float *vals, const float *logits, int64_t n, int k)
+/* The k best of m candidates, written in order to out_ids/out_vals (-1 / -inf past the last):
+ * k rounds of a block argmax over the candidates after the last one taken. Candidate i has the
+ * value vals[i] and the id ids[i] (-1: none), or base + i when ids is NULL. The whole block
+ * calls it. */
+__device__ static void
+block_top_k(int32_t *out_ids, float *out_vals, const float *vals, const int32_t *ids,
+            int64_t base, int64_t m, int k)
 {
     __shared__ float wv[32];
     __shared__ int wi[32];
     __shared__ float prev_v;
     __shared__ int prev_i;
-    const float *lr = logits + blockIdx.x * n;
     int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nw = blockDim.x / 32;
     if (threadIdx.x == 0) {
         prev_v = INFINITY;
@@ -146,12 +156,13 @@ top_k_kernel(int32_t *ids, float *vals, const float *logits, int64_t n, int k)
         int pi = prev_i;
         float bv = -INFINITY;
         int bi = -1;
-        for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-            float l = lr[i];
-            bool after = j == 0 || l < pv || (l == pv && (int)i > pi);
-            if (l == l && after && cand_before(l, (int)i, bv, bi)) {
+        for (int64_t i = threadIdx.x; i < m; i += blockDim.x) {
+            float l = vals[i];
+            int id = ids ? ids[i] : (int)(base + i);
+            bool after = j == 0 || l < pv || (l == pv && id > pi);
+            if (id >= 0 && l == l && after && cand_before(l, id, bv, bi)) {
                 bv = l;
-                bi = (int)i;
+                bi = id;
             }
         }
         for (int o = 16; o > 0; o >>= 1) {
@@ -173,14 +184,22 @@ top_k_kernel(int32_t *ids, float *vals, const float *logits, int64_t n, int k)
                     bv = wv[w];
                     bi = wi[w];
                 }
-            ids[blockIdx.x * k + j] = bi;
-            vals[blockIdx.x * k + j] = bi >= 0 ? bv : -INFINITY;
+            out_ids[j] = bi;
+            out_vals[j] = bi >= 0 ? bv : -INFINITY;
             /* nothing left: the next rounds find nothing after an impossible candidate */
             prev_v = bi >= 0 ? bv : -INFINITY;
             prev_i = bi >= 0 ? bi : INT32_MAX;
         }
         __syncthreads();
     }
+}
+
+/* One block per row. */
+__global__ void
+top_k_kernel(int32_t *ids, float *vals, const float *logits, int64_t n, int k)
+{
+    block_top_k(ids + blockIdx.x * k, vals + blockIdx.x * k, logits + blockIdx.x * n, NULL, 0,
+                n, k);
 }
 
 extern "C" int
@@ -209,4 +228,70 @@ fail:
     pd_cuda_free(d_ids);
     pd_cuda_free(d_v);
     return rc;
+}
+
+/* ---- the candidates of one row, for one download ------------------------------------------
+ *
+ * One block over a vocabulary-wide row would take k rounds over 150,000 logits; instead each
+ * block first takes the k best of a chunk of CHUNK logits held in shared memory, then one block
+ * takes the k best of those blocks' candidates. */
+
+#define CHUNK 2048
+#define CHUNK_THREADS 256
+
+__global__ void
+chunk_top_k_kernel(int32_t *ids, float *vals, const float *logits, int64_t n, int k)
+{
+    __shared__ float part[CHUNK];
+    int64_t lo = (int64_t)blockIdx.x * CHUNK, m = n - lo < CHUNK ? n - lo : CHUNK;
+    for (int64_t i = threadIdx.x; i < m; i += blockDim.x)
+        part[i] = logits[lo + i];
+    __syncthreads();
+    block_top_k(ids + blockIdx.x * k, vals + blockIdx.x * k, part, NULL, lo, m, k);
+}
+
+__global__ void
+merge_top_k_kernel(int32_t *ids, float *vals, const int32_t *cids, const float *cvals, int64_t m,
+                   int k)
+{
+    block_top_k(ids, vals, cvals, cids, 0, m, k);
+}
+
+static int64_t
+n_chunks(int64_t n)
+{
+    return (n + CHUNK - 1) / CHUNK;
+}
+
+extern "C" size_t
+pd_cuda_candidates_bytes(int k)
+{
+    return sizeof(struct pd_cuda_candidates) + (size_t)k * (sizeof(int32_t) + sizeof(float));
+}
+
+extern "C" size_t
+pd_cuda_candidates_scratch(int64_t n, int k)
+{
+    return (size_t)n_chunks(n) * (size_t)k * (sizeof(int32_t) + sizeof(float));
+}
+
+extern "C" int
+pd_cuda_dev_candidates(struct pd_cuda_exec *x, void *out, void *scratch, const float *logits,
+                       int64_t n, int k, char *err, size_t err_size)
+{
+    if (k < 1 || n < 1 || n > INT32_MAX) {
+        snprintf(err, err_size, "candidates: k %d of %lld logits", k, (long long)n);
+        return -1;
+    }
+    int64_t nc = n_chunks(n);
+    int32_t *cids = (int32_t *)scratch;
+    float *cvals = (float *)(cids + nc * k);
+    struct pd_cuda_candidates *head = (struct pd_cuda_candidates *)out;
+    int32_t *ids = (int32_t *)(head + 1);
+    float *vals = (float *)(ids + k);
+    logits_stats_kernel<<<1, STATS_THREADS, 0, x->stream>>>(NULL, &head->lse, &head->entropy,
+                                                            NULL, logits, n);
+    chunk_top_k_kernel<<<(unsigned)nc, CHUNK_THREADS, 0, x->stream>>>(cids, cvals, logits, n, k);
+    merge_top_k_kernel<<<1, TOPK_THREADS, 0, x->stream>>>(ids, vals, cids, cvals, nc * k, k);
+    return pd_cuda_launched("the sampling candidates", err, err_size);
 }

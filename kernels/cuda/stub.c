@@ -339,6 +339,28 @@ pd_cuda_dev_moe_route(struct pd_cuda_exec *x, int32_t *ids, float *weights, floa
     return not_compiled(err, err_size);
 }
 
+size_t
+pd_cuda_candidates_bytes(int k)
+{
+    (void)k;
+    return 0;
+}
+
+size_t
+pd_cuda_candidates_scratch(int64_t n, int k)
+{
+    (void)n, (void)k;
+    return 0;
+}
+
+int
+pd_cuda_dev_candidates(struct pd_cuda_exec *x, void *out, void *scratch, const float *logits,
+                       int64_t n, int k, char *err, size_t err_size)
+{
+    (void)x, (void)out, (void)scratch, (void)logits, (void)n, (void)k;
+    return not_compiled(err, err_size);
+}
+
 int
 pd_cuda_dev_gather(struct pd_cuda_exec *x, float *out, const float *in, const int32_t *rows_src,
                    int64_t n_rows, int64_t n, char *err, size_t err_size)
