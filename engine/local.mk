@@ -4,5 +4,6 @@ engine_libengine_a_SOURCES += \
 	%reldir%/model.c %reldir%/model.h \
 	%reldir%/forward.c %reldir%/forward-impl.h %reldir%/moe.c %reldir%/route.c %reldir%/route.h \
 	%reldir%/mla.c \
-	%reldir%/forward-cuda.c %reldir%/lora.c %reldir%/lora.h %reldir%/lora-fwd.c \
+	%reldir%/forward-cuda.c %reldir%/forward-cuda-impl.h \
+	%reldir%/forward-cuda-setup.c %reldir%/lora.c %reldir%/lora.h %reldir%/lora-fwd.c \
 	%reldir%/generate.c %reldir%/generate.h %reldir%/event.h
