@@ -244,12 +244,7 @@ alloc_trace(struct pd_context *c, char *err)
     if (!s->ids || !s->weights || !s->entropy || !s->routing || !s->count || !s->offset ||
         !s->row_token || !s->token_row)
         return pd_errorf(err, PD_ENOMEM, "out of memory for the routing trace");
-    for (size_t t = 0; t < B; t++)
-        s->routing[t] = (struct pd_routing){
-            .n_layers = s->n_layers, .k = (int32_t)K, .layer = s->layer_of,
-            .ids = s->ids + t * Lm * K, .weights = s->weights + t * Lm * K,
-            .entropy = s->entropy + t * Lm,
-        };
+    pd_moe_point_routing(s, B, K);
     return 0;
 }
 

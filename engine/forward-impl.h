@@ -147,6 +147,8 @@ void pd_lora_apply(struct pd_context *c, int ith, int nth, float *y, int64_t ldy
 /* moe.c: plan and release the MoE scratch (a no-op for a dense model). */
 int pd_moe_alloc(struct pd_context *c, char *err);
 void pd_moe_free(struct pd_context *c);
+/* moe.c: point each of the B tokens' routing at its rows of the trace arrays (K per layer). */
+void pd_moe_point_routing(struct pd_moe_scratch *s, size_t B, size_t K);
 
 /* moe.c: the FFN of MoE layer il over T tokens, all threads: reads c->xn (normed input), adds the
  * result to c->x, and records the routing of each token. */

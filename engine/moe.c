@@ -82,13 +82,22 @@ pd_moe_alloc(struct pd_context *c, char *err)
     ALLOC(sout, B * (Fs ? E : 0));
     ALLOC(sg, B);
 #undef ALLOC
+    pd_moe_point_routing(s, B, K);
+    return 0;
+}
+
+/* Each of the B tokens' routing views into the trace arrays (layers x K ids and weights, layers
+ * entropies a token). */
+void
+pd_moe_point_routing(struct pd_moe_scratch *s, size_t B, size_t K)
+{
+    size_t Lm = (size_t)s->n_layers;
     for (size_t t = 0; t < B; t++)
         s->routing[t] = (struct pd_routing){
             .n_layers = s->n_layers, .k = (int32_t)K, .layer = s->layer_of,
             .ids = s->ids + t * Lm * K, .weights = s->weights + t * Lm * K,
             .entropy = s->entropy + t * Lm,
         };
-    return 0;
 }
 
 void
