@@ -12,7 +12,7 @@ sock=$tmp/tmux.sock
 trap 'tmux -S "$sock" kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
 n=0
 fail=0
-plan=58
+plan=59
 
 ok() { # ok COND-STATUS DESCRIPTION
     n=$((n + 1))
@@ -189,7 +189,8 @@ for w in "The" " answer" " is" " 16" "."; do add 1 0.3 "$w"; done
 {
     echo '{"type":"session","format":1,"title":"adding twelve","created":1796000000000,"updated":1796000000000,"forked_from_session":null,"forked_from_token":null,"model_path":null,"model_size":null,"model_sha256":null,"model_arch":null,"model_name":null,"model_n_params":null}'
     echo '{"type":"turn","seq":0,"role":"user","text":"What is 12 plus 4?","think":null,"answer":null,"sampler":null,"n_think":null,"n_answer":null,"n_tag":null,"ttft":null,"think_s":null,"total_s":null,"stop":null,"created":1796000000000}'
-    printf '{"type":"turn","seq":1,"role":"assistant","text":"%s</think>%s","think":"%s","answer":"%s","sampler":null,"n_think":36,"n_answer":5,"n_tag":1,"ttft":0.05,"think_s":35.0,"total_s":42.0,"stop":"eog","created":1796000000000}\n' \
+    # the thoughts open with a blank no token wrote, as when the template opened <think>
+    printf '{"type":"turn","seq":1,"role":"assistant","text":"\\n%s</think>%s","think":"\\n%s","answer":"%s","sampler":null,"n_think":36,"n_answer":5,"n_tag":1,"ttft":0.05,"think_s":35.0,"total_s":42.0,"stop":"eog","created":1796000000000}\n' \
         "$think" "$answer" "$think" "$answer"
     printf '%s' "$toks"
 } >"$tmp/aha.jsonl"
@@ -199,6 +200,12 @@ start aha 110 30 --db "'$adb'" --session 1
 wait_for aha "thought [0-9.]* s · 36 tok · 1 aha" 10; ok $? "a stored trace with a re-check shows one aha flag on its fold line"
 keys aha Enter
 wait_for aha "⚑" 5; ok $? "unfolded, the flag marks its line in the gutter"
+keys aha s
+wait_for aha "▁▁▁" 5
+row=$(grep -n "Let me add" "$tmp/pane" | head -1 | cut -d: -f1)
+sed -n "$((${row:-0} + 1))p" "$tmp/pane" | grep -q '^  ▁▁▁'
+ok $? "s draws the sparkline under the stored thoughts, token by token"
+keys aha s
 keys aha n
 wait_for aha "cue+entropy+answer-changed" 5; ok $? "n jumps to the flag and shows its evidence"
 has "$tmp/pane" "answer 15 → 16" "including the answer that changed"

@@ -306,7 +306,7 @@ token_panel(struct wb *w, int top, int left, int height, int width)
         put(y++, left, width, A_NORMAL, "router entropy %.2f nats (uniform %.2f)", ent[l],
             log((double)n_exp));
     if (y + 2 < end) {
-        put(y++, left, width, wb_attr_dim(w), "gate weights · layer ↓ × expert →  (%d × %d)",
+        put(y++, left, width, wb_attr_dim(w), "gate weights · %d layers ↓ × %d experts →",
             t->r_layers, n_exp);
         struct tok_ctx c = { t, ids, wts };
         y += heatmap(w, y, left, end - y - 1, width, t->r_layers, n_exp, tok_value, &c, l);

@@ -109,6 +109,11 @@ wb_turn_load_stored(struct wb *w, struct wb_turn *t, const struct pd_token_list 
                                                                                     : -1;
         if (s >= 0) {
             const struct wb_buf *b = &t->seg[s];
+            /* text no token wrote (that leading blank) is stepped over, not matched */
+            while (r->len > 0 && pos[s] < b->len && b->p[pos[s]] != r->bytes[0] &&
+                   (b->p[pos[s]] == '\n' || b->p[pos[s]] == ' '))
+                pos[s]++;
+            k.off[s] = (uint32_t)pos[s];
             size_t n = 0;
             while (n < r->len && pos[s] + n < b->len && b->p[pos[s] + n] == r->bytes[n])
                 n++;
