@@ -125,11 +125,32 @@ flush(struct pd_store *st, char *err)
     return st_commit(st, err);
 }
 
-/* Copy an event into the pending list and the text buffers. */
+/* An event's text into the turn's texts. */
+static int
+buffer_text(struct st_writer *w, const struct pd_token_event *ev)
+{
+    for (int i = 0; i < ev->n_spans; i++) {
+        const struct pd_text_span *sp = &ev->spans[i];
+        struct st_buf *seg = sp->segment == PD_SEG_THINK    ? &w->think
+                             : sp->segment == PD_SEG_ANSWER ? &w->answer
+                                                            : NULL;
+        if (st_buf_add(&w->text, sp->text, sp->len) || (seg && st_buf_add(seg, sp->text,
+                                                                            sp->len)))
+            return PD_ENOMEM;
+    }
+    return PD_OK;
+}
+
+/* Copy an event into the pending list and the text buffers. The closing event of a generation
+ * (id -1: text held back until the end, whose bytes earlier tokens already carry) adds text
+ * only: as a row it would take the position of the next token, should the turn go on (an
+ * answer-now continues it with the closing tag). */
 static int
 buffer_event(struct st_writer *w, const struct pd_token_event *ev, const void *routing,
              size_t routing_len)
 {
+    if (ev->id < 0)
+        return buffer_text(w, ev);
     if (w->n_pend == w->cap_pend) {
         size_t cap = w->cap_pend ? 2 * w->cap_pend : 64;
         struct st_pending *p = realloc(w->pend, cap * sizeof *p);
@@ -148,15 +169,8 @@ buffer_event(struct st_writer *w, const struct pd_token_event *ev, const void *r
     p->routing_len = routing_len;
     if (routing_len && st_buf_add(&w->blobs, routing, routing_len))
         return PD_ENOMEM;
-    for (int i = 0; i < ev->n_spans; i++) {
-        const struct pd_text_span *sp = &ev->spans[i];
-        struct st_buf *seg = sp->segment == PD_SEG_THINK    ? &w->think
-                             : sp->segment == PD_SEG_ANSWER ? &w->answer
-                                                            : NULL;
-        if (st_buf_add(&w->text, sp->text, sp->len) || (seg && st_buf_add(seg, sp->text,
-                                                                            sp->len)))
-            return PD_ENOMEM;
-    }
+    if (buffer_text(w, ev))
+        return PD_ENOMEM;
     if ((unsigned)ev->segment < 3)
         w->n_seg[ev->segment]++;
     if (ev->segment == PD_SEG_THINK)

@@ -335,6 +335,32 @@ test_writer(void)
     snprintf(q, sizeof q, "SELECT n_answer FROM turns WHERE id = %lld", (long long)turn);
     is_int(one_int(NULL, p, q), 40, "answer token count filled in");
 
+    /* A generation's closing event (id -1, text held back: here the thoughts' leading newline)
+     * adds text, not a row: the turn can go on at that position (an answer-now continues it with
+     * the closing tag) and still be stored whole. */
+    int64_t t_cont = 0;
+    pd_store_turn_begin(st, sid, NULL, &t_cont, werr);
+    struct pd_token_event e0 = mk_event(0, 198, PD_SEG_THINK, "\n", 0.0);
+    e0.n_spans = 0;   /* the splitter holds leading whitespace */
+    struct pd_token_event held = mk_event(1, -1, PD_SEG_THINK, "", 0.1);
+    held.piece_len = 0;
+    held.spans[0] = (struct pd_text_span){ PD_SEG_THINK, "\n", 1 };
+    struct pd_token_event tag = mk_event(1, 9617, PD_SEG_TAG, "</think>", 0.2);
+    struct pd_token_event ans = mk_event(2, 504, PD_SEG_ANSWER, "ok", 0.3);
+    int rc_tok = pd_store_turn_token(st, &e0) | pd_store_turn_token(st, &held);
+    sleep_ms(120);   /* the tag's token flushes, with the rows before it */
+    rc_tok |= pd_store_turn_token(st, &tag) | pd_store_turn_token(st, &ans);
+    res = (struct pd_gen_result){ .n_generated = 3, .stop = PD_STOP_EOG };
+    ok(rc_tok == 0 && pd_store_turn_end(st, &res, err) == 0,
+       "a turn going on after a closing event is stored whole");
+    snprintf(q, sizeof q, "SELECT count(*) * 10 + (SELECT n_think FROM turns WHERE id = %lld) "
+             "FROM tokens WHERE turn_id = %lld", (long long)t_cont, (long long)t_cont);
+    is_int(one_int(NULL, p, q), 31, "three token rows, one thought token (the closing event "
+           "is neither)");
+    snprintf(q, sizeof q, "SELECT length(think_text) FROM turns WHERE id = %lld",
+             (long long)t_cont);
+    is_int(one_int(NULL, p, q), 1, "and the text it held is in the thoughts");
+
     /* Search: a word only in the thoughts is reported as such. */
     int64_t t2;
     write_session(st, "zoo", "zebra", "lion", 10, 0, &t2);
