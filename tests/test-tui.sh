@@ -12,7 +12,7 @@ sock=$tmp/tmux.sock
 trap 'tmux -S "$sock" kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
 n=0
 fail=0
-plan=59
+plan=60
 
 ok() { # ok COND-STATUS DESCRIPTION
     n=$((n + 1))
@@ -126,6 +126,8 @@ if ! grep -q '"stop":"\(canceled\|length\)"' "$tmp/export"; then
     screen answer
     sed 's/^/# screen: /' "$tmp/pane" | grep -v '^# screen: *$'
     grep '"type":"turn"' "$tmp/export" | cut -c1-300 | sed 's/^/# store: /'
+    echo "# tokens stored: $(grep -c '"type":"token"' "$tmp/export")"
+    sed 's/^/# tui.log: /' "$tmp/state/ponder/tui.log" 2>/dev/null | tail -5
 fi
 
 # ---- an MoE model: the heatmap, layers, the expert load ----
@@ -224,6 +226,9 @@ grep -q '"kind":"gold","value":"16"' "$tmp/export"; ok $? "the gold answer is in
 keys aha R
 wait_for aha "replay: 42 tokens" 5; ok $? "R replays the turn"
 wait_for aha "replay done" 15; ok $? "which plays to the end"
+keys aha ,
+wait_for aha "stepping from token 41 of 42" 5; ok $? ", after the end steps back into the turn"
+keys aha R
 tmux -S "$sock" set-option -g set-clipboard on
 keys aha y
 wait_for aha "copied the answer" 5; ok $? "y copies the answer"

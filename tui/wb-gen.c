@@ -190,6 +190,9 @@ consume(struct wb *w, struct pd_token_event *ev)
     ev->index += w->gen_base;
     ev->t += w->gen_t_base;
     if (w->logging && pd_store_turn_token(w->c->st, ev) != 0) {
+        /* the screen's message fades: the log keeps it */
+        fprintf(stderr, "ponder: token %d: the rest of this turn is not logged: %s\n", ev->index,
+                pd_store_errmsg(w->c->st));
         wb_message(w, "the rest of this turn is not logged: %s", pd_store_errmsg(w->c->st));
         w->logging = false;
     }
@@ -248,8 +251,10 @@ finish(struct wb *w)
     const struct pd_gen_result *r = &w->res_sum;
     if (w->logging) {
         char err[PD_ERR_MAX];
-        if (pd_store_turn_end(c->st, w->q.rc ? NULL : r, err))
+        if (pd_store_turn_end(c->st, w->q.rc ? NULL : r, err)) {
+            fprintf(stderr, "ponder: the end of this turn is not logged: %s\n", err);
             wb_message(w, "the end of this turn is not logged: %s", err);
+        }
     }
     chat_prompt_done(c, &w->prompt, w->gen, w->n_gen);
     pd_sampler_free(w->smp);

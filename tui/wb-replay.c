@@ -311,13 +311,20 @@ wb_replay_tick(struct wb *w)
 void
 wb_replay_step(struct wb *w, int n)
 {
+    long from = -1;   /* stepping outside a replay starts a paused one at the cursor's token */
     if (!w->replaying) {
-        wb_message(w, "not replaying (R starts a replay of the turn under the cursor)");
-        return;
+        if (w->cur_turn < 0 || w->turns[w->cur_turn].n_tok == 0) {
+            wb_message(w, "nothing to step through: put the cursor on a reply (Tab)");
+            return;
+        }
+        from = w->cur_tok;
+        wb_replay_start(w, w->cur_turn);
+        if (!w->replaying)
+            return;
     }
     struct wb_turn *t = &w->turns[w->replay_turn];
     w->replay_paused = true;
-    long target = (long)t->n_tok + n;
+    long target = (from >= 0 ? from + 1 : (long)t->n_tok) + n;
     target = target < 1 ? 1 : target > (long)src.n ? (long)src.n : target;
     if (target < (long)t->n_tok) {
         bool folded = t->folded, by_user = t->fold_by_user;
@@ -332,6 +339,9 @@ wb_replay_step(struct wb *w, int n)
     if (t->n_tok == src.n) {
         replay_end(w, t);
         wb_message(w, "replay done");
+    } else if (from >= 0) {
+        wb_message(w, "stepping from token %ld of %zu · . , step · } { scrub · Space plays · "
+                   "R stops", from, src.n);
     }
 }
 

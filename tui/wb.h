@@ -373,7 +373,8 @@ void wb_replay_start(struct wb *w, int ti);
 /* Advance the replay clock; true when tokens were shown. */
 bool wb_replay_tick(struct wb *w);
 void wb_replay_stop(struct wb *w);
-/* Step one token (dir +1/-1), or scrub by n tokens. */
+/* Step one token (dir +1/-1), or scrub by n tokens; outside a replay, start one, paused, at the
+ * cursor's token. */
 void wb_replay_step(struct wb *w, int n);
 
 /* ---- wb-annot.c ---- */
