@@ -272,8 +272,8 @@ pd_fwd_project(struct pd_context *c, int ith, int nth, int n, float *const *ys,
             act = need;
             BARRIER();
         }
-        pd_matmul(ys[i], ldys[i], w->data, w->type, c->xq, act, wbuf, w->ne[0], w->ne[1], T, ith,
-                  nth);
+        pd_matmul(ys[i], ldys[i], w->data, NULL, w->type, c->xq, act, wbuf, w->ne[0], w->ne[1],
+                  T, ith, nth);
     }
     BARRIER();
     for (int i = 0; i < n && c->n_lora > 0; i++)

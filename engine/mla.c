@@ -107,12 +107,12 @@ per_head_product(struct pd_context *c, int ith, int nth, float *out, int64_t ld,
 {
     int64_t H = c->m->hp.n_head, n_in = w->ne[0];
     enum pd_type act = pd_matmul_act_type(w->type, c->precise);
-    size_t arow = pd_type_row_size(act, n_in);
+    size_t arow = pd_matmul_act_row_size(act, n_in);
     pd_matmul_quantize(c->xq, in, act, n_in, H * T, ith, nth);
     BARRIER();
     for (int64_t h = 0; h < H; h++)
         pd_matmul(out + h * head_out, ld, (const char *)w->data + (size_t)h * w->expert_stride,
-                  w->type, (const char *)c->xq + (size_t)(h * T) * arow, act,
+                  NULL, w->type, (const char *)c->xq + (size_t)(h * T) * arow, act,
                   pd_fwd_wbuf(c, ith), n_in, w->ne[1], T, ith, nth);
     BARRIER();
 }

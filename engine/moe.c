@@ -234,14 +234,14 @@ experts_product(struct pd_context *c, int ith, int nth, int n, float *const *out
             act = need;
             BARRIER();
         }
-        size_t arow = pd_type_row_size(act, n_in);
+        size_t arow = pd_matmul_act_row_size(act, n_in);
         /* an expert-split rank runs only its own experts (all of them otherwise) */
         for (int32_t e = c->part.expert_first; e < c->part.expert_end; e++) {
             int32_t first = s->offset[e], rows = s->offset[e + 1] - first;
             if (rows == 0)
                 continue;
             pd_matmul(outs[i] + (int64_t)first * ld_out, ld_out,
-                      (const char *)w->data + (size_t)e * w->expert_stride, w->type,
+                      (const char *)w->data + (size_t)e * w->expert_stride, NULL, w->type,
                       (const char *)c->xq + (size_t)first * arow, act, pd_fwd_wbuf(c, ith), n_in,
                       w->ne[1], rows, ith, nth);
         }

@@ -164,7 +164,7 @@ cpu_product(float *y, double *scale, const void *w, int t, const float *x, int64
             int64_t n_out, int64_t T)
 {
     float *wbuf = xmalloc(sizeof(float) * (size_t)n_in);
-    pd_matmul(y, n_out, w, (enum pd_type)t, x, PD_TYPE_F32, wbuf, n_in, n_out, T, 0, 1);
+    pd_matmul(y, n_out, w, NULL, (enum pd_type)t, x, PD_TYPE_F32, wbuf, n_in, n_out, T, 0, 1);
     size_t row = pd_type_row_size((enum pd_type)t, n_in);
     for (int64_t r = 0; r < n_out; r++) {
         pd_dequantize_row((enum pd_type)t, (const char *)w + r * row, wbuf, n_in);

@@ -134,7 +134,7 @@ mm_worker(void *arg, int ith, int nth)
     enum pd_type act = pd_matmul_act_type(j->type, j->precise);
     pd_matmul_quantize(j->xq, j->x, act, j->n_in, j->T, ith, nth);
     pd_threadpool_barrier(j->tp);
-    pd_matmul(j->y, j->n_out, j->w, j->type, j->xq, act, j->wbuf + ith * j->n_in, j->n_in,
+    pd_matmul(j->y, j->n_out, j->w, NULL, j->type, j->xq, act, j->wbuf + ith * j->n_in, j->n_in,
               j->n_out, j->T, ith, nth);
 }
 

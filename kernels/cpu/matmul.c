@@ -11,6 +11,8 @@
 
 #include <string.h>
 
+#include "kernels/cpu/repack.h"
+
 #define ROW_BLOCK 16
 #define MIN64(a, b) ((a) < (b) ? (a) : (b))
 
@@ -21,22 +23,31 @@ pd_matmul_act_type(enum pd_type wtype, bool precise)
 }
 
 size_t
+pd_matmul_act_row_size(enum pd_type act, int64_t n_in)
+{
+    return act == PD_TYPE_Q8_0 ? pd_repack_act_row_size(n_in) : pd_type_row_size(act, n_in);
+}
+
+size_t
 pd_matmul_act_size(enum pd_type act, int64_t n_in, int64_t T)
 {
-    return pd_type_row_size(act, n_in) * (size_t)T;
+    return pd_matmul_act_row_size(act, n_in) * (size_t)T;
 }
 
 void
 pd_matmul_quantize(void *xq, const float *x, enum pd_type act, int64_t n_in, int64_t T,
                    int ith, int nth)
 {
-    size_t row = pd_type_row_size(act, n_in);
+    size_t row = pd_matmul_act_row_size(act, n_in);
     for (int64_t t = ith; t < T; t += nth) {
         char *dst = (char *)xq + (size_t)t * row;
-        if (act == PD_TYPE_F32)
+        if (act == PD_TYPE_F32) {
             memcpy(dst, x + t * n_in, row);
-        else
+        } else {
             pd_quantize_row(act, x + t * n_in, dst, n_in);
+            if (act == PD_TYPE_Q8_0)
+                pd_repack_act_finish(dst, n_in);
+        }
     }
 }
 
@@ -66,6 +77,24 @@ rows_native(float *y, int64_t ldy, const char *w, enum pd_type wtype, const char
     }
 }
 
+/* Repacked rows [r0, r1) (whole groups of eight) against T activation rows: each group meets
+ * four activation rows at a time while its bytes are in L1, then the rest one by one. */
+static void
+rows_packed(float *y, int64_t ldy, const char *wp, const char *xq, size_t arow, int64_t n_in,
+            int64_t r0, int64_t r1, int64_t T)
+{
+    const struct pd_repack_kernels *k = pd_repack_kernels_get();
+    size_t group = pd_repack_group_size(n_in);
+    for (int64_t r = r0; r < r1; r += PD_REPACK_ROWS) {
+        const char *g = wp + (size_t)(r / PD_REPACK_ROWS) * group;
+        int64_t t = 0;
+        for (; t + 4 <= T; t += 4)
+            k->gemm4(n_in, y + t * ldy + r, (size_t)ldy, g, xq + (size_t)t * arow, arow);
+        for (; t < T; t++)
+            k->gemv(n_in, y + t * ldy + r, g, xq + (size_t)t * arow);
+    }
+}
+
 /* The precise path: each weight row dequantized once into this thread's buffer. */
 static void
 rows_float(float *y, int64_t ldy, const char *w, enum pd_type wtype, const float *x, float *buf,
@@ -80,16 +109,24 @@ rows_float(float *y, int64_t ldy, const char *w, enum pd_type wtype, const float
     }
 }
 
+/* Bands are whole multiples of ROW_BLOCK, and n_out of a repacked weight a multiple of 8, so
+ * every band of a repacked weight is whole groups. */
+_Static_assert(ROW_BLOCK % PD_REPACK_ROWS == 0, "bands must hold whole repacked groups");
+
 void
-pd_matmul(float *y, int64_t ldy, const void *w, enum pd_type wtype, const void *xq,
-          enum pd_type act, float *wbuf, int64_t n_in, int64_t n_out, int64_t T, int ith, int nth)
+pd_matmul(float *y, int64_t ldy, const void *w, const void *wpacked, enum pd_type wtype,
+          const void *xq, enum pd_type act, float *wbuf, int64_t n_in, int64_t n_out, int64_t T,
+          int ith, int nth)
 {
     int64_t n_blocks = (n_out + ROW_BLOCK - 1) / ROW_BLOCK;
     int64_t per = (n_blocks + nth - 1) / nth;
     int64_t r0 = MIN64(ith * per * ROW_BLOCK, n_out);
     int64_t r1 = MIN64((ith + 1) * per * ROW_BLOCK, n_out);
-    if (act == pd_type_traits_get(wtype)->vec_dot_type)
-        rows_native(y, ldy, w, wtype, xq, pd_type_row_size(act, n_in), n_in, r0, r1, T);
-    else
+    size_t arow = pd_matmul_act_row_size(act, n_in);
+    if (act != pd_type_traits_get(wtype)->vec_dot_type)
         rows_float(y, ldy, w, wtype, xq, wbuf, n_in, r0, r1, T);
+    else if (wpacked != NULL && pd_repack_fits(wtype, n_in, n_out))
+        rows_packed(y, ldy, wpacked, xq, arow, n_in, r0, r1, T);
+    else
+        rows_native(y, ldy, w, wtype, xq, arow, n_in, r0, r1, T);
 }

@@ -10,6 +10,11 @@ TESTS += tests/test-quant
 tests_test_quant_SOURCES = tests/test-quant.c
 EXTRA_DIST += tests/data/quant-ref.bin tests/tools/make-quant-fixtures.py
 
+# Q4_0 repacked eight rows at a time against its rows: the kernels, the side table, pd_matmul.
+check_PROGRAMS += tests/test-repack
+TESTS += tests/test-repack
+tests_test_repack_SOURCES = tests/test-repack.c
+
 # Throughput of pd_vec_dot per format: built by make check, run by hand (not a test):
 # tests/bench/bench-quant [MB]
 check_PROGRAMS += tests/bench/bench-quant
