@@ -77,6 +77,7 @@ struct pd_context {
     float *scores;              /* [n_threads][n_ctx] */
     float *wbuf;                /* [n_threads][widest row], precise mode only */
     bool precise;
+    bool repack;                /* the products read the repacked weights (pd_model_repack) */
     void *xq;                   /* quantized activations */
     float *logits;              /* [n_batch or 1][n_vocab] */
     int32_t n_logits;
@@ -103,6 +104,13 @@ struct pd_context {
 void pd_fwd_project(struct pd_context *c, int ith, int nth, int n, float *const *ys,
                     const int64_t *ldys, const struct pd_weight *const *ws, const float *x,
                     int64_t T);
+
+/* Expert e's repacked copy of w for this context's products, or NULL: the rows then. */
+static inline const void *
+pd_fwd_packed(const struct pd_context *c, const struct pd_weight *w, int64_t e)
+{
+    return c->repack ? pd_weight_packed(w, e) : NULL;
+}
 
 /* Floats in one token's row of the K cache (MLA: latent plus shared RoPE key). */
 int64_t pd_fwd_kv_row(const struct pd_hparams *hp);

@@ -121,6 +121,25 @@ alloc_buffers(struct pd_context *c, const struct pd_context_params *p, char *err
     return rc ? rc : pd_split_part_alloc(c, err);
 }
 
+/* The quantized products of a CPU context read Q4_0 weights repacked, unless PONDER_REPACK=0.
+ * A model too large to copy, or memory that cannot be had, leaves the rows as they are: the
+ * context still runs, a little slower. */
+static void
+use_repacked(struct pd_context *c)
+{
+    char ignored[PD_ERR_MAX];
+    if (c->precise || !pd_model_repack_wanted())
+        return;
+    c->repack = pd_model_repack(c->m, c->pool, c->part.layer_first, c->part.layer_end,
+                                c->part.head, ignored) == 0;
+}
+
+bool
+pd_context_repacked(const struct pd_context *c)
+{
+    return c->repack && c->m->repacked != NULL;
+}
+
 /* The backend a context of m runs on: pd_backend_resolve's answer, then CUDA only for an unsplit
  * model whose weights and shapes the CUDA forward takes. AUTO falls back to the CPU and says why
  * in note; an explicit --backend cuda that cannot run is an error saying what to do. */
@@ -209,6 +228,8 @@ pd_context_new(struct pd_context **out, struct pd_model *m, const struct pd_cont
         rc = alloc_buffers(c, p, err);
     if (rc)
         goto fail;
+    if (backend != PD_BACKEND_CUDA)
+        use_repacked(c);
     *out = c;
     return 0;
 fail:
@@ -272,8 +293,8 @@ pd_fwd_project(struct pd_context *c, int ith, int nth, int n, float *const *ys,
             act = need;
             BARRIER();
         }
-        pd_matmul(ys[i], ldys[i], w->data, NULL, w->type, c->xq, act, wbuf, w->ne[0], w->ne[1],
-                  T, ith, nth);
+        pd_matmul(ys[i], ldys[i], w->data, pd_fwd_packed(c, w, 0), w->type, c->xq, act, wbuf,
+                  w->ne[0], w->ne[1], T, ith, nth);
     }
     BARRIER();
     for (int i = 0; i < n && c->n_lora > 0; i++)

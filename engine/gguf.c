@@ -800,6 +800,22 @@ pd_gguf_close(struct pd_gguf *g)
         gguf_free(g);
 }
 
+/* Only a read-only file mapping may lose its pages: on anonymous memory (a caller's buffer)
+ * MADV_DONTNEED would zero them. */
+void
+pd_gguf_release_pages(const struct pd_gguf *g, const void *p, size_t n)
+{
+    const struct gguf_priv *pv = g->priv;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = (uintptr_t)p, hi = lo + n, map = (uintptr_t)g->map;
+    if (!pv->owns_map || lo < map || hi > map + g->size)
+        return;
+    lo = (lo + page - 1) & ~(page - 1);
+    hi &= ~(page - 1);
+    if (lo < hi)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 /* ---- lookups -------------------------------------------------------------------------------- */
 
 /* The value of key, or NULL. O(1). */

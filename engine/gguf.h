@@ -110,6 +110,12 @@ int pd_gguf_open_memory(struct pd_gguf **out, const void *buf, size_t size, char
 
 void pd_gguf_close(struct pd_gguf *g);
 
+/* Bytes [p, p + n) of g's map are not needed for now: the whole pages among them leave this
+ * process's memory and are read again from the file when next touched, so their contents never
+ * change. Nothing happens for a buffer pd_gguf did not map (pd_gguf_open_memory) or a range
+ * outside the map. */
+void pd_gguf_release_pages(const struct pd_gguf *g, const void *p, size_t n);
+
 /* Lookups: NULL when absent. */
 const struct pd_gguf_value *pd_gguf_get(const struct pd_gguf *g, const char *key);
 const struct pd_gguf_tensor *pd_gguf_tensor(const struct pd_gguf *g, const char *name);

@@ -112,8 +112,8 @@ per_head_product(struct pd_context *c, int ith, int nth, float *out, int64_t ld,
     BARRIER();
     for (int64_t h = 0; h < H; h++)
         pd_matmul(out + h * head_out, ld, (const char *)w->data + (size_t)h * w->expert_stride,
-                  NULL, w->type, (const char *)c->xq + (size_t)(h * T) * arow, act,
-                  pd_fwd_wbuf(c, ith), n_in, w->ne[1], T, ith, nth);
+                  pd_fwd_packed(c, w, h), w->type, (const char *)c->xq + (size_t)(h * T) * arow,
+                  act, pd_fwd_wbuf(c, ith), n_in, w->ne[1], T, ith, nth);
     BARRIER();
 }
 

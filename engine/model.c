@@ -643,6 +643,7 @@ pd_model_free(struct pd_model *m)
 {
     if (m == NULL)
         return;
+    pd_model_repack_free(m);
     pd_tokenizer_free(m->tok);
     pd_gguf_close(m->gguf);
     free(m->rope_freqs);

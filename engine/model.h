@@ -49,13 +49,27 @@ enum pd_gating {
 };
 
 /* A weight as stored: ne[0] elements per row, ne[1] rows, ne[2] experts (1 for a plain
- * matrix); expert e's matrix starts at data + e * expert_stride bytes. */
+ * matrix); expert e's matrix starts at data + e * expert_stride bytes. packed is NULL, or (after
+ * pd_model_repack) the same matrices interleaved eight rows at a time for the CPU products
+ * (kernels/cpu/repack.h), expert after expert with no gap; data stays the file's rows, which
+ * every other reader uses. */
 struct pd_weight {
     const void *data;
     enum pd_type type;
     int64_t ne[3];
     size_t expert_stride;
+    const void *packed;
 };
+
+/* Expert e's repacked matrix, or NULL when w has none. */
+static inline const void *
+pd_weight_packed(const struct pd_weight *w, int64_t e)
+{
+    if (w->packed == NULL)
+        return NULL;
+    return (const char *)w->packed + (size_t)e * (size_t)w->ne[1] *
+                                         pd_type_row_size(w->type, w->ne[0]);
+}
 
 struct pd_layer {
     struct pd_weight attn_norm, wq, wk, wv, wo;
@@ -122,10 +136,28 @@ struct pd_model {
     float *rope_freqs;           /* n_rot/2, or NULL */
     struct pd_layer *layers;
     uint64_t n_params;
+    struct pd_repack_arena *repacked; /* the memory of the repacked weights (model-repack.c) */
 };
 
 int pd_model_load(struct pd_model **out, const char *path, char *err);
 void pd_model_free(struct pd_model *m);
+
+struct pd_threadpool;
+
+/* model-repack.c. Whether CPU contexts repack (PONDER_REPACK=0 in the environment says no). */
+bool pd_model_repack_wanted(void);
+
+/* Give every Q4_0 matrix product weight of layers [layer_first, layer_end), and the output head
+ * when head is set, that can be repacked and is not yet, its repacked copy, written by pool's
+ * threads into memory m owns; then release the file pages the copied rows came from
+ * (pd_gguf_release_pages). Copies that would take more than half of the machine's memory are
+ * not made. 0, or PD_ENOMEM with err set. Not while a forward pass or another pd_model_repack
+ * runs on m. */
+int pd_model_repack(struct pd_model *m, struct pd_threadpool *pool, int32_t layer_first,
+                    int32_t layer_end, bool head, char *err);
+
+/* Release the repacked copies (pd_model_free does it; the weights lose their packed pointers). */
+void pd_model_repack_free(struct pd_model *m);
 
 struct pd_context_params {
     int32_t n_ctx;       /* 0: the model's, capped at 4096 */
@@ -188,6 +220,8 @@ struct pd_model *pd_context_model(const struct pd_context *ctx);
 int32_t pd_context_n_past(const struct pd_context *ctx);
 int32_t pd_context_n_ctx(const struct pd_context *ctx);
 int32_t pd_context_n_threads(const struct pd_context *ctx);
+/* Whether the products of ctx read Q4_0 weights repacked eight rows at a time (model-repack.c). */
+bool pd_context_repacked(const struct pd_context *ctx);
 /* Forget cached positions from pos on (pos = 0: start over). */
 void pd_context_truncate(struct pd_context *ctx, int32_t pos);
 

@@ -241,7 +241,8 @@ experts_product(struct pd_context *c, int ith, int nth, int n, float *const *out
             if (rows == 0)
                 continue;
             pd_matmul(outs[i] + (int64_t)first * ld_out, ld_out,
-                      (const char *)w->data + (size_t)e * w->expert_stride, NULL, w->type,
+                      (const char *)w->data + (size_t)e * w->expert_stride,
+                      pd_fwd_packed(c, w, e), w->type,
                       (const char *)c->xq + (size_t)first * arow, act, pd_fwd_wbuf(c, ith), n_in,
                       w->ne[1], rows, ith, nth);
         }

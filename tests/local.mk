@@ -36,3 +36,9 @@ EXTRA_DIST += %reldir%/tools/make-deepseek-fixtures.py \
 	%reldir%/data/ds-lite-yarn-q8_0.gguf %reldir%/data/ds-lite-yarn-q8_0.ref \
 	%reldir%/tools/make-fused-fixture.py %reldir%/data/ds-v3-fused.gguf
 EXTRA_DIST += %reldir%/gpu/device-check
+
+# Whole models with repacked Q4_0 weights against their rows (AVX2 and plain-C kernels).
+check_PROGRAMS += tests/test-repack-model
+TESTS += tests/test-repack-model tests/test-repack-scalar.sh
+tests_test_repack_model_SOURCES = tests/test-repack-model.c
+EXTRA_DIST += %reldir%/test-repack-scalar.sh

@@ -217,6 +217,8 @@ bench_one(const struct bench_opts *o, struct pd_model *m, struct pd_context *ctx
 
 /* How the last context was split, for the footer ("" when it was not). */
 static char split_desc[256];
+/* Whether the last context read repacked Q4_0 weights, for the footer. */
+static bool repacked;
 
 static int
 bench_threads(const struct bench_opts *o, struct pd_model *m, long threads)
@@ -236,6 +238,7 @@ bench_threads(const struct bench_opts *o, struct pd_model *m, long threads)
     if (pd_context_new(&ctx, m, &cp, err) != 0)
         return cli_fail("bench", "%s", err);
     pd_split_describe(ctx, split_desc, sizeof split_desc);
+    repacked = pd_context_repacked(ctx);
     int rc = EXIT_OK;
     for (int i = 0; i < o->n_n_prompt && rc == EXIT_OK; i++)
         if (o->n_prompt[i] > 0)
@@ -261,8 +264,8 @@ cmd_bench_exec(int argc, char **argv)
     print_header();
     for (int i = 0; i < o.n_threads && rc == EXIT_OK; i++)
         rc = bench_threads(&o, m, o.threads[i]);
-    printf("\nponder %s, CPU kernels: %s%s%s\n", PACKAGE_VERSION, pd_quant_simd_name(),
-           split_desc[0] ? "; " : "", split_desc);
+    printf("\nponder %s, CPU kernels: %s%s%s%s\n", PACKAGE_VERSION, pd_quant_simd_name(),
+           repacked ? ", q4_0 repacked x8" : "", split_desc[0] ? "; " : "", split_desc);
     pd_model_free(m);
     return rc;
 }
