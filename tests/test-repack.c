@@ -3,7 +3,7 @@
  * the rows they were made from.
  *
  * What is checked, and how close counts as equal:
- *   - the activations' side table: this CPU's version writes the plain-C bytes;
+ *   - this CPU's repack and the activations' side table write the plain-C bytes;
  *   - the plain-C eight-row kernels (one and four activation rows) give exactly the floats of
  *     pd_vec_dot_ref on the original rows: same integer sums, same float operations;
  *   - this CPU's kernels (AVX2 where there is one) against the plain-C dot, within REPACK_TOL of
@@ -86,6 +86,23 @@ magnitude(const char *wrow, const char *arow, int64_t n_in)
     free(wf);
     free(af);
     return m;
+}
+
+/* This CPU's repack writes the plain-C bytes, for whole matrices and group ranges. */
+static void
+check_repack_bytes(void)
+{
+    enum { N_IN = 2080, N_OUT = 48 };
+    const struct pd_repack_kernels *k = pd_repack_kernels_get(), *ref = pd_repack_kernels_ref();
+    size_t size = pd_type_row_size(PD_TYPE_Q4_0, N_IN) * N_OUT;
+    char *w = random_weights(N_IN, N_OUT), *a = calloc(1, size), *b = calloc(1, size);
+    k->repack(a, w, N_IN, 0, 2);
+    k->repack(a, w, N_IN, 2, N_OUT / PD_REPACK_ROWS);
+    ref->repack(b, w, N_IN, 0, N_OUT / PD_REPACK_ROWS);
+    ok(memcmp(a, b, size) == 0, "the %s repack writes the plain-C bytes", k->name);
+    free(w);
+    free(a);
+    free(b);
 }
 
 static void
@@ -291,8 +308,9 @@ check_fault(void)
 int
 main(void)
 {
-    plan(1 + 8 + 3 + 1 + 1 + 1);
+    plan(1 + 1 + 8 + 3 + 1 + 1 + 1);
     diag("kernels on this CPU: %s", pd_repack_kernels_get()->name);
+    check_repack_bytes();
     check_act_table();
     check_kernels();
     check_matmul();

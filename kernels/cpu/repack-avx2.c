@@ -120,6 +120,37 @@ gemm4(int64_t n_in, float *y, size_t ldy, const void *wg, const void *a, size_t 
         _mm256_storeu_ps(y + j * ldy, acc[j]);
 }
 
+/* The same bytes as the plain-C repack. A block column's nibble bytes are an 8 x 4 matrix of
+ * 32-bit words (row r's word c is its bytes 4c..4c+3) and chunk c is column c: a transpose,
+ * done on rows r and r + 4 side by side in the two halves of a register. */
+static AVX2 void
+repack(void *dst, const void *src, int64_t n_in, int64_t g0, int64_t g1)
+{
+    int64_t nb = n_in / PD_QK;
+    const struct pd_block_q4_0 *x = src;
+    for (int64_t g = g0; g < g1; g++) {
+        const struct pd_block_q4_0 *rows = x + g * PD_REPACK_ROWS * nb;
+        struct pd_block_q4_0x8 *out = (struct pd_block_q4_0x8 *)dst + g * nb;
+        for (int64_t i = 0; i < nb; i++) {
+            __m256i a[4];
+            for (int r = 0; r < 4; r++) {
+                __m128i lo = _mm_loadu_si128((const __m128i *)rows[r * nb + i].qs);
+                __m128i hi = _mm_loadu_si128((const __m128i *)rows[(r + 4) * nb + i].qs);
+                a[r] = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+            }
+            __m256i t0 = _mm256_unpacklo_epi32(a[0], a[1]), t1 = _mm256_unpackhi_epi32(a[0], a[1]);
+            __m256i t2 = _mm256_unpacklo_epi32(a[2], a[3]), t3 = _mm256_unpackhi_epi32(a[2], a[3]);
+            __m256i *q = (__m256i *)out[i].qs;
+            _mm256_storeu_si256(q + 0, _mm256_unpacklo_epi64(t0, t2));
+            _mm256_storeu_si256(q + 1, _mm256_unpackhi_epi64(t0, t2));
+            _mm256_storeu_si256(q + 2, _mm256_unpacklo_epi64(t1, t3));
+            _mm256_storeu_si256(q + 3, _mm256_unpackhi_epi64(t1, t3));
+            for (int r = 0; r < PD_REPACK_ROWS; r++)
+                out[i].d[r] = rows[r * nb + i].d;
+        }
+    }
+}
+
 /* The side table: the same values as the plain-C version (F16C's conversion is exact too). */
 static AVX2 void
 act_finish(void *row, int64_t n_in)
@@ -139,7 +170,7 @@ act_finish(void *row, int64_t n_in)
 }
 
 static const struct pd_repack_kernels kernels_avx2 = {
-    .name = "avx2", .gemv = gemv, .gemm4 = gemm4, .act_finish = act_finish,
+    .name = "avx2", .repack = repack, .gemv = gemv, .gemm4 = gemm4, .act_finish = act_finish,
 };
 
 const struct pd_repack_kernels *

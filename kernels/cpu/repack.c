@@ -41,8 +41,8 @@ pack_block(struct pd_block_q4_0x8 *dst, const struct pd_block_q4_0 *const *rows,
     }
 }
 
-void
-pd_repack_q4_0(void *dst, const void *src, int64_t n_in, int64_t g0, int64_t g1)
+static void
+repack_ref(void *dst, const void *src, int64_t n_in, int64_t g0, int64_t g1)
 {
     int64_t nb = n_in / PD_QK;
     size_t row = pd_type_row_size(PD_TYPE_Q4_0, n_in);
@@ -54,6 +54,12 @@ pd_repack_q4_0(void *dst, const void *src, int64_t n_in, int64_t g0, int64_t g1)
         for (int64_t i = 0; i < nb; i++)
             pack_block(&out[i], rows, i);
     }
+}
+
+void
+pd_repack_q4_0(void *dst, const void *src, int64_t n_in, int64_t g0, int64_t g1)
+{
+    pd_repack_kernels_get()->repack(dst, src, n_in, g0, g1);
 }
 
 size_t
@@ -120,7 +126,8 @@ gemm4_ref(int64_t n_in, float *y, size_t ldy, const void *wg, const void *a, siz
 }
 
 static const struct pd_repack_kernels kernels_ref = {
-    .name = "scalar", .gemv = gemv_ref, .gemm4 = gemm4_ref, .act_finish = act_finish_ref,
+    .name = "scalar", .repack = repack_ref, .gemv = gemv_ref, .gemm4 = gemm4_ref,
+    .act_finish = act_finish_ref,
 };
 
 static const struct pd_repack_kernels *kernels_chosen = &kernels_ref;

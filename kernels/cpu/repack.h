@@ -57,7 +57,7 @@ bool pd_repack_fits(enum pd_type t, int64_t n_in, int64_t n_out);
 size_t pd_repack_group_size(int64_t n_in);
 
 /* Repack groups [g0, g1) of the Q4_0 rows at src (row 8g at src + 8g row sizes) into dst (group
- * g at dst + g group sizes). */
+ * g at dst + g group sizes), with this CPU's kernel. */
 void pd_repack_q4_0(void *dst, const void *src, int64_t n_in, int64_t g0, int64_t g1);
 
 /* Bytes of one activation row: the Q8_0 blocks, padding to 8, the side table. */
@@ -83,6 +83,7 @@ typedef void (*pd_repack_gemm4_fn)(int64_t n_in, float *y, size_t ldy, const voi
 
 struct pd_repack_kernels {
     const char *name;               /* "avx2" or "scalar" */
+    void (*repack)(void *dst, const void *src, int64_t n_in, int64_t g0, int64_t g1);
     pd_repack_gemv_fn gemv;         /* decode: one activation row */
     pd_repack_gemm4_fn gemm4;       /* prefill: four activation rows */
     void (*act_finish)(void *row, int64_t n_in);
