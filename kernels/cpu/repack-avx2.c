@@ -81,6 +81,22 @@ block_accumulate(__m256 acc, __m256i isum, __m256 dx, const struct pd_repack_act
     return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum), acc);
 }
 
+/* Software prefetch this far ahead of the block column being read. A group's rows are one
+ * stream (the next group follows), but the hardware prefetchers start over at every 4 KiB page
+ * and decode, which uses each byte once, stalled on them: prefetching 2-4 KiB ahead took
+ * qwen3moe-small decode from about 60 to 80-90 tokens/s on one thread (distances of 1-13 KiB
+ * measured alike, 0.6 KiB gave 64). */
+#define PREFETCH_AHEAD 4096
+
+static inline AVX2 void
+prefetch_ahead(const struct pd_block_q4_0x8 *x)
+{
+    const char *p = (const char *)x + PREFETCH_AHEAD;
+    _mm_prefetch(p, _MM_HINT_T0);
+    _mm_prefetch(p + 64, _MM_HINT_T0);
+    _mm_prefetch(p + 128, _MM_HINT_T0);
+}
+
 static AVX2 void
 gemv(int64_t n_in, float *y, const void *wg, const void *a)
 {
@@ -90,6 +106,7 @@ gemv(int64_t n_in, float *y, const void *wg, const void *a)
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n_in / PD_QK; i++) {
         __m256i w[8];
+        prefetch_ahead(&x[i]);
         unpack(w, x[i].qs);
         acc = block_accumulate(acc, block_dot(w, yb[i].qs), scales8(x[i].d), &info[i]);
     }
@@ -111,6 +128,7 @@ gemm4(int64_t n_in, float *y, size_t ldy, const void *wg, const void *a, size_t 
     }
     for (int64_t i = 0; i < n_in / PD_QK; i++) {
         __m256i w[8];
+        prefetch_ahead(&x[i]);
         unpack(w, x[i].qs);
         __m256 dx = scales8(x[i].d);
         for (int j = 0; j < 4; j++)
