@@ -1,7 +1,8 @@
 /*
  * model.h: a GGUF model bound to ponder's view of it, and the context that runs it.
  *
- * pd_model_load opens the file (memory-mapped; weights are used in place), reads the
+ * pd_model_load opens the file (memory-mapped; weights are used in place, Q4_0 matrices repacked
+ * for the CPU products when a CPU context asks: pd_model_repack), reads the
  * architecture's hyper-parameters with llama.cpp's keys, binds every tensor by llama.cpp's names
  * and checks each one's shape and type before anything runs, and builds the tokenizer. A missing
  * tensor, a wrong shape, an unsupported tensor type or an unknown architecture is an error naming
