@@ -11,7 +11,8 @@
  *   - pd_matmul with a repacked weight against pd_matmul on its rows: T = 1, 3, 4, 5, 17
  *     activation rows, 1 to 3 threads, several shapes, and the expert slices of a 3-D weight
  *     whose experts lie apart in memory, within REPACK_TOL;
- *   - a matrix whose rows do not divide by 8, or of another type, is not repackable;
+ *   - a matrix whose rows do not divide by 8, or of another type, is not repackable, and
+ *     pd_matmul keeps the rows of one even when handed a copy;
  *   - a deliberate fault: one byte changed in a repacked copy must fail the same comparison.
  * The worst differences are printed as diagnostics.
  */
@@ -280,6 +281,21 @@ check_experts(void)
     free(p);
 }
 
+/* A weight whose rows do not divide by 8 keeps its rows even when pd_matmul is handed a copy (of
+ * the first whole groups): the results are the rows' exactly. */
+static void
+check_unfit_matmul(void)
+{
+    enum { N_IN = 256, N_OUT = 44, T = 5 };
+    char *w = random_weights(N_IN, N_OUT), *p = repacked(w, N_IN, N_OUT);
+    float *x = random_acts(N_IN, T);
+    double e = matmul_error(w, p, x, N_IN, N_OUT, T, 2);
+    ok(e == 0, "matmul 44 x 256 (not whole groups) ignores a repacked copy (%.2g)", e);
+    free(w);
+    free(p);
+    free(x);
+}
+
 static void
 check_fits(void)
 {
@@ -308,13 +324,14 @@ check_fault(void)
 int
 main(void)
 {
-    plan(1 + 1 + 8 + 3 + 1 + 1 + 1);
+    plan(1 + 1 + 8 + 3 + 1 + 1 + 1 + 1);
     diag("kernels on this CPU: %s", pd_repack_kernels_get()->name);
     check_repack_bytes();
     check_act_table();
     check_kernels();
     check_matmul();
     check_experts();
+    check_unfit_matmul();
     check_fits();
     check_fault();
     return exit_status();
