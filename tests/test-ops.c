@@ -84,13 +84,15 @@ check_rope(bool neox, float factor)
        neox ? "neox" : "normal", factor, worst);
 }
 
+/* Attention of one head over P cached positions against a double reference: D-wide keys, the
+ * first Dv of each value row (MLA's latent heads read keys and values from the same rows). */
 static void
-check_attention(void)
+check_attention(int D, int Dv, const char *what)
 {
-    enum { D = 64, P = 37, STRIDE = 3 * D };
+    enum { P = 37, MAXD = 640, STRIDE = 3 * MAXD };
     static float k[P * STRIDE], v[P * STRIDE];
-    float q[D], out[D], scores[P];
-    double ref[D] = { 0 }, s[P], max = -INFINITY, sum = 0.0;
+    float q[MAXD], out[MAXD], scores[P];
+    double ref[MAXD] = { 0 }, s[P], max = -INFINITY, sum = 0.0;
     for (int i = 0; i < P * STRIDE; i++) {
         k[i] = frand();
         v[i] = frand();
@@ -107,12 +109,13 @@ check_attention(void)
     for (int p = 0; p < P; p++)
         sum += s[p] = exp(s[p] - max);
     for (int p = 0; p < P; p++)
-        for (int d = 0; d < D; d++)
+        for (int d = 0; d < Dv; d++)
             ref[d] += s[p] / sum * v[p * STRIDE + d];
-    pd_attention_head(out, scores, q, k, v, P, D, D, STRIDE, 1.0f / sqrtf(D));
-    ok(max_abs_diff(out, ref, D) < 1e-5, "attention over the cache matches the reference");
-    pd_attention_head_ref(out, scores, q, k, v, P, D, D, STRIDE, 1.0f / sqrtf(D));
-    ok(max_abs_diff(out, ref, D) < 1e-5, "so does its plain-C version");
+    pd_attention_head(out, scores, q, k, v, P, D, Dv, STRIDE, 1.0f / sqrtf(D));
+    ok(max_abs_diff(out, ref, Dv) < 1e-5, "attention over the cache, %s, matches the reference",
+       what);
+    pd_attention_head_ref(out, scores, q, k, v, P, D, Dv, STRIDE, 1.0f / sqrtf(D));
+    ok(max_abs_diff(out, ref, Dv) < 1e-5, "so does its plain-C version");
 }
 
 struct mm_job {
@@ -217,12 +220,14 @@ check_dot4(enum pd_type t)
 int
 main(void)
 {
-    plan(25);
+    plan(29);
     check_rmsnorm();
     check_rope(false, 1.0f);
     check_rope(true, 1.0f);
     check_rope(true, 4.0f);
-    check_attention();
+    check_attention(64, 64, "64-wide heads");
+    check_attention(576, 512, "MLA's 512 + 64 latent heads");
+    check_attention(280, 264, "wide heads whose last chunks are partial");
     check_dot4(PD_TYPE_Q4_0);
     check_dot4(PD_TYPE_Q4_1);
     check_dot4(PD_TYPE_Q8_0);

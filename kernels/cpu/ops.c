@@ -173,6 +173,45 @@ attention_head_avx2(float *out, float *scores, const float *q, const float *k, c
     for (int i = 0; i < Dv / 8; i++)
         _mm256_storeu_ps(out + 8 * i, ov[i]);
 }
+
+/* Heads wider than ATT_MAX_D (MLA's latent heads: 512 + 64 wide for V3): the query is read from
+ * L1 as the keys stream past, and the output is made 64 floats at a time, eight accumulators
+ * held while the values stream past. */
+static __attribute__((target("avx2,fma"))) void
+attention_head_avx2_wide(float *out, float *scores, const float *q, const float *k,
+                         const float *v, int64_t P, int D, int Dv, int64_t kv_stride, float scale)
+{
+    float max = -INFINITY;
+    for (int64_t p = 0; p < P; p++) {
+        const float *kp = k + p * kv_stride;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        int i = 0;
+        for (; i + 16 <= D; i += 16) {
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(kp + i), a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), _mm256_loadu_ps(kp + i + 8), a1);
+        }
+        if (i < D)
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(kp + i), a0);
+        float sc = hsum8(_mm256_add_ps(a0, a1)) * scale;
+        scores[p] = sc;
+        max = sc > max ? sc : max;
+    }
+    softmax_scores(scores, P, max);
+    for (int c = 0; c < Dv; c += 64) {
+        int n = (Dv - c < 64 ? Dv - c : 64) / 8;
+        __m256 o[8];
+        for (int j = 0; j < n; j++)
+            o[j] = _mm256_setzero_ps();
+        for (int64_t p = 0; p < P; p++) {
+            const float *vp = v + p * kv_stride + c;
+            __m256 w = _mm256_set1_ps(scores[p]);
+            for (int j = 0; j < n; j++)
+                o[j] = _mm256_fmadd_ps(w, _mm256_loadu_ps(vp + 8 * j), o[j]);
+        }
+        for (int j = 0; j < n; j++)
+            _mm256_storeu_ps(out + c + 8 * j, o[j]);
+    }
+}
 #endif
 
 void
@@ -183,8 +222,11 @@ pd_attention_head(float *out, float *scores, const float *q, const float *k, con
     static int have_avx2 = -1;
     if (have_avx2 < 0)
         have_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (have_avx2 && D % 8 == 0 && Dv % 8 == 0 && D <= ATT_MAX_D && Dv <= ATT_MAX_D) {
-        attention_head_avx2(out, scores, q, k, v, P, D, Dv, kv_stride, scale);
+    if (have_avx2 && D % 8 == 0 && Dv % 8 == 0) {
+        if (D <= ATT_MAX_D && Dv <= ATT_MAX_D)
+            attention_head_avx2(out, scores, q, k, v, P, D, Dv, kv_stride, scale);
+        else
+            attention_head_avx2_wide(out, scores, q, k, v, P, D, Dv, kv_stride, scale);
         return;
     }
 #endif
