@@ -12,7 +12,7 @@ sock=$tmp/tmux.sock
 trap 'tmux -S "$sock" kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
 n=0
 fail=0
-plan=60
+plan=61
 
 ok() { # ok COND-STATUS DESCRIPTION
     n=$((n + 1))
@@ -147,6 +147,15 @@ keys moe r
 wait_for moe "expert load" 5; ok $? "the load panel shows the expert load of the turn"
 keys moe q
 wait_for moe "EXIT=0" 10; ok $? "q in the transcript quits"
+# the device options are chat's: the same model split over two in-process devices
+start split 120 34 -m "'$tmp/moe.gguf'" --db "'$db'" -t 2 --temp 0 -n 24 --gpus 2 --split expert
+wait_for split "watch a model think" 20
+keys split "hello" Enter
+wait_for split "tok/s" 20
+sleep 1.5
+keys split Tab r l l
+wait_for split "gate weights" 5; ok $? "--gpus 2 --split expert: the split model's tokens show their routing"
+keys split q
 
 # ---- the mouse, and a turn with nothing to copy: the first stored turn (thoughts only) ----
 # SGR mouse reports (what ncurses asks an xterm-256color for): press M, release m, 1-based x;y

@@ -73,6 +73,47 @@ char *chat_xstrdup(const char *s);
 
 /* ---- the conversation (chat-gen.c) ---- */
 
+/* ---- the options chat and the workbench share (chat-opts.c) ---- */
+
+enum {
+    CHAT_OPT_TEMPLATE = 1200,
+    CHAT_OPT_PRECISE,
+    CHAT_OPT_KEEP_THINKING,
+    CHAT_OPT_DB,
+    CHAT_OPT_NO_LOG,
+    CHAT_OPT_LOG,
+};
+
+#define CHAT_SHORTOPTS "m:s:n:c:t:h"
+#define CHAT_LONGOPTS                                                       \
+    { "model", required_argument, NULL, 'm' },                              \
+    { "system", required_argument, NULL, 's' },                             \
+    { "n-predict", required_argument, NULL, 'n' },                          \
+    { "ctx-size", required_argument, NULL, 'c' },                           \
+    { "threads", required_argument, NULL, 't' },                            \
+    CLI_SAMPLER_LONGOPTS,                                                   \
+    CLI_DEVICE_LONGOPTS,                                                    \
+    CLI_LORA_LONGOPTS,                                                      \
+    { "template", required_argument, NULL, CHAT_OPT_TEMPLATE },             \
+    { "precise", no_argument, NULL, CHAT_OPT_PRECISE },                     \
+    { "keep-thinking", no_argument, NULL, CHAT_OPT_KEEP_THINKING },         \
+    { "db", required_argument, NULL, CHAT_OPT_DB },                         \
+    { "no-log", no_argument, NULL, CHAT_OPT_NO_LOG },                       \
+    { "log", no_argument, NULL, CHAT_OPT_LOG }
+
+struct cli_config;
+
+/* The defaults of c's options, the configuration file's section cmd ("chat", "tui") over the
+ * built-in ones; the configuration, for the keys the caller reads itself. */
+const struct cli_config *chat_opts_defaults(struct chat *c, const char *cmd);
+
+/* One option of CHAT_LONGOPTS: EXIT_OK when taken, EXIT_USAGE on a bad value (said), 1 when it
+ * is not one of them. */
+int chat_opts_parse(struct chat *c, const char *cmd, int opt, const char *arg);
+
+/* Once parsed: EXIT_OK, or EXIT_USAGE for an unknown template (said). */
+int chat_opts_check(const struct chat *c, const char *cmd);
+
 /* Append a message (copies); think/answer may be NULL. */
 struct chat_msg *chat_push(struct chat *c, const char *role, const char *text);
 /* Forget messages from i on. */

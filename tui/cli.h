@@ -97,8 +97,8 @@ int cli_parse_lora(const char *cmd, const char *arg, struct pd_context_params *c
 
 /* The device options' lines for a --help text. */
 #define CLI_DEVICE_HELP                                                                       \
-    "      --backend B         cpu, cuda or auto (default: auto, which is the CPU until whole\n" \
-    "                          models run on CUDA)\n"                                           \
+    "      --backend B         cpu, cuda or auto (default: auto: CUDA where a device is found\n" \
+    "                          and the model's weights have kernels, else the CPU)\n"          \
     "      --gpus LIST         the devices to run on, e.g. 0,1; with the CPU backend, that\n"   \
     "                          many in-process CPU devices (for testing a split)\n"              \
     "      --split S           layer (pipeline) or expert (expert parallel) over the --gpus;\n" \

@@ -100,25 +100,11 @@ static const char slash_help[] =
     "Ctrl-C stops a reply; at the prompt it clears the line. Start a message with // to send a\n"
     "line that begins with /.\n";
 
-enum { OPT_TEMPLATE = 256, OPT_PRECISE, OPT_THINK, OPT_KEEP_THINKING, OPT_DB, OPT_NO_LOG,
-       OPT_LOG };
+enum { OPT_THINK = 256 };
 
 static const struct option chat_longopts[] = {
-    { "model", required_argument, NULL, 'm' },
-    { "system", required_argument, NULL, 's' },
-    { "n-predict", required_argument, NULL, 'n' },
-    { "ctx-size", required_argument, NULL, 'c' },
-    { "threads", required_argument, NULL, 't' },
-    CLI_SAMPLER_LONGOPTS,
-    CLI_DEVICE_LONGOPTS,
-    CLI_LORA_LONGOPTS,
-    { "template", required_argument, NULL, OPT_TEMPLATE },
-    { "precise", no_argument, NULL, OPT_PRECISE },
+    CHAT_LONGOPTS,
     { "think", required_argument, NULL, OPT_THINK },
-    { "keep-thinking", no_argument, NULL, OPT_KEEP_THINKING },
-    { "db", required_argument, NULL, OPT_DB },
-    { "no-log", no_argument, NULL, OPT_NO_LOG },
-    { "log", no_argument, NULL, OPT_LOG },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -141,39 +127,14 @@ parse_think(const char *s, enum chat_think *out)
 static int
 parse_opt(struct chat *c, int opt, const char *arg)
 {
-    int r = cli_parse_sampler_opt("chat", opt, arg, &c->sp);
-    if (r > 0)
-        r = cli_parse_device_opt("chat", opt, arg, &c->cp);
-    if (r <= 0)
-        return r < 0 ? EXIT_USAGE : EXIT_OK;
-    long l;
+    int r = chat_opts_parse(c, "chat", opt, arg);
+    if (r != 1)
+        return r;
     switch (opt) {
-    case 'm': c->model_path = arg; break;
-    case 's': c->system = arg; break;
-    case 'n':
-        if (!cli_parse_int("chat", "-n", arg, -1, INT32_MAX, &c->n_predict))
-            return EXIT_USAGE;
-        break;
-    case 'c':
-        if (!cli_parse_int("chat", "-c", arg, 1, 1 << 24, &l))
-            return EXIT_USAGE;
-        c->cp.n_ctx = (int32_t)l;
-        break;
-    case 't':
-        if (!cli_parse_int("chat", "-t", arg, 1, 1024, &l))
-            return EXIT_USAGE;
-        c->cp.n_threads = (int32_t)l;
-        break;
-    case OPT_TEMPLATE: c->template_name = arg; break;
-    case OPT_PRECISE: c->cp.precise = true; break;
     case OPT_THINK:
         if (!parse_think(arg, &c->think))
             return cli_usage_error("chat", "--think: '%s' is not on, off or auto", arg);
         break;
-    case OPT_KEEP_THINKING: c->keep_thinking = true; break;
-    case OPT_DB: c->db = arg; break;
-    case OPT_NO_LOG: c->no_log = true; break;
-    case OPT_LOG: c->no_log = false; break;
     case 'h': fputs(chat_help, stdout); return -1;
     default: return cli_usage_error("chat", "unknown option (see --help)");
     }
@@ -183,19 +144,12 @@ parse_opt(struct chat *c, int opt, const char *arg)
 static int
 parse_opts(int argc, char **argv, struct chat *c)
 {
-    pd_sampler_params_default(&c->sp);
-    pd_context_params_default(&c->cp);
-    const struct cli_config *cfg = cli_config_load("chat");
-    cli_config_apply(cfg, &c->sp, &c->cp);
-    c->template_name = cfg->template_name;
-    c->db = cli_config_db(cfg);
-    c->no_log = cfg->log == 0;
+    const struct cli_config *cfg = chat_opts_defaults(c, "chat");
     if (cfg->think)
         parse_think(cfg->think, &c->think);
-    c->n_predict = -1;
     int opt;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "m:s:n:c:t:h", chat_longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, CHAT_SHORTOPTS, chat_longopts, NULL)) != -1) {
         int rc = parse_opt(c, opt, optarg);
         if (rc != EXIT_OK)
             return rc;
@@ -204,10 +158,7 @@ parse_opts(int argc, char **argv, struct chat *c)
         return cli_usage_error("chat", "unexpected argument '%s'", argv[optind]);
     if (c->model_path == NULL)
         return cli_usage_error("chat", "no model: give one with -m MODEL.gguf");
-    if (c->template_name && strcmp(c->template_name, "none") != 0 &&
-        pd_template_from_name(c->template_name) < 0)
-        return cli_usage_error("chat", "--template: unknown template '%s'", c->template_name);
-    return EXIT_OK;
+    return chat_opts_check(c, "chat");
 }
 
 /* ---- the store ---- */

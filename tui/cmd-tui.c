@@ -32,40 +32,30 @@ static const char tui_help[] =
     "F1 in the workbench lists every key.\n"
     "\n"
     "options:\n"
-    "  -m, --model FILE      the GGUF model (default: $PONDER_MODEL, else the bundled one)\n"
-    "  -s, --system TEXT     a system message\n"
-    "  -n, --n-predict N     tokens per reply at most (default: until the context is full)\n"
-    "  -c, --ctx-size N      context size (default: the model's, at most 4096)\n"
-    "  -t, --threads N       threads (default: the cores)\n"
+    "  -m, --model FILE        the GGUF model (default: $PONDER_MODEL, else the bundled one)\n"
+    "  -s, --system TEXT       a system message\n"
+    "  -n, --n-predict N       tokens per reply at most (default: until the context is full)\n"
+    "  -c, --ctx-size N        context size (default: the model's, at most 4096)\n"
+    "  -t, --threads N         threads (default: the cores)\n"
+    CLI_DEVICE_HELP
+    CLI_LORA_HELP
     CLI_SAMPLER_HELP
-    "      --lora FILE[:S]   apply a LoRA adapter scaled by S (default 1); repeatable\n"
-    "      --template NAME   chat template (default: from the model)\n"
-    "      --precise         float activations (slower; matches transformers)\n"
-    "      --think MODE      thoughts: auto (open while streaming, folded after), open, folded\n"
-    "      --keep-thinking   send earlier thoughts back to the model\n"
-    "      --session ID      open a stored session\n"
-    "      --db PATH         the session database\n"
-    "      --no-log          do not store this chat\n"
-    "  -h, --help            this help\n";
+    "      --template NAME     chat template (default: from the model)\n"
+    "      --precise           float activations (slower; matches transformers)\n"
+    "      --think MODE        thoughts: auto (open while streaming, folded after), open, folded\n"
+    "      --keep-thinking     send earlier thoughts back to the model\n"
+    "      --session ID        open a stored session\n"
+    "      --db PATH           the session database\n"
+    "      --no-log            do not store this chat\n"
+    "      --log               store it even where the configuration says log = off\n"
+    "  -h, --help              this help\n";
 
-enum { OPT_TEMPLATE = 256, OPT_PRECISE, OPT_THINK, OPT_KEEP_THINKING, OPT_DB, OPT_NO_LOG,
-       OPT_SESSION };
+enum { OPT_THINK = 256, OPT_SESSION };
 
 static const struct option tui_longopts[] = {
-    { "model", required_argument, NULL, 'm' },
-    { "system", required_argument, NULL, 's' },
-    { "n-predict", required_argument, NULL, 'n' },
-    { "ctx-size", required_argument, NULL, 'c' },
-    { "threads", required_argument, NULL, 't' },
-    CLI_SAMPLER_LONGOPTS,
-    CLI_LORA_LONGOPTS,
-    { "template", required_argument, NULL, OPT_TEMPLATE },
-    { "precise", no_argument, NULL, OPT_PRECISE },
+    CHAT_LONGOPTS,
     { "think", required_argument, NULL, OPT_THINK },
-    { "keep-thinking", no_argument, NULL, OPT_KEEP_THINKING },
     { "session", required_argument, NULL, OPT_SESSION },
-    { "db", required_argument, NULL, OPT_DB },
-    { "no-log", no_argument, NULL, OPT_NO_LOG },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -92,69 +82,33 @@ static int
 parse_opts(int argc, char **argv, struct wb *w, struct tui_opts *o)
 {
     struct chat *c = w->c;
-    pd_sampler_params_default(&c->sp);
-    pd_context_params_default(&c->cp);
-    const struct cli_config *cfg = cli_config_load("tui");
-    cli_config_apply(cfg, &c->sp, &c->cp);
-    c->template_name = cfg->template_name;
-    c->db = cli_config_db(cfg);
-    c->no_log = cfg->log == 0;
+    const struct cli_config *cfg = chat_opts_defaults(c, "tui");
     if (cfg->think)
         parse_fold(cfg->think, &w->fold_mode);
-    c->n_predict = -1;
     int opt;
-    long l;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "m:s:n:c:t:h", tui_longopts, NULL)) != -1) {
-        int r = cli_parse_sampler_opt("tui", opt, optarg, &c->sp);
-        if (r < 0)
-            return EXIT_USAGE;
-        if (r == 0)
+    while ((opt = getopt_long(argc, argv, CHAT_SHORTOPTS, tui_longopts, NULL)) != -1) {
+        int r = chat_opts_parse(c, "tui", opt, optarg);
+        if (r == EXIT_USAGE)
+            return r;
+        if (r == EXIT_OK)
             continue;
         switch (opt) {
-        case 'm': c->model_path = optarg; break;
-        case CLI_OPT_LORA:
-            if (cli_parse_lora("tui", optarg, &c->cp) < 0)
-                return EXIT_USAGE;
-            break;
-        case 's': c->system = optarg; break;
-        case 'n':
-            if (!cli_parse_int("tui", "-n", optarg, -1, INT32_MAX, &c->n_predict))
-                return EXIT_USAGE;
-            break;
-        case 'c':
-            if (!cli_parse_int("tui", "-c", optarg, 1, 1 << 24, &l))
-                return EXIT_USAGE;
-            c->cp.n_ctx = (int32_t)l;
-            break;
-        case 't':
-            if (!cli_parse_int("tui", "-t", optarg, 1, 1024, &l))
-                return EXIT_USAGE;
-            c->cp.n_threads = (int32_t)l;
-            break;
-        case OPT_TEMPLATE: c->template_name = optarg; break;
-        case OPT_PRECISE: c->cp.precise = true; break;
         case OPT_THINK:
             if (!parse_fold(optarg, &w->fold_mode))
                 return cli_usage_error("tui", "--think: '%s' is not auto, open or folded", optarg);
             break;
-        case OPT_KEEP_THINKING: c->keep_thinking = true; break;
         case OPT_SESSION:
             if (!cli_parse_int("tui", "--session", optarg, 1, INT64_MAX / 2, &o->session))
                 return EXIT_USAGE;
             break;
-        case OPT_DB: c->db = optarg; break;
-        case OPT_NO_LOG: c->no_log = true; break;
         case 'h': fputs(tui_help, stdout); return -1;
         default: return cli_usage_error("tui", "unknown option (see --help)");
         }
     }
     if (optind < argc)
         return cli_usage_error("tui", "unexpected argument '%s'", argv[optind]);
-    if (c->template_name && strcmp(c->template_name, "none") != 0 &&
-        pd_template_from_name(c->template_name) < 0)
-        return cli_usage_error("tui", "--template: unknown template '%s'", c->template_name);
-    return EXIT_OK;
+    return chat_opts_check(c, "tui");
 }
 
 /* The model to open when none was given: $PONDER_MODEL, else the bundled one if present. */
