@@ -455,8 +455,11 @@ load_panel(struct wb *w, int top, int left, int height, int width)
                 if (best < 0)
                     break;
                 used[best] = true;
-                o += snprintf(s + o, sizeof s - (size_t)o, " %d (%.0f%%)", best,
-                              100.0 * row[best]);
+                char one[32];
+                int len = snprintf(one, sizeof one, " %d (%.0f%%)", best, 100.0 * row[best]);
+                if (o + len > width)   /* whole entries only: a cut "4 (" reads as a glitch */
+                    break;
+                o += snprintf(s + o, sizeof s - (size_t)o, "%s", one);
             }
             put(y++, left, width, A_NORMAL, "%s", s);
         }
