@@ -1,6 +1,7 @@
 #!/bin/sh
 # test-train-resume.sh: `ponder train resume` on the bundled model: a run killed (SIGKILL) after
-# its first checkpoint is continued from it with the config the store recorded: its steps go on
+# its first checkpoint (and not while it lives: its checkpoint is locked) is continued from it
+# with the config the store recorded: its steps go on
 # after the checkpoint's step in the same run's rows, it ends done, with the model a straight
 # run writes (byte for byte), and the base model file is never written. Clear refusals: an
 # unknown run, a run already done, a checkpoint gone. A run from annotated sessions resumes with
@@ -10,7 +11,7 @@ set -u
 . "${top_srcdir:-.}/tests/train-tap.sh"
 steps=12
 
-echo "1..26"
+echo "1..27"
 sum_before=$(cksum <"$model")
 tiny="-m $model --task countdown --steps $steps --group 2 --prompts-per-step 1 \
     --max-completion 16 --threads 1"
@@ -29,9 +30,15 @@ while [ ! -f "$tmp/k.gguf.ckpt" ] && [ $i -lt 3000 ] && kill -0 $pid 2>/dev/null
     sleep 0.01
     i=$((i + 1))
 done
+# while it lives, its checkpoint is its own
+"$ponder" train resume 2 >/dev/null 2>"$tmp/live.err"
+live=$?
 kill -9 $pid 2>/dev/null
 { wait $pid; } 2>/dev/null
 [ $? = 137 ]; ok $? "the run is killed (SIGKILL) after its first checkpoint"
+[ $live = 1 ] && grep -q "in use by a live run (pid $pid)" "$tmp/live.err"
+ok $? "resuming it while it lived was refused, naming its pid"
+sed 's/^/# /' "$tmp/live.err" | head -3
 "$ponder" train show 2 >"$tmp/show" 2>&1
 has "$tmp/show" "^run 2  grpo  running" "its row says running: nobody finished it"
 

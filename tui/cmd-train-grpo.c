@@ -17,6 +17,8 @@
 #include "sessions/runs.h"
 #include "tui/cli.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -24,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -480,6 +483,33 @@ open_run(struct grpo_cli *c, struct grpo_src *s, struct pd_store *db, const char
     return EXIT_OK;
 }
 
+/* One trainer per checkpoint: a lock beside it (ckpt.lock, holding the pid), which the kernel
+ * lets go when the process ends however it ends, so a run killed can be resumed at once and a
+ * live one cannot be resumed twice. The lock's descriptor, or -1 after saying why not. */
+static int
+lock_checkpoint(const char *ckpt, char *lock, size_t size)
+{
+    snprintf(lock, size, "%s.lock", ckpt);
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return cli_fail("train", "%s: cannot open: %s", lock, strerror(errno)), -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(fd);
+        return cli_fail("train", "the checkpoint %s is in use by a live run (pid %s): stop it "
+                        "first (x in the training view, or kill -INT %s)", ckpt,
+                        pid[0] ? pid : "?", pid[0] ? pid : "PID"), -1;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+        fprintf(stderr, "ponder train: %s: cannot record the pid\n", lock);
+    return fd;
+}
+
 static int
 run_grpo(struct grpo_cli *c, struct grpo_src *s, struct pd_store *db)
 {
@@ -490,11 +520,17 @@ run_grpo(struct grpo_cli *c, struct grpo_src *s, struct pd_store *db)
     if (same_file(c->model, c->output) || same_file(c->model, ckpt))
         return cli_usage_error("train", "the base model %s is never written: choose another "
                                "-o or --ckpt", c->model);
+    char lock[4096 + 8];
+    int lock_fd = lock_checkpoint(ckpt, lock, sizeof lock);
+    if (lock_fd < 0)
+        return EXIT_RUNTIME;
     const char *tmp = getenv("TMPDIR");
     snprintf(sample, sizeof sample, "%s/ponder-grpo-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     int fd = mkstemp(sample);
-    if (fd < 0)
+    if (fd < 0) {
+        close(lock_fd);
         return cli_fail("train", "%s: cannot make a temporary file", sample);
+    }
     close(fd);
     struct pd_grpo_run *r = NULL;
     int rc = open_run(c, s, db, sample, ckpt, &r);
@@ -537,6 +573,8 @@ run_grpo(struct grpo_cli *c, struct grpo_src *s, struct pd_store *db)
 out:
     pd_grpo_run_free(r);
     unlink(sample);
+    unlink(lock);
+    close(lock_fd);
     return rc;
 }
 
