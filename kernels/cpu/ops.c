@@ -175,8 +175,9 @@ attention_head_avx2(float *out, float *scores, const float *q, const float *k, c
 }
 
 /* Heads wider than ATT_MAX_D (MLA's latent heads: 512 + 64 wide for V3): the query is read from
- * L1 as the keys stream past, and the output is made 64 floats at a time, eight accumulators
- * held while the values stream past. */
+ * L1 as the keys stream past, and the output accumulates in place (in L1) as the values stream
+ * past once: at long contexts the cache is far larger than the caches, so it is read once for
+ * the scores and once for the output, never once per slice of the output. */
 static __attribute__((target("avx2,fma"))) void
 attention_head_avx2_wide(float *out, float *scores, const float *q, const float *k,
                          const float *v, int64_t P, int D, int Dv, int64_t kv_stride, float scale)
@@ -197,19 +198,27 @@ attention_head_avx2_wide(float *out, float *scores, const float *q, const float 
         max = sc > max ? sc : max;
     }
     softmax_scores(scores, P, max);
-    for (int c = 0; c < Dv; c += 64) {
-        int n = (Dv - c < 64 ? Dv - c : 64) / 8;
-        __m256 o[8];
-        for (int j = 0; j < n; j++)
-            o[j] = _mm256_setzero_ps();
-        for (int64_t p = 0; p < P; p++) {
-            const float *vp = v + p * kv_stride + c;
-            __m256 w = _mm256_set1_ps(scores[p]);
-            for (int j = 0; j < n; j++)
-                o[j] = _mm256_fmadd_ps(w, _mm256_loadu_ps(vp + 8 * j), o[j]);
+    for (int i = 0; i < Dv; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_setzero_ps());
+    int64_t p = 0;
+    for (; p + 4 <= P; p += 4) {   /* four positions a pass: a quarter of the loads and stores */
+        const float *v0 = v + p * kv_stride, *v1 = v0 + kv_stride, *v2 = v1 + kv_stride,
+                    *v3 = v2 + kv_stride;
+        __m256 w0 = _mm256_set1_ps(scores[p]), w1 = _mm256_set1_ps(scores[p + 1]),
+               w2 = _mm256_set1_ps(scores[p + 2]), w3 = _mm256_set1_ps(scores[p + 3]);
+        for (int i = 0; i < Dv; i += 8) {
+            __m256 o = _mm256_fmadd_ps(w0, _mm256_loadu_ps(v0 + i), _mm256_loadu_ps(out + i));
+            o = _mm256_fmadd_ps(w1, _mm256_loadu_ps(v1 + i), o);
+            o = _mm256_fmadd_ps(w2, _mm256_loadu_ps(v2 + i), o);
+            _mm256_storeu_ps(out + i, _mm256_fmadd_ps(w3, _mm256_loadu_ps(v3 + i), o));
         }
-        for (int j = 0; j < n; j++)
-            _mm256_storeu_ps(out + c + 8 * j, o[j]);
+    }
+    for (; p < P; p++) {
+        const float *vp = v + p * kv_stride;
+        __m256 w = _mm256_set1_ps(scores[p]);
+        for (int i = 0; i < Dv; i += 8)
+            _mm256_storeu_ps(out + i, _mm256_fmadd_ps(w, _mm256_loadu_ps(vp + i),
+                                                      _mm256_loadu_ps(out + i)));
     }
 }
 #endif
