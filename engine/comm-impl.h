@@ -23,6 +23,7 @@ struct pd_comm_ops {
 struct pd_comm {
     const struct pd_comm_ops *ops;
     int rank, size;
+    int device;   /* pd_comm_device */
 };
 
 #endif

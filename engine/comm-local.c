@@ -243,7 +243,7 @@ pd_comm_local_new(struct pd_comm **ranks, int size, char *err)
             group_free(g);
             return pd_errorf(err, PD_ENOMEM, "out of memory");
         }
-        lc->base = (struct pd_comm){ .ops = &local_ops, .rank = r, .size = size };
+        lc->base = (struct pd_comm){ .ops = &local_ops, .rank = r, .size = size, .device = -1 };
         lc->g = g;
         ranks[r] = &lc->base;
     }

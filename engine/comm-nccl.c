@@ -246,7 +246,8 @@ nccl_comm_alloc(int rank, int size, int device)
 {
     struct nccl_comm *nc = calloc(1, sizeof *nc);
     if (nc)
-        nc->base = (struct pd_comm){ .ops = &nccl_ops, .rank = rank, .size = size };
+        nc->base = (struct pd_comm){ .ops = &nccl_ops, .rank = rank, .size = size,
+                                     .device = device };
     if (nc)
         nc->device = device;
     return nc;

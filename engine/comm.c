@@ -23,6 +23,12 @@ pd_comm_name(const struct pd_comm *c)
     return c->ops->name;
 }
 
+int
+pd_comm_device(const struct pd_comm *c)
+{
+    return c->device;
+}
+
 static int
 check_peer(const struct pd_comm *c, int peer, const char *what, char *err)
 {

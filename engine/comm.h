@@ -35,6 +35,10 @@ int pd_comm_size(const struct pd_comm *c);
 /* "local" or "nccl". */
 const char *pd_comm_name(const struct pd_comm *c);
 
+/* The CUDA device whose memory this rank's collectives take in place (NCCL), or -1: host memory
+ * only (local). */
+int pd_comm_device(const struct pd_comm *c);
+
 /* bytes from buf to rank peer, which must call pd_comm_recv with the same size. */
 int pd_comm_send(struct pd_comm *c, const void *buf, size_t bytes, int peer, char *err);
 int pd_comm_recv(struct pd_comm *c, void *buf, size_t bytes, int peer, char *err);

@@ -7,6 +7,7 @@
 #define PD_FORWARD_CUDA_IMPL_H
 
 #include "engine/forward-impl.h"
+#include "engine/weight-plan.h"
 #include "kernels/backend.h"
 
 #define MAX_DEV_BUFFERS 48
@@ -14,10 +15,11 @@
 struct pd_cuda_ctx {
     struct pd_cuda_exec *x;
     int dev;
-    /* the GGUF data section on the device, and where it starts in the host map */
+    /* the share of the GGUF data section this context reads, on the device (the plan places
+     * each span), and where the section starts in the host map */
     uint8_t *weights;
+    struct pd_weight_plan plan;
     const uint8_t *host_base;
-    size_t weights_bytes;
     float *freq_factors;          /* rope_freqs, or NULL */
     float *k_cache, *v_cache;     /* [n_layer][n_ctx][kv row]; MLA: no v_cache */
     /* activations for n_batch tokens (B), as struct pd_context's CPU scratch */
@@ -25,6 +27,7 @@ struct pd_cuda_ctx {
     int32_t *tokens, *pos;
     /* MoE: router logits [B][X], the choice [B][K], the gathered rows [B*K] */
     float *probs, *rw, *rh, *rx, *rgate, *rup, *rout, *sgate, *sup, *sout, *sg;
+    float *moe_part;   /* [B][E] an expert split's share of an MoE output, summed over ranks */
     int32_t *ids, *row_token, *token_row;
     /* MLA: query bottleneck [B][Rq], queries in latent space [B][H][R+Dr], outputs [B][H][R] */
     float *qa, *qabs, *olat;

@@ -8,11 +8,26 @@
 
 #include "engine/forward-cuda-impl.h"
 #include "engine/sampler.h"
+#include "engine/split.h"
+#include "engine/weight-plan.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- what runs here ---- */
+
+struct each_weight {
+    int (*fn)(const struct pd_weight *, void *);
+    void *ud;
+};
+
+static int
+each_layer_weight(const struct pd_weight *w, bool experts, void *ud)
+{
+    (void)experts;
+    struct each_weight *ew = ud;
+    return ew->fn(w, ew->ud);
+}
 
 /* Every weight of the model, for the checks below. */
 static int
@@ -22,20 +37,10 @@ each_weight(const struct pd_model *m, int (*fn)(const struct pd_weight *, void *
     if ((rc = fn(&m->tok_embd, ud)) || (rc = fn(&m->output_norm, ud)) ||
         (rc = fn(&m->output, ud)))
         return rc;
-    for (int il = 0; il < m->hp.n_layer; il++) {
-        const struct pd_layer *l = &m->layers[il];
-        const struct pd_weight *ws[] = {
-            &l->attn_norm, &l->wq, &l->wk, &l->wv, &l->wo, &l->bq, &l->bk, &l->bv, &l->bo,
-            &l->q_norm, &l->k_norm, &l->ffn_norm, &l->ffn_gate, &l->ffn_up, &l->ffn_down,
-            &l->ffn_gate_inp, &l->ffn_gate_exps, &l->ffn_up_exps, &l->ffn_down_exps,
-            &l->ffn_gate_inp_shexp, &l->ffn_gate_shexp, &l->ffn_up_shexp, &l->ffn_down_shexp,
-            &l->exp_probs_b, &l->wq_a, &l->q_a_norm, &l->wq_b, &l->wkv_a, &l->kv_a_norm,
-            &l->wk_b, &l->wv_b,
-        };
-        for (size_t i = 0; i < PD_ARRAY_SIZE(ws); i++)
-            if ((rc = fn(ws[i], ud)) != 0)
-                return rc;
-    }
+    struct each_weight ew = { fn, ud };
+    for (int il = 0; il < m->hp.n_layer; il++)
+        if ((rc = pd_layer_each_weight(&m->layers[il], each_layer_weight, &ew)) != 0)
+            return rc;
     return 0;
 }
 
@@ -106,20 +111,43 @@ dev_alloc(struct pd_cuda_ctx *g, void *ptr, size_t bytes, const char *what, char
     return 0;
 }
 
+/* "layers 15-29 of 30", "experts 64-127 of 256" or "" (unsplit), for messages. */
+static void
+describe_share(const struct pd_context *c, char *buf, size_t size)
+{
+    const struct pd_part *pt = &c->part;
+    const struct pd_hparams *hp = &c->m->hp;
+    buf[0] = '\0';
+    if (pt->mode == PD_SPLIT_LAYER)
+        snprintf(buf, size, ", layers %d-%d of %d", pt->layer_first, pt->layer_end - 1,
+                 hp->n_layer);
+    else if (pt->mode == PD_SPLIT_EXPERT)
+        snprintf(buf, size, ", experts %d-%d of %d", pt->expert_first, pt->expert_end - 1,
+                 hp->n_expert);
+}
+
+/* The weights this context's share reads (engine/weight-plan.h), copied span by span into one
+ * device buffer. */
 static int
 upload_weights(struct pd_context *c, struct pd_cuda_ctx *g, char *err)
 {
     const struct pd_model *m = c->m;
     const struct pd_gguf *gg = m->gguf;
-    char what[160];
+    char what[200], share[80];
     int rc;
     g->host_base = gg->map + gg->data_offset;
-    g->weights_bytes = (size_t)(gg->size - gg->data_offset);
-    snprintf(what, sizeof what, "the weights of %s", m->name);
-    if ((rc = dev_alloc(g, &g->weights, g->weights_bytes, what, err)) != 0)
+    if ((rc = pd_weight_plan_make(&g->plan, m, c->part.comm ? &c->part : NULL, err)) != 0)
         return rc;
-    CK(pd_cuda_dev_upload(g->x, g->weights, g->host_base, g->weights_bytes, what, err,
-                          PD_ERR_MAX));
+    describe_share(c, share, sizeof share);
+    snprintf(what, sizeof what, "the weights of %s (%.1f GiB%s)", m->name,
+             (double)g->plan.held / (1 << 30), share);
+    if ((rc = dev_alloc(g, &g->weights, g->plan.bytes, what, err)) != 0)
+        return rc;
+    for (int i = 0; i < g->plan.n; i++) {
+        const struct pd_weight_span *sp = &g->plan.spans[i];
+        CK(pd_cuda_dev_upload(g->x, g->weights + sp->dev, g->host_base + sp->first,
+                              sp->end - sp->first, what, err, PD_ERR_MAX));
+    }
     if (m->rope_freqs) {
         size_t n = sizeof(float) * (size_t)(m->hp.rope.n_rot / 2);
         if ((rc = dev_alloc(g, &g->freq_factors, n, "the rope frequency factors", err)) != 0)
@@ -138,7 +166,9 @@ alloc_activations(struct pd_context *c, struct pd_cuda_ctx *g, char *err)
     size_t B = (size_t)c->n_batch, E = (size_t)hp->n_embd, F = (size_t)PD_MAX(hp->n_ff, 1);
     size_t H = (size_t)hp->n_head, HD = H * (size_t)hp->head_dim;
     size_t HDV = H * (size_t)hp->head_dim_v, KD = (size_t)pd_fwd_kv_row(hp);
-    size_t n_layer = (size_t)hp->n_layer, cache = n_layer * (size_t)c->n_ctx * KD;
+    /* the cache holds this context's layers only (a layer split's share) */
+    size_t n_layer = (size_t)hp->n_layer;
+    size_t cache = (size_t)(c->part.layer_end - c->part.layer_first) * (size_t)c->n_ctx * KD;
     bool mla = hp->arch == PD_ARCH_DEEPSEEK2;
     size_t X = (size_t)hp->n_expert, K = (size_t)hp->n_expert_used;
     size_t Fe = (size_t)hp->n_ff_exp, Fs = (size_t)hp->n_ff_shexp;
@@ -173,6 +203,8 @@ alloc_activations(struct pd_context *c, struct pd_cuda_ctx *g, char *err)
         DA(rgate, B * K * Fe, "the expert gates");
         DA(rup, B * K * Fe, "the expert up projections");
         DA(rout, B * K * E, "the expert outputs");
+        if (c->part.mode == PD_SPLIT_EXPERT)
+            DA(moe_part, B * E, "this device's share of the MoE outputs");
         DA(step_ids, n_layer * K, "the decode step's routing");
         DA(step_w, n_layer * K, "the decode step's routing");
         DA(step_h, n_layer, "the decode step's routing");
@@ -258,6 +290,7 @@ pd_cuda_fwd_free(struct pd_context *c)
     if (g->x)
         pd_cuda_exec_bind(g->x, err, sizeof err);
     pd_cuda_exec_free(g->x); /* waits for the stream first */
+    pd_weight_plan_free(&g->plan);
     for (int i = 0; i < g->n_bufs; i++)
         pd_cuda_free(g->bufs[i]);
     free(g->h_pos);
@@ -281,10 +314,14 @@ pd_cuda_fwd_new(struct pd_context *c, int dev, char *err)
     c->cuda = g;
     g->dev = dev;
     const char *graphs = getenv("PONDER_CUDA_GRAPHS"), *sample = getenv("PONDER_CUDA_SAMPLE");
-    g->record = graphs == NULL || strcmp(graphs, "0") != 0;
-    c->device_sampling = sample == NULL || strcmp(sample, "0") != 0;
+    /* an expert split's step has collectives between its kernels: it is not recorded */
+    g->record = (graphs == NULL || strcmp(graphs, "0") != 0) && c->part.mode != PD_SPLIT_EXPERT;
+    /* sampling reads the logits where they are made: on the rank with the head */
+    c->device_sampling = (sample == NULL || strcmp(sample, "0") != 0) && c->part.head;
     if (pd_cuda_exec_new(&g->x, dev, err, PD_ERR_MAX) != 0)
         return PD_EIO;
+    const char *half = getenv("PONDER_CUDA_HALF");
+    pd_cuda_exec_set_half(g->x, half != NULL && strcmp(half, "1") == 0);
     /* the device's logits rows are sized by n_logits: set it first */
     c->n_logits = c->logits_all ? c->n_batch : 1;
     if ((rc = upload_weights(c, g, err)) || (rc = alloc_activations(c, g, err)) ||
@@ -293,5 +330,5 @@ pd_cuda_fwd_new(struct pd_context *c, int dev, char *err)
     c->logits = malloc(sizeof(float) * (size_t)c->n_logits * (size_t)c->m->hp.n_vocab);
     if (c->logits == NULL)
         return pd_errorf(err, PD_ENOMEM, "out of memory for the logits");
-    return 0;
+    return pd_split_part_alloc(c, err);
 }

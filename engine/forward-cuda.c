@@ -38,31 +38,80 @@
  * against 600 KB for V3's vocabulary), are chosen there and come back in one copy; the whole row
  * follows only when the sampler needs it (top-k off). PONDER_CUDA_SAMPLE=0 samples on the host.
  *
- * Not here yet: half-precision prefill products, several GPUs.
+ * In a split (engine/split.h) each rank is a context of this file on its own device, holding only
+ * its share of the weights (engine/weight-plan.h): a pipeline stage runs its layers, from the
+ * hidden state the previous stage sent (pd_cuda_fwd_move_hidden); an expert-parallel rank runs
+ * everything but the products of other ranks' experts (zeros in their place) and sums each MoE
+ * output over the ranks. Collectives take device buffers in place over NCCL, or go through the
+ * host when the ranks share a device (the in-process communicator). An expert split's decode
+ * step is not recorded: its collectives run between the step's kernels.
+ *
+ * PONDER_CUDA_HALF=1 runs prefill's products in half precision (F16, or BF16 for BF16 weights,
+ * accumulated in F32, on tensor cores); by default they are F32, as described above.
  */
 #include "config.h"
 
 #include "engine/forward-cuda-impl.h"
+#include "engine/comm.h"
 #include "engine/sampler.h"
 
 #include <string.h>
 
 /* ---- the forward pass ---- */
 
+/* The device address of weight bytes at host in the file's map. */
+static const void *
+dw_at(const struct pd_cuda_ctx *g, const void *host)
+{
+    size_t at = pd_weight_plan_find(&g->plan, (size_t)((const uint8_t *)host - g->host_base));
+    PD_ASSERT(at != SIZE_MAX);   /* the plan holds every weight this context's share reads */
+    return g->weights + at;
+}
+
 /* The device address of a weight (NULL for an absent one). */
 static const void *
 dw(const struct pd_cuda_ctx *g, const struct pd_weight *w)
 {
-    if (w->data == NULL)
-        return NULL;
-    return g->weights + ((const uint8_t *)w->data - g->host_base);
+    return w->data ? dw_at(g, w->data) : NULL;
 }
 
 /* Expert (or head) e's matrix of a 3-d weight. */
 static const void *
 dw_slice(const struct pd_cuda_ctx *g, const struct pd_weight *w, int64_t e)
 {
-    return (const uint8_t *)dw(g, w) + (size_t)e * w->expert_stride;
+    return dw_at(g, (const uint8_t *)w->data + (size_t)e * w->expert_stride);
+}
+
+/* ---- a split's collectives on device buffers ---- */
+
+enum { XCHG_SEND, XCHG_RECV, XCHG_SUM };
+
+/* A split's send, receive or sum over ranks of n floats of device buffer buf: in place when the
+ * communicator moves device memory (NCCL), else through c->part.host (the in-process
+ * communicator: ranks that share a device, or a build without NCCL). The stream is drained
+ * first, since the collective runs beside it. */
+static int
+exchange(struct pd_context *c, int op, float *buf, size_t n, int peer, char *err)
+{
+    struct pd_cuda_ctx *g = c->cuda;
+    struct pd_comm *comm = c->part.comm;
+    size_t bytes = sizeof(float) * n;
+    float *at = buf;
+    int rc;
+    CK(pd_cuda_exec_sync(g->x, "the work before a split's exchange", err, PD_ERR_MAX));
+    if (pd_comm_device(comm) != g->dev) {
+        PD_ASSERT(n <= (size_t)c->n_batch * (size_t)c->m->hp.n_embd);
+        at = c->part.host;
+        if (op != XCHG_RECV)
+            CK(pd_cuda_dev_download(g->x, at, buf, bytes, "a split's exchange", err,
+                                    PD_ERR_MAX));
+    }
+    rc = op == XCHG_SEND ? pd_comm_send(comm, at, bytes, peer, err)
+       : op == XCHG_RECV ? pd_comm_recv(comm, at, bytes, peer, err)
+                         : pd_comm_all_reduce_sum(comm, at, n, err);
+    if (rc == 0 && at != buf && op != XCHG_SEND)
+        CK(pd_cuda_dev_upload(g->x, buf, at, bytes, "a split's exchange", err, PD_ERR_MAX));
+    return rc;
 }
 
 /* y[T][ldy] = W in[T][ldx] for a whole weight. */
@@ -252,7 +301,7 @@ experts_product(struct pd_context *c, float *out, const struct pd_weight *w, con
     struct pd_cuda_ctx *g = c->cuda;
     const struct pd_moe_scratch *s = &c->moe;
     int64_t n_in = w->ne[0], n_out = w->ne[1];
-    for (int32_t e = 0; e < c->m->hp.n_expert; e++) {
+    for (int32_t e = c->part.expert_first; e < c->part.expert_end; e++) {
         int32_t first = s->offset[e], rows = s->offset[e + 1] - first;
         if (rows == 0)
             continue;
@@ -264,13 +313,40 @@ experts_product(struct pd_context *c, float *out, const struct pd_weight *w, con
 }
 
 /* The decode step's products of the chosen experts: out + k ld_out = W[ids[k]] . (in + k ld_in),
- * the choice read on the device. */
+ * the choice read on the device; zeros for an expert another rank holds. */
 static int
-experts_decode(struct pd_cuda_ctx *g, float *out, int64_t ld_out, const struct pd_weight *w,
+experts_decode(struct pd_context *c, float *out, int64_t ld_out, const struct pd_weight *w,
                const int32_t *ids, int K, const float *in, int64_t ld_in, char *err)
 {
-    return pd_cuda_dev_matvec_experts(g->x, out, ld_out, dw(g, w), w->type, w->expert_stride,
-                                      ids, K, in, ld_in, w->ne[0], w->ne[1], err, PD_ERR_MAX);
+    struct pd_cuda_ctx *g = c->cuda;
+    const struct pd_part *pt = &c->part;
+    return pd_cuda_dev_matvec_experts(g->x, out, ld_out, dw_slice(g, w, pt->expert_first),
+                                      w->type, w->expert_stride, ids, K, pt->expert_first,
+                                      pt->expert_end, in, ld_in, w->ne[0], w->ne[1], err,
+                                      PD_ERR_MAX);
+}
+
+/* An expert split's MoE sum: this rank's experts' weighted outputs summed over ranks, then
+ * added to x, then the shared expert (replicated on every rank), as split.c's
+ * pd_split_moe_reduce does on the CPU. */
+static int
+moe_combine_split(struct pd_context *c, const int32_t *token_row, const float *weights,
+                  const float *sout, const float *sg, int64_t T, char *err)
+{
+    struct pd_cuda_ctx *g = c->cuda;
+    int64_t E = c->m->hp.n_embd;
+    int K = c->m->hp.n_expert_used;
+    CK(pd_cuda_dev_zero(g->x, g->moe_part, sizeof(float) * (size_t)(T * E), err, PD_ERR_MAX));
+    CK(pd_cuda_dev_moe_combine(g->x, g->moe_part, g->rout, token_row, weights, K, NULL, NULL, T,
+                               E, err, PD_ERR_MAX));
+    int rc = exchange(c, XCHG_SUM, g->moe_part, (size_t)(T * E), 0, err);
+    if (rc)
+        return rc;
+    CK(pd_cuda_dev_add(g->x, g->x_, g->moe_part, E, T, E, err, PD_ERR_MAX));
+    if (sout)
+        CK(pd_cuda_dev_moe_combine(g->x, g->x_, NULL, NULL, NULL, 0, sout, sg, T, E, err,
+                                   PD_ERR_MAX));
+    return 0;
 }
 
 /* moe.c's pd_moe_forward: reads xn, adds to x, records the routing. */
@@ -291,10 +367,10 @@ moe_forward(struct pd_context *c, const struct pd_layer *l, int il, int64_t T, c
         CK(project(g, g->probs, hp->n_expert, &l->ffn_gate_inp, g->xn, E, 1, err));
         CK(pd_cuda_dev_moe_route(g->x, ids, w, g->step_h + im, g->probs,
                                  dw(g, &l->exp_probs_b), 1, &r, err, PD_ERR_MAX));
-        CK(experts_decode(g, g->rgate, Fe, &l->ffn_gate_exps, ids, (int)K, g->xn, 0, err));
-        CK(experts_decode(g, g->rup, Fe, &l->ffn_up_exps, ids, (int)K, g->xn, 0, err));
+        CK(experts_decode(c, g->rgate, Fe, &l->ffn_gate_exps, ids, (int)K, g->xn, 0, err));
+        CK(experts_decode(c, g->rup, Fe, &l->ffn_up_exps, ids, (int)K, g->xn, 0, err));
         CK(pd_cuda_dev_swiglu(g->x, g->rgate, g->rgate, g->rup, K * Fe, err, PD_ERR_MAX));
-        CK(experts_decode(g, g->rout, E, &l->ffn_down_exps, ids, (int)K, g->rgate, Fe, err));
+        CK(experts_decode(c, g->rout, E, &l->ffn_down_exps, ids, (int)K, g->rgate, Fe, err));
         token_row = g->step_rows;
         weights = w;
     } else {
@@ -302,6 +378,9 @@ moe_forward(struct pd_context *c, const struct pd_layer *l, int il, int64_t T, c
         if (rc)
             return rc;
         CK(pd_cuda_dev_gather(g->x, g->rx, g->xn, g->row_token, T * K, E, err, PD_ERR_MAX));
+        if (c->part.mode == PD_SPLIT_EXPERT)   /* the rows of other ranks' experts stay zeros */
+            CK(pd_cuda_dev_zero(g->x, g->rout, sizeof(float) * (size_t)(T * K * E), err,
+                                PD_ERR_MAX));
         CK(experts_product(c, g->rgate, &l->ffn_gate_exps, g->rx, err));
         CK(experts_product(c, g->rup, &l->ffn_up_exps, g->rx, err));
         CK(pd_cuda_dev_swiglu(g->x, g->rgate, g->rgate, g->rup, T * K * Fe, err, PD_ERR_MAX));
@@ -323,6 +402,8 @@ moe_forward(struct pd_context *c, const struct pd_layer *l, int il, int64_t T, c
             sg = g->sg;
         }
     }
+    if (c->part.mode == PD_SPLIT_EXPERT)
+        return moe_combine_split(c, token_row, weights, sout, sg, T, err);
     CK(pd_cuda_dev_moe_combine(g->x, g->x_, g->rout, token_row, weights, (int)K, sout, sg, T, E,
                                err, PD_ERR_MAX));
     return 0;
@@ -366,13 +447,18 @@ batch_ops(struct pd_context *c, int64_t T, char *err)
     struct pd_cuda_ctx *g = c->cuda;
     const struct pd_model *m = c->m;
     const struct pd_hparams *hp = &m->hp;
+    const struct pd_part *pt = &c->part;
     int64_t E = hp->n_embd, V = hp->n_vocab;
     int rc;
-    CK(pd_cuda_dev_embed(g->x, g->x_, dw(g, &m->tok_embd), m->tok_embd.type, g->tokens, E, T,
-                         err, PD_ERR_MAX));
-    for (int il = 0; il < hp->n_layer; il++)
+    /* a later pipeline stage starts from the hidden state the previous one sent */
+    if (pt->embed)
+        CK(pd_cuda_dev_embed(g->x, g->x_, dw(g, &m->tok_embd), m->tok_embd.type, g->tokens, E,
+                             T, err, PD_ERR_MAX));
+    for (int il = pt->layer_first; il < pt->layer_end; il++)
         if ((rc = layer_forward(c, il, T, err)) != 0)
             return rc;
+    if (!pt->head)
+        return 0;
     /* only the rows whose logits are wanted go through the head */
     int64_t first = c->logits_all ? 0 : T - 1;
     CK(rmsnorm(g, g->xn, E, g->x_ + first * E, E, &m->output_norm, T - first, E, hp->rms_eps,
@@ -407,8 +493,24 @@ decode_step_ops(struct pd_context *c, char *err)
     return 0;
 }
 
+/* The MoE layers this context runs, as indices of the routing trace: [*first, *end). */
+static void
+own_moe_layers(const struct pd_context *c, int32_t *first, int32_t *end)
+{
+    const struct pd_moe_scratch *s = &c->moe;
+    *first = *end = 0;
+    for (int32_t il = c->part.layer_first; il < c->part.layer_end; il++)
+        if (s->index_of[il] >= 0) {
+            if (*end == 0)
+                *first = s->index_of[il];
+            *end = s->index_of[il] + 1;
+        }
+}
+
 /* One batch of T <= n_batch tokens at n_past, its logits (and a decode step's routing trace,
- * which prefill records as it goes) back on the host. */
+ * which prefill records as it goes) back on the host. A pipeline stage without the head has no
+ * logits, and brings back the trace of its own layers only: the rest came from the stages
+ * before it. */
 static int
 run_batch(struct pd_context *c, const int32_t *tokens, int64_t T, char *err)
 {
@@ -428,20 +530,23 @@ run_batch(struct pd_context *c, const int32_t *tokens, int64_t T, char *err)
     if ((rc = T == 1 ? decode_step_ops(c, err) : batch_ops(c, T, err)) != 0)
         return rc;
     /* deferred, the logits stay on the device for pd_cuda_fwd_candidates */
-    c->logits_pending = c->defer_logits && !c->logits_all;
-    if (!c->logits_pending)
+    c->logits_pending = c->part.head && c->defer_logits && !c->logits_all;
+    if (c->part.head && !c->logits_pending)
         CK(pd_cuda_dev_download(g->x, c->logits, g->logits,
                                 sizeof(float) * (size_t)((T - first) * V), "the logits", err,
                                 PD_ERR_MAX));
+    int32_t lf, le;
     if (T == 1 && s->n_layers > 0) {
         /* a lone token's trace rows are [layer][K], the slots' layout */
-        size_t n = (size_t)s->n_layers * (size_t)K;
-        CK(pd_cuda_dev_download(g->x, s->ids, g->step_ids, sizeof(int32_t) * n, "the routing",
-                                err, PD_ERR_MAX));
-        CK(pd_cuda_dev_download(g->x, s->weights, g->step_w, sizeof(float) * n, "the routing",
-                                err, PD_ERR_MAX));
-        CK(pd_cuda_dev_download(g->x, s->entropy, g->step_h, sizeof(float) * (size_t)s->n_layers,
+        own_moe_layers(c, &lf, &le);
+        size_t at = (size_t)lf * (size_t)K, n = (size_t)(le - lf) * (size_t)K;
+        CK(pd_cuda_dev_download(g->x, s->ids + at, g->step_ids + at, sizeof(int32_t) * n,
                                 "the routing", err, PD_ERR_MAX));
+        CK(pd_cuda_dev_download(g->x, s->weights + at, g->step_w + at, sizeof(float) * n,
+                                "the routing", err, PD_ERR_MAX));
+        CK(pd_cuda_dev_download(g->x, s->entropy + lf, g->step_h + lf,
+                                sizeof(float) * (size_t)(le - lf), "the routing", err,
+                                PD_ERR_MAX));
     }
     return 0;
 }
@@ -461,6 +566,24 @@ pd_cuda_fwd_decode(struct pd_context *c, const int32_t *tokens, int32_t n, char 
         c->n_past += c->T;
     }
     return 0;
+}
+
+int
+pd_cuda_fwd_batch(struct pd_context *c, const int32_t *tokens, int32_t T, char *err)
+{
+    CK(pd_cuda_exec_bind(c->cuda->x, err, PD_ERR_MAX));
+    int rc = run_batch(c, tokens, T, err);
+    if (rc)
+        c->T = 0;
+    return rc;
+}
+
+int
+pd_cuda_fwd_move_hidden(struct pd_context *c, int32_t T, int peer, bool send, char *err)
+{
+    CK(pd_cuda_exec_bind(c->cuda->x, err, PD_ERR_MAX));
+    return exchange(c, send ? XCHG_SEND : XCHG_RECV, c->cuda->x_,
+                    (size_t)T * (size_t)c->m->hp.n_embd, peer, err);
 }
 
 int

@@ -48,6 +48,8 @@ struct pd_part {
     int32_t expert_first, expert_end;   /* experts [first, end) whose products run here */
     bool embed, head;                   /* this rank embeds the tokens, computes the logits */
     float *moe_out;                     /* [B][E] expert split: this rank's share of an output */
+    float *host;                        /* [B][E] a CUDA rank's host staging for exchanges that
+                                           do not take device memory (forward-cuda.c) */
     int32_t *tokens;                    /* a follower's copy of the tokens of a decode */
     size_t tokens_cap;
     bool live;                          /* fully made: its group may be told to stop */
@@ -171,6 +173,10 @@ int pd_cuda_fwd_supported(const struct pd_model *m, char *err);
 int pd_cuda_fwd_new(struct pd_context *c, int dev, char *err);
 void pd_cuda_fwd_free(struct pd_context *c);
 int pd_cuda_fwd_decode(struct pd_context *c, const int32_t *tokens, int32_t n, char *err);
+/* A split rank's share of one batch of T <= n_batch tokens at n_past (n_past is the caller's to
+ * advance), and a pipeline hand-off of the hidden state of T tokens to or from rank peer. */
+int pd_cuda_fwd_batch(struct pd_context *c, const int32_t *tokens, int32_t T, char *err);
+int pd_cuda_fwd_move_hidden(struct pd_context *c, int32_t T, int peer, bool send, char *err);
 int pd_cuda_fwd_device(const struct pd_context *c);
 /* forward-cuda.c: the deferred last logits row to the host; the candidates of the last row,
  * chosen on the device (struct pd_candidates, sampler.h). */

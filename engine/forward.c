@@ -17,6 +17,7 @@
 #include "config.h"
 
 #include "engine/forward-impl.h"
+#include "engine/comm.h"
 #include "engine/model.h"
 #include "engine/sampler.h"
 #include "kernels/backend.h"
@@ -140,9 +141,21 @@ pd_context_repacked(const struct pd_context *c)
     return c->repack && c->m->repacked != NULL;
 }
 
-/* The backend a context of m runs on: pd_backend_resolve's answer, then CUDA only for an unsplit
- * model whose weights and shapes the CUDA forward takes. AUTO falls back to the CPU and says why
- * in note; an explicit --backend cuda that cannot run is an error saying what to do. */
+/* The CUDA device a context runs on: its communicator's (a rank of an NCCL group), else the
+ * first of --gpus (a rank of an in-process group gets its own), else 0. */
+static int
+context_device(const struct pd_context_params *p)
+{
+    if (p->comm && pd_comm_device(p->comm) >= 0)
+        return pd_comm_device(p->comm);
+    return p->n_devices >= 1 ? p->devices[0] : 0;
+}
+
+/* The backend a context of m runs on: pd_backend_resolve's answer, then CUDA only for a model
+ * whose weights and shapes the CUDA forward takes, on devices that exist. AUTO falls back to the
+ * CPU and says why in note; an explicit --backend cuda that cannot run is an error saying what to
+ * do. An in-process group is checked here once, for all its devices, and its ranks are made with
+ * the backend it resolved to. */
 static int
 choose_backend(const struct pd_model *m, const struct pd_context_params *p, int *got, char *note,
                char *err)
@@ -151,17 +164,14 @@ choose_backend(const struct pd_model *m, const struct pd_context_params *p, int 
     if (rc || *got != PD_BACKEND_CUDA)
         return rc;
     bool explicit = p->backend == PD_BACKEND_CUDA;
-    int dev = p->n_devices == 1 ? p->devices[0] : 0;
+    int dev = context_device(p);
     char why[PD_ERR_MAX], desc[160] = "";
-    if (p->split != PD_SPLIT_NONE || p->n_devices > 1 || p->comm != NULL) {
-        if (explicit)
-            return pd_errorf(err, PD_EUNSUPPORTED, "the CUDA backend runs a model on one GPU "
-                             "for now (no --split, one device in --gpus): use --backend cpu to "
-                             "split over CPU ranks");
-        *got = PD_BACKEND_CPU;
-        snprintf(note, PD_ERR_MAX, "cpu: a split runs on CPU ranks (CUDA runs unsplit models)");
-        return 0;
-    }
+    int n_devices = PD_MIN(p->n_devices, PD_MAX_DEVICES);   /* more: the split refuses them */
+    if (p->comm == NULL)
+        for (int r = 1; r < n_devices; r++)
+            if (p->devices[r] < 0 || p->devices[r] >= pd_cuda_device_count())
+                return pd_errorf(err, PD_EINVAL, "no CUDA device %d (%d found)", p->devices[r],
+                                 pd_cuda_device_count());
     if (p->n_lora > 0) {
         if (explicit)
             return pd_errorf(err, PD_EUNSUPPORTED, "the CUDA backend does not apply LoRA "
@@ -181,7 +191,16 @@ choose_backend(const struct pd_model *m, const struct pd_context_params *p, int 
         return 0;
     }
     pd_cuda_device_describe(dev, desc, sizeof desc);
-    snprintf(note, PD_ERR_MAX, "cuda: device %d (%s)", dev, desc);
+    if (p->comm == NULL && p->n_devices > 1) {
+        size_t at = (size_t)snprintf(note, PD_ERR_MAX, "cuda: devices");
+        for (int r = 0; r < n_devices && at < PD_ERR_MAX; r++)
+            at += (size_t)snprintf(note + at, PD_ERR_MAX - at, "%s%d", r ? "," : " ",
+                                   p->devices[r]);
+        if (at < PD_ERR_MAX)
+            snprintf(note + at, PD_ERR_MAX - at, " (device %d: %s)", dev, desc);
+    } else {
+        snprintf(note, PD_ERR_MAX, "cuda: device %d (%s)", dev, desc);
+    }
     return 0;
 }
 
@@ -203,7 +222,7 @@ pd_context_new(struct pd_context **out, struct pd_model *m, const struct pd_cont
     if (rc)
         return rc;
     if ((p->split != PD_SPLIT_NONE || p->n_devices > 1) && p->comm == NULL)
-        return pd_split_group_new(out, m, p, err);
+        return pd_split_group_new(out, m, p, backend, note, err);
     struct pd_context *c = calloc(1, sizeof *c);
     if (c == NULL)
         return pd_errorf(err, PD_ENOMEM, "out of memory");
@@ -223,7 +242,7 @@ pd_context_new(struct pd_context **out, struct pd_model *m, const struct pd_cont
     if ((rc = pd_split_part_init(c, p, err)) != 0)
         goto fail;
     if (backend == PD_BACKEND_CUDA)
-        rc = pd_cuda_fwd_new(c, p->n_devices == 1 ? p->devices[0] : 0, err);
+        rc = pd_cuda_fwd_new(c, context_device(p), err);
     else
         rc = alloc_buffers(c, p, err);
     if (rc)
@@ -474,10 +493,10 @@ pd_context_decode(struct pd_context *c, const int32_t *tokens, int32_t n, char *
     if (c->logits_all && n > c->n_batch)
         return pd_errorf(err, PD_EINVAL, "with all logits kept, at most %d tokens a call",
                          c->n_batch);
-    if (c->cuda)
-        return pd_cuda_fwd_decode(c, tokens, n, err);
     if (c->part.comm)
         return pd_split_decode(c, tokens, n, err);
+    if (c->cuda)
+        return pd_cuda_fwd_decode(c, tokens, n, err);
     for (int32_t done = 0; done < n; done += c->T) {
         pd_fwd_run(c, tokens + done, PD_MIN(n - done, c->n_batch));
         c->n_past += c->T;

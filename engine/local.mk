@@ -5,5 +5,6 @@ engine_libengine_a_SOURCES += \
 	%reldir%/forward.c %reldir%/forward-impl.h %reldir%/moe.c %reldir%/route.c %reldir%/route.h \
 	%reldir%/mla.c \
 	%reldir%/forward-cuda.c %reldir%/forward-cuda-impl.h \
-	%reldir%/forward-cuda-setup.c %reldir%/lora.c %reldir%/lora.h %reldir%/lora-fwd.c \
+	%reldir%/forward-cuda-setup.c %reldir%/weight-plan.c %reldir%/weight-plan.h \
+	%reldir%/lora.c %reldir%/lora.h %reldir%/lora-fwd.c \
 	%reldir%/generate.c %reldir%/generate.h %reldir%/event.h

@@ -180,7 +180,12 @@ pd_split_part_alloc(struct pd_context *c, char *err)
     struct pd_part *pt = &c->part;
     if (pt->comm == NULL)
         return 0;
-    if (pt->mode == PD_SPLIT_EXPERT) {
+    if (c->cuda) {
+        /* a CUDA rank stages through the host what its communicator takes only there */
+        pt->host = malloc(sizeof(float) * (size_t)c->n_batch * (size_t)c->m->hp.n_embd);
+        if (pt->host == NULL)
+            return pd_errorf(err, PD_ENOMEM, "out of memory for the split's staging buffer");
+    } else if (pt->mode == PD_SPLIT_EXPERT) {
         pt->moe_out = malloc(sizeof(float) * (size_t)c->n_batch * (size_t)c->m->hp.n_embd);
         if (pt->moe_out == NULL)
             return pd_errorf(err, PD_ENOMEM, "out of memory for the expert split's outputs");
@@ -233,14 +238,31 @@ move_trace(struct pd_context *c, int64_t T, int peer, bool send, char *err)
     return 0;
 }
 
-/* A pipeline hand-off: the hidden state and the trace so far, to or from peer. */
+/* A pipeline hand-off: the hidden state (on a CUDA rank, on its device) and the trace so far, to
+ * or from peer. */
 static int
 move_stage(struct pd_context *c, int64_t T, int peer, bool send, char *err)
 {
     size_t bytes = sizeof(float) * (size_t)T * (size_t)c->m->hp.n_embd;
-    int rc = send ? pd_comm_send(c->part.comm, c->x, bytes, peer, err)
+    int rc;
+    if (c->cuda)
+        rc = pd_cuda_fwd_move_hidden(c, (int32_t)T, peer, send, err);
+    else
+        rc = send ? pd_comm_send(c->part.comm, c->x, bytes, peer, err)
                   : pd_comm_recv(c->part.comm, c->x, bytes, peer, err);
     return rc ? rc : move_trace(c, T, peer, send, err);
+}
+
+/* This rank's share of one batch. */
+static int
+run_share(struct pd_context *c, const int32_t *tokens, int32_t T, char *err)
+{
+    struct pd_part *pt = &c->part;
+    if (c->cuda)
+        return pd_cuda_fwd_batch(c, tokens, T, err);
+    pt->status = 0;
+    pd_fwd_run(c, tokens, T);
+    return pt->status ? pd_errorf(err, pt->status, "%s", pt->err) : 0;
 }
 
 /* The last stage's logits and trace back to rank 0. */
@@ -271,10 +293,8 @@ rank_decode(struct pd_context *c, const int32_t *tokens, int32_t n, char *err)
         int32_t T = PD_MIN(n - done, c->n_batch);
         if (layer && rank > 0 && (rc = move_stage(c, T, rank - 1, false, err)) != 0)
             return rc;
-        pt->status = 0;
-        pd_fwd_run(c, tokens + done, T);
-        if (pt->status)
-            return pd_errorf(err, pt->status, "%s", pt->err);
+        if ((rc = run_share(c, tokens + done, T, err)) != 0)
+            return rc;
         if (layer && rank < size - 1 && (rc = move_stage(c, T, rank + 1, true, err)) != 0)
             return rc;
         c->n_past += T;
@@ -422,9 +442,27 @@ open_gate(struct pd_split_group *g, int value)
     pthread_mutex_unlock(&g->mu);
 }
 
+/* The communicators of an in-process group: NCCL between CUDA ranks on distinct devices, else
+ * the local one (CPU ranks; CUDA ranks sharing a device, or a build without NCCL: their
+ * exchanges then go through host memory). */
+static int
+group_comms(struct pd_split_group *g, const struct pd_context_params *p, int backend, char *err)
+{
+    bool distinct = backend == PD_BACKEND_CUDA && pd_comm_nccl_available();
+    for (int r = 0; r < g->size && distinct; r++)
+        for (int q = 0; q < r; q++)
+            distinct = distinct && p->devices[q] != p->devices[r];
+    if (!distinct)
+        return pd_comm_local_new(g->comm, g->size, err);
+    int devices[PD_MAX_DEVICES];
+    for (int r = 0; r < g->size; r++)
+        devices[r] = p->devices[r];
+    return pd_comm_nccl_new_group(g->comm, devices, g->size, err);
+}
+
 int
 pd_split_group_new(struct pd_context **out, struct pd_model *m,
-                   const struct pd_context_params *p, char *err)
+                   const struct pd_context_params *p, int backend, const char *note, char *err)
 {
     int size = p->n_devices;
     int mode = p->split != PD_SPLIT_NONE ? p->split : PD_SPLIT_LAYER;   /* llama.cpp's default */
@@ -440,14 +478,17 @@ pd_split_group_new(struct pd_context **out, struct pd_model *m,
     g->size = size;
     pthread_mutex_init(&g->mu, NULL);
     pthread_cond_init(&g->cv, NULL);
-    int rc = pd_comm_local_new(g->comm, size, err);
+    int rc = group_comms(g, p, backend, err);
     /* the threads are shared out: each rank gets its part of the machine */
     struct pd_context_params rp = *p;
     rp.split = mode;
+    rp.backend = backend;
+    rp.n_devices = 1;
     int total = p->n_threads > 0 ? p->n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     rp.n_threads = PD_MAX(1, total / size);
     for (int r = 0; r < size && rc == 0; r++) {
         rp.comm = g->comm[r];
+        rp.devices[0] = p->devices[r];
         if ((rc = pd_context_new(&g->ctx[r], m, &rp, err)) == 0) {
             g->ctx[r]->part.live = false;   /* no QUIT to send until the group runs */
             g->ctx[r]->part.group = g;
@@ -468,6 +509,7 @@ pd_split_group_new(struct pd_context **out, struct pd_model *m,
         return rc;
     }
     g->ctx[0]->part.live = true;
+    snprintf(g->ctx[0]->backend_note, sizeof g->ctx[0]->backend_note, "%s", note);
     *out = g->ctx[0];
     return 0;
 }
@@ -483,8 +525,10 @@ pd_split_release(struct pd_context *c)
         group_free(pt->group);
     pt->group = NULL;
     free(pt->moe_out);
+    free(pt->host);
     free(pt->tokens);
     pt->moe_out = NULL;
+    pt->host = NULL;
     pt->tokens = NULL;
     pt->comm = NULL;
 }

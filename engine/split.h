@@ -1,9 +1,10 @@
 /*
  * split.h: one model over several devices: the backend choice, and the two partitionings.
  *
- * A split runs one pd_context per rank, each rank a device (a GPU through NCCL, or a CPU
- * "device": a thread of this process with its own thread pool, through the local communicator
- * of engine/comm.h). Rank 0 is the driver: the context the caller holds. Its pd_context_decode
+ * A split runs one pd_context per rank, each rank a device (a GPU: a CUDA context holding only
+ * its share of the weights, through NCCL, or through the local communicator when ranks share a
+ * GPU; or a CPU "device": a thread of this process with its own thread pool, through the local
+ * communicator of engine/comm.h). Rank 0 is the driver: the context the caller holds. Its pd_context_decode
  * broadcasts the tokens to the other ranks, every rank runs its share of the forward pass, and
  * rank 0 ends up with the logits and the routing trace of the whole model, so generation, token
  * events and the session store do not know there is a split.
@@ -92,9 +93,11 @@ int pd_split_serve(struct pd_context *c, char *err);
 
 /* ---- for engine/forward.c and engine/moe.c only ---- */
 
-/* pd_context_new of a split context: the in-process group (returns its driver in *out). */
+/* pd_context_new of a split context: the in-process group (returns its driver in *out), its
+ * ranks on backend (resolved for the whole group; note says why, for pd_context_backend). */
 int pd_split_group_new(struct pd_context **out, struct pd_model *m,
-                       const struct pd_context_params *p, char *err);
+                       const struct pd_context_params *p, int backend, const char *note,
+                       char *err);
 /* Fill c->part for a rank of p->comm's group (or the whole model when p->comm is NULL); called
  * before the buffers are planned, since the KV cache holds only the rank's layers. */
 int pd_split_part_init(struct pd_context *c, const struct pd_context_params *p, char *err);

@@ -18,3 +18,10 @@ check_PROGRAMS += tests/test-comm tests/test-split
 TESTS += tests/test-comm tests/test-split
 tests_test_comm_SOURCES = tests/test-comm.c
 tests_test_split_SOURCES = tests/test-split.c
+
+check_PROGRAMS += tests/test-weight-plan
+TESTS += tests/test-weight-plan
+tests_test_weight_plan_SOURCES = tests/test-weight-plan.c
+
+TESTS += tests/test-group-cli.sh
+EXTRA_DIST += tests/test-group-cli.sh

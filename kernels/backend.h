@@ -173,6 +173,11 @@ struct pd_cuda_exec;
 int pd_cuda_exec_new(struct pd_cuda_exec **out, int dev, char *err, size_t err_size);
 void pd_cuda_exec_free(struct pd_cuda_exec *x);
 
+/* Prefill products (T > 1) in half precision from now on (half = 1: F16 weights and activations,
+ * BF16 for BF16 weights, F32 accumulation, on tensor cores, as pd_cuda_matmul with half = 1) or
+ * in F32 (half = 0, the default: the CPU's precise arithmetic). Decode products are unchanged. */
+void pd_cuda_exec_set_half(struct pd_cuda_exec *x, int half);
+
 /* Make x's device the calling thread's current one (a context may be used from several threads,
  * one at a time); 0, or -1 with a message. */
 int pd_cuda_exec_bind(struct pd_cuda_exec *x, char *err, size_t err_size);
@@ -194,6 +199,9 @@ int pd_cuda_dev_upload(struct pd_cuda_exec *x, void *dst, const void *src, size_
 int pd_cuda_dev_download(struct pd_cuda_exec *x, void *dst, const void *src, size_t n,
                          const char *what, char *err, size_t err_size);
 
+/* n bytes of dst (device) set to zero, queued. */
+int pd_cuda_dev_zero(struct pd_cuda_exec *x, void *dst, size_t n, char *err, size_t err_size);
+
 /* dst[r][0..cols) = src[r][0..cols) for rows rows, floats, device to device. */
 int pd_cuda_dev_copy2d(struct pd_cuda_exec *x, float *dst, int64_t ld_dst, const float *src,
                        int64_t ld_src, int64_t rows, int64_t cols, char *err, size_t err_size);
@@ -206,11 +214,14 @@ int pd_cuda_dev_kv_store(struct pd_cuda_exec *x, float *cache, int64_t rw, const
 
 /* The decode products of an MoE layer's experts, for one token, with the choice read on the
  * device: y + k ld_out = W[ids[k]] . (in + k ld_in) for k < K, W's experts expert_stride bytes
- * apart (ld_in 0: the same input for all). Nothing waits for the router. */
+ * apart (ld_in 0: the same input for all). Only experts [held_first, held_end) are on this
+ * device (an expert split; w points at expert held_first): a choice outside them gets zeros.
+ * Nothing waits for the router. */
 int pd_cuda_dev_matvec_experts(struct pd_cuda_exec *x, float *y, int64_t ld_out, const void *w,
                                int wtype, size_t expert_stride, const int32_t *ids, int K,
-                               const float *in, int64_t ld_in, int64_t n_in, int64_t n_out,
-                               char *err, size_t err_size);
+                               int32_t held_first, int32_t held_end, const float *in,
+                               int64_t ld_in, int64_t n_in, int64_t n_out, char *err,
+                               size_t err_size);
 
 /* y[t][ldy] = W . in[t][ldx] for t < T: the decode kernel of pd_cuda_matvec when T = 1, else the
  * weights dequantized to F32 a block of rows at a time and cublasGemmEx in F32 (no TF32), as

@@ -20,6 +20,10 @@
  *             relative (gate probabilities from logits that agree to the above), entropy within
  *             1e-4 absolute
  * The greedy tokens of the decode steps are the same on both sides as a consequence (checked).
+ *
+ * The same scenarios run again with the CUDA side split over ranks (engine/split.h): on one
+ * device, ranks sharing it exchange through the host; with two devices, over NCCL. Same
+ * tolerances: a split changes only where the MoE sum is added up.
  */
 #include "config.h"
 
@@ -44,12 +48,26 @@ static const char *const fixtures[] = {
     "models/SmolLM2-135M-Instruct.Q4_1.gguf",
 };
 
+/* How the CUDA side is laid out: one device, or a split over ranks on devices. */
+struct layout {
+    int split;          /* enum pd_split_mode */
+    int n;              /* ranks (0: unsplit) */
+    int devices[4];
+    const char *label;  /* for the test names */
+};
+
 static struct pd_context *
-new_context(struct pd_model *m, int backend, bool all, char *err)
+new_context(struct pd_model *m, int backend, bool all, const struct layout *lay, char *err)
 {
     struct pd_context_params cp;
     pd_context_params_default(&cp);
     cp.backend = backend;
+    if (lay && lay->n > 0) {
+        cp.split = lay->split;
+        cp.n_devices = lay->n;
+        for (int r = 0; r < lay->n; r++)
+            cp.devices[r] = lay->devices[r];
+    }
     cp.n_ctx = 64;
     cp.n_batch = all ? 8 : 4;
     cp.n_threads = 2;
@@ -154,32 +172,22 @@ argmax(const float *x, int32_t n)
     return best;
 }
 
+/* The scenarios of the header on the CUDA layout lay against the CPU's unsplit precise context. */
 static void
-check_model(const char *rel)
+check_layout(struct pd_model *m, const char *model, const struct layout *lay)
 {
-    const char *path = test_path(rel);
-    char err[PD_ERR_MAX] = "";
-    struct pd_model *m = NULL;
-    if (pd_model_load(&m, path, err) != 0) {
-        if (strncmp(rel, "models/", 7) == 0) {
-            diag("%s not here (tests/fetch-model gets it): skipped", rel);
-            return;
-        }
-        ok(0, "%s loads: %s", rel, err);
-        return;
-    }
-    struct pd_context *gpu = new_context(m, PD_BACKEND_CUDA, true, err);
+    char err[PD_ERR_MAX] = "", rel[200];
+    snprintf(rel, sizeof rel, "%s%s%s", model, lay->n ? ", " : "", lay->label);
+    struct pd_context *gpu = new_context(m, PD_BACKEND_CUDA, true, lay, err);
     if (gpu == NULL) {
         /* a weight type the CUDA kernels lack is a refusal that says so, not a failure */
         ok(strstr(err, "no CUDA kernel") != NULL, "%s: CUDA context refused only for a weight "
            "type (%s)", rel, err);
-        pd_model_free(m);
         return;
     }
-    struct pd_context *cpu = new_context(m, PD_BACKEND_CPU, true, err);
+    struct pd_context *cpu = new_context(m, PD_BACKEND_CPU, true, NULL, err);
     if (!ok(cpu != NULL, "%s: CPU context (%s)", rel, cpu ? "ok" : err)) {
         pd_context_free(gpu);
-        pd_model_free(m);
         return;
     }
     ok(pd_context_backend(gpu, NULL, 0) == PD_BACKEND_CUDA, "%s: the CUDA context runs on CUDA",
@@ -209,14 +217,52 @@ check_model(const char *rel)
        "%s: after truncating to 5: logits and routing agree", rel);
     pd_context_free(cpu);
     pd_context_free(gpu);
-    gpu = new_context(m, PD_BACKEND_CUDA, false, err);
-    cpu = gpu ? new_context(m, PD_BACKEND_CPU, false, err) : NULL;
+    gpu = new_context(m, PD_BACKEND_CUDA, false, lay, err);
+    cpu = gpu ? new_context(m, PD_BACKEND_CPU, false, NULL, err) : NULL;
     ok(gpu && cpu && step(gpu, cpu, prompt, 11, false, "11 tokens in batches of 4", &worst),
        "%s: one call of three batches: the last logits and routing agree%s%s", rel,
        gpu && cpu ? "" : ": ", gpu && cpu ? "" : err);
     diag("%s: largest logit error %.3g of the row's largest logit", rel, worst);
     pd_context_free(cpu);
     pd_context_free(gpu);
+}
+
+/* Splits: ranks sharing device 0 (the in-process communicator, exchanges through the host), a
+ * pipeline with more ranks than the fixtures' layers (a stage with none), and over devices 0 and
+ * 1 through NCCL where there are two. */
+static const struct layout layouts[] = {
+    { PD_SPLIT_NONE, 0, { 0 }, "" },
+    { PD_SPLIT_LAYER, 2, { 0, 0 }, "layer split over 2 ranks on device 0" },
+    { PD_SPLIT_EXPERT, 2, { 0, 0 }, "expert split over 2 ranks on device 0" },
+    { PD_SPLIT_LAYER, 4, { 0, 0, 0, 0 }, "layer split over 4 ranks on device 0" },
+    { PD_SPLIT_EXPERT, 3, { 0, 0, 0 }, "expert split over 3 ranks on device 0" },
+    { PD_SPLIT_LAYER, 2, { 0, 1 }, "layer split over devices 0,1" },
+    { PD_SPLIT_EXPERT, 2, { 0, 1 }, "expert split over devices 0,1" },
+};
+
+static void
+check_model(const char *rel)
+{
+    char err[PD_ERR_MAX] = "";
+    struct pd_model *m = NULL;
+    if (pd_model_load(&m, test_path(rel), err) != 0) {
+        if (strncmp(rel, "models/", 7) == 0) {
+            diag("%s not here (tests/fetch-model gets it): skipped", rel);
+            return;
+        }
+        ok(0, "%s loads: %s", rel, err);
+        return;
+    }
+    for (size_t i = 0; i < PD_ARRAY_SIZE(layouts); i++) {
+        const struct layout *lay = &layouts[i];
+        bool second = false;
+        for (int r = 0; r < lay->n; r++)
+            second = second || lay->devices[r] > 0;
+        if ((second && pd_cuda_device_count() < 2) ||
+            (lay->split == PD_SPLIT_EXPERT && m->hp.n_expert < lay->n))
+            continue;
+        check_layout(m, rel, lay);
+    }
     pd_model_free(m);
 }
 

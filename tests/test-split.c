@@ -192,9 +192,17 @@ check_refusals(struct pd_model *dense)
     is_int(pd_context_new(&c, dense, &p, err), PD_EINVAL, "too many devices refused");
     p.n_devices = 2;
     p.backend = PD_BACKEND_CUDA;
-    is_int(pd_context_new(&c, dense, &p, err), PD_EUNSUPPORTED,
-           "--backend cuda over 2 devices: refused (one GPU, or no device here)");
-    ok(strstr(err, "--backend cpu") != NULL, "... and says what to do: %s", err);
+    p.devices[0] = 0;
+    p.devices[1] = 1023;
+    if (pd_cuda_device_count() == 0) {
+        is_int(pd_context_new(&c, dense, &p, err), PD_EUNSUPPORTED,
+               "--backend cuda over 2 devices, none here: refused");
+        ok(strstr(err, "--backend cpu") != NULL, "... and says what to do: %s", err);
+    } else {
+        is_int(pd_context_new(&c, dense, &p, err), PD_EINVAL,
+               "--backend cuda over a device that is not there: refused");
+        ok(strstr(err, "no CUDA device 1023") != NULL, "... and names it: %s", err);
+    }
     int got = -1;
     is_int(pd_backend_resolve(PD_BACKEND_AUTO, &got, err), 0, "auto resolves");
     is_int(got, pd_cuda_device_count() > 0 ? PD_BACKEND_CUDA : PD_BACKEND_CPU,
@@ -211,6 +219,7 @@ check_describe(struct pd_model *m)
     struct pd_context_params p;
     struct pd_context *c = NULL;
     pd_context_params_default(&p);
+    p.backend = PD_BACKEND_CPU;
     p.n_ctx = 16;
     p.split = PD_SPLIT_EXPERT;
     p.n_devices = 4;

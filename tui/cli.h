@@ -116,6 +116,15 @@ int cli_parse_sampler_opt(const char *cmd, int opt, const char *arg,
 int cli_parse_device_opt(const char *cmd, int opt, const char *arg,
                          struct pd_context_params *cp);
 
+/* cli-group.c. With PONDER_WORLD_SIZE set, this process is one rank of a group split over
+ * processes: cli_join_group makes its NCCL communicator from the launcher's variables into
+ * cp->comm and *comm (the caller frees it after the context), default split layer; unset, it
+ * does nothing. A rank other than 0 then calls cli_serve_group, which loads the model, makes its
+ * share and serves rank 0 until rank 0 is done. */
+struct pd_comm;
+int cli_join_group(const char *cmd, struct pd_context_params *cp, struct pd_comm **comm);
+int cli_serve_group(const char *cmd, const char *model_path, struct pd_context_params *cp);
+
 /* Load a model, printing "ponder CMD: MODEL: why" on failure. */
 int cli_load_model(const char *cmd, const char *path, struct pd_model **out);
 

@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include "engine/chat-template.h"
+#include "engine/comm.h"
 #include "engine/generate.h"
 #include "tui/cli.h"
 #include "tui/settings.h"
@@ -431,13 +432,24 @@ cmd_run_exec(int argc, char **argv)
     if (rc != EXIT_OK)
         return rc < 0 ? EXIT_OK : rc;
     o.color = cli_config_color(cli_config_load("run"), STDOUT_FILENO);
+    /* a rank of a group started by a launcher: rank 0 runs the prompt, the others serve it */
+    struct pd_comm *comm = NULL;
+    if ((rc = cli_join_group("run", &o.cp, &comm)) != EXIT_OK)
+        return rc;
+    if (comm && pd_comm_rank(comm) > 0) {
+        rc = cli_serve_group("run", o.model, &o.cp);
+        pd_comm_free(comm);
+        return rc;
+    }
     char *stdin_text = NULL;
     const char *text = o.prompt;
     if (text == NULL || strcmp(text, "-") == 0) {
         size_t len = 0;
         stdin_text = cli_read_all(stdin, &len);
-        if (stdin_text == NULL)
+        if (stdin_text == NULL) {
+            pd_comm_free(comm);
             return cli_fail("run", "cannot read the prompt from standard input");
+        }
         /* The newline that ends the last line (echo, a file) is not part of the prompt. */
         while (len > 0 && (stdin_text[len - 1] == '\n' || stdin_text[len - 1] == '\r'))
             stdin_text[--len] = '\0';
@@ -448,6 +460,7 @@ cmd_run_exec(int argc, char **argv)
     if (rc == EXIT_OK)
         rc = run_generation(&o, m, text);
     pd_model_free(m);
+    pd_comm_free(comm);
     free(stdin_text);
     return rc;
 }

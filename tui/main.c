@@ -3,6 +3,8 @@
  */
 #include "config.h"
 
+#include "engine/comm.h"
+#include "kernels/backend.h"
 #include "tui/cli.h"
 
 #include <stdio.h>
@@ -54,7 +56,9 @@ main(int argc, char **argv)
         return EXIT_OK;
     }
     if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
-        printf("%s\n", PACKAGE_STRING);
+        /* what this build can run on; asks no device, starts no runtime */
+        printf("%s\nbackends: cpu%s%s\n", PACKAGE_STRING, pd_cuda_compiled() ? " cuda" : "",
+               pd_comm_nccl_available() ? " nccl" : "");
         return EXIT_OK;
     }
     for (size_t i = 0; i < PD_ARRAY_SIZE(cmd_table); i++)

@@ -52,9 +52,16 @@ pd_cuda_exec_free(struct pd_cuda_exec *x)
     if (x->blas)
         cublasDestroy(x->blas);
     pd_cuda_free(x->scratch);
+    pd_cuda_free(x->act);
     if (x->stream)
         cudaStreamDestroy(x->stream);
     free(x);
+}
+
+extern "C" void
+pd_cuda_exec_set_half(struct pd_cuda_exec *x, int half)
+{
+    x->half = half;
 }
 
 extern "C" int
@@ -165,6 +172,17 @@ pd_cuda_dev_copy2d(struct pd_cuda_exec *x, float *dst, int64_t ld_dst, const flo
     PD_CUDA_TRY(cudaMemcpy2DAsync(dst, sizeof(float) * (size_t)ld_dst, src,
                                   sizeof(float) * (size_t)ld_src, sizeof(float) * (size_t)cols,
                                   (size_t)rows, cudaMemcpyDeviceToDevice, x->stream));
+    return 0;
+fail:
+    return -1;
+}
+
+extern "C" int
+pd_cuda_dev_zero(struct pd_cuda_exec *x, void *dst, size_t n, char *err, size_t err_size)
+{
+    if (n == 0)
+        return 0;
+    PD_CUDA_TRY(cudaMemsetAsync(dst, 0, n, x->stream));
     return 0;
 fail:
     return -1;

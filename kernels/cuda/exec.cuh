@@ -15,8 +15,11 @@ struct pd_cuda_exec {
     int dev;
     cudaStream_t stream;
     cublasHandle_t blas;
-    void *scratch;          /* the dequantized weight block of a prefill product (F32) */
+    void *scratch;          /* the dequantized weight block of a prefill product */
     size_t scratch_bytes;
+    int half;               /* prefill products in F16/BF16 (pd_cuda_exec_set_half) */
+    void *act;              /* their activations, converted; grown to the largest product */
+    size_t act_bytes;
     cudaGraphExec_t graph;  /* the recorded decode step, or NULL */
 };
 

@@ -37,16 +37,24 @@ struct matvec_sel {
     const int32_t *ids;
     size_t expert_stride;
     int64_t ld_in, ld_out;
+    int32_t first, end;   /* the experts held here; w points at expert first */
 };
 
-__device__ __forceinline__ void
+/* Block row k's operands. false: its expert is held by another rank of an expert split, and its
+ * output rows are zeros (the combine then adds nothing for it). */
+__device__ __forceinline__ bool
 matvec_select(const struct matvec_sel &sel, const uint8_t *&w, const float *&x, float *&y)
 {
     int k = blockIdx.y;
-    if (sel.ids)
-        w += (size_t)sel.ids[k] * sel.expert_stride;
     x += k * sel.ld_in;
     y += k * sel.ld_out;
+    if (sel.ids == NULL)
+        return true;
+    int32_t e = sel.ids[k];
+    if (e < sel.first || e >= sel.end)
+        return false;
+    w += (size_t)(e - sel.first) * sel.expert_stride;
+    return true;
 }
 
 template <int TYPE>
@@ -54,7 +62,11 @@ __global__ void
 matvec_kernel(float *y, const uint8_t *w, size_t row_bytes, const float *x, int64_t n_in,
               struct matvec_sel sel)
 {
-    matvec_select(sel, w, x, y);
+    if (!matvec_select(sel, w, x, y)) {
+        if (threadIdx.x == 0)
+            y[blockIdx.x] = 0.0f;
+        return;
+    }
     const uint8_t *row = w + blockIdx.x * row_bytes;
     float sum = 0.0f;
     if constexpr (pd_dev_is_float(TYPE)) {
@@ -84,9 +96,13 @@ matvec_parts_kernel(float *y, const uint8_t *w, size_t row_bytes, const float *x
                     int64_t n_out, struct matvec_sel sel)
 {
     __shared__ float partial[MV_WARPS][MV_ROWS];
-    matvec_select(sel, w, x, y);
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, s = lane % 4;
     const int64_t row0 = (int64_t)blockIdx.x * MV_ROWS, n_units = n_in / 32;
+    if (!matvec_select(sel, w, x, y)) {   /* the whole block leaves: no barrier is skipped */
+        if (threadIdx.x < MV_ROWS && row0 + threadIdx.x < n_out)
+            y[row0 + threadIdx.x] = 0.0f;
+        return;
+    }
     const uint8_t *rows[MV_ROWS];
     float sum[MV_ROWS];
     for (int r = 0; r < MV_ROWS; r++) {
@@ -161,7 +177,7 @@ static bool
 matvec_cuda(float *y, const void *w, int wtype, const float *x, int64_t n_in, int64_t n_out,
             cudaStream_t stream)
 {
-    return matvec_select_cuda(y, w, wtype, x, n_in, n_out, 1, matvec_sel{ NULL, 0, 0, 0 },
+    return matvec_select_cuda(y, w, wtype, x, n_in, n_out, 1, matvec_sel{ NULL, 0, 0, 0, 0, 0 },
                               stream);
 }
 
@@ -243,6 +259,21 @@ convert_kernel(O *out, const float *x, int64_t n)
             out[i] = __float2half_rn(x[i]);
         else
             out[i] = __float2bfloat16_rn(x[i]);
+    }
+}
+
+/* out[t][0..n) = x[t * ldx + 0..n) for t < T, converted: a prefill product's activations, packed. */
+template <typename O>
+__global__ void
+convert_rows_kernel(O *out, const float *x, int64_t ldx, int64_t n, int64_t T)
+{
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n * T) {
+        float v = x[(i / n) * ldx + i % n];
+        if constexpr (std::is_same<O, __half>::value)
+            out[i] = __float2half_rn(v);
+        else
+            out[i] = __float2bfloat16_rn(v);
     }
 }
 
@@ -378,29 +409,57 @@ pd_cuda_dev_matmul(struct pd_cuda_exec *x, float *y, int64_t ldy, const void *w,
                  "sizes", (long long)n_out, (long long)n_in, (long long)T);
         return -1;
     }
-    int64_t rows_per = (int64_t)(x->scratch_bytes / (sizeof(float) * (size_t)n_in));
+    gemm_types gt = gemm_types_for(wtype, x->half);
+    int64_t rows_per = (int64_t)(x->scratch_bytes / (gt.elt * (size_t)n_in));
     rows_per = rows_per < 1 ? 1 : rows_per > n_out ? n_out : rows_per;
-    if ((size_t)rows_per * (size_t)n_in * sizeof(float) > x->scratch_bytes) {
-        snprintf(err, err_size, "matmul: a row of %lld floats does not fit the %zu-byte scratch",
+    if ((size_t)rows_per * (size_t)n_in * gt.elt > x->scratch_bytes) {
+        snprintf(err, err_size, "matmul: a row of %lld weights does not fit the %zu-byte scratch",
                  (long long)n_in, x->scratch_bytes);
         return -1;
     }
-    return gemm_cuda(x->blas, y, ldy, w, wtype, in, ldx, x->scratch, rows_per, n_in, n_out, T,
-                     gemm_types_for(wtype, 0), x->stream, err, err_size);
+    const void *xa = in;
+    if (gt.ab != CUDA_R_32F) {
+        /* the activations converted and packed; prefill is never recorded, so the buffer may
+         * grow here (once per larger product) */
+        size_t need = gt.elt * (size_t)n_in * (size_t)T;
+        if (need > x->act_bytes) {
+            pd_cuda_free(x->act);
+            x->act = NULL;
+            x->act_bytes = 0;
+            if (pd_cuda_alloc(x->dev, &x->act, need, "the half-precision prefill activations",
+                              err, err_size) != 0)
+                return -1;
+            x->act_bytes = need;
+        }
+        unsigned blocks = (unsigned)(((int64_t)n_in * T + CONVERT_THREADS - 1) / CONVERT_THREADS);
+        if (gt.ab == CUDA_R_16F)
+            convert_rows_kernel<__half><<<blocks, CONVERT_THREADS, 0, x->stream>>>(
+                (__half *)x->act, in, ldx, n_in, T);
+        else
+            convert_rows_kernel<__nv_bfloat16><<<blocks, CONVERT_THREADS, 0, x->stream>>>(
+                (__nv_bfloat16 *)x->act, in, ldx, n_in, T);
+        if (pd_cuda_launched("the activations' conversion", err, err_size) != 0)
+            return -1;
+        xa = x->act;
+        ldx = n_in;
+    }
+    return gemm_cuda(x->blas, y, ldy, w, wtype, xa, ldx, x->scratch, rows_per, n_in, n_out, T,
+                     gt, x->stream, err, err_size);
 }
 
 extern "C" int
 pd_cuda_dev_matvec_experts(struct pd_cuda_exec *x, float *y, int64_t ld_out, const void *w,
                            int wtype, size_t expert_stride, const int32_t *ids, int K,
-                           const float *in, int64_t ld_in, int64_t n_in, int64_t n_out,
-                           char *err, size_t err_size)
+                           int32_t held_first, int32_t held_end, const float *in, int64_t ld_in,
+                           int64_t n_in, int64_t n_out, char *err, size_t err_size)
 {
     if (pd_cuda_check_weights(wtype, n_in, err, err_size) != 0)
         return -1;
     if (K <= 0 || n_out <= 0)
         return 0;
     if (!matvec_select_cuda(y, w, wtype, in, n_in, n_out, K,
-                            matvec_sel{ ids, expert_stride, ld_in, ld_out }, x->stream)) {
+                            matvec_sel{ ids, expert_stride, ld_in, ld_out, held_first, held_end },
+                            x->stream)) {
         snprintf(err, err_size, "matvec: weights of type %d have no CUDA kernel", wtype);
         return -1;
     }

@@ -189,6 +189,12 @@ pd_cuda_exec_free(struct pd_cuda_exec *x)
     (void)x;
 }
 
+void
+pd_cuda_exec_set_half(struct pd_cuda_exec *x, int half)
+{
+    (void)x, (void)half;
+}
+
 int
 pd_cuda_exec_bind(struct pd_cuda_exec *x, char *err, size_t err_size)
 {
@@ -216,6 +222,13 @@ pd_cuda_dev_download(struct pd_cuda_exec *x, void *dst, const void *src, size_t 
                      const char *what, char *err, size_t err_size)
 {
     (void)x, (void)dst, (void)src, (void)n, (void)what;
+    return not_compiled(err, err_size);
+}
+
+int
+pd_cuda_dev_zero(struct pd_cuda_exec *x, void *dst, size_t n, char *err, size_t err_size)
+{
+    (void)x, (void)dst, (void)n;
     return not_compiled(err, err_size);
 }
 
@@ -260,11 +273,11 @@ pd_cuda_dev_kv_store(struct pd_cuda_exec *x, float *cache, int64_t rw, const flo
 int
 pd_cuda_dev_matvec_experts(struct pd_cuda_exec *x, float *y, int64_t ld_out, const void *w,
                            int wtype, size_t expert_stride, const int32_t *ids, int K,
-                           const float *in, int64_t ld_in, int64_t n_in, int64_t n_out,
-                           char *err, size_t err_size)
+                           int32_t held_first, int32_t held_end, const float *in, int64_t ld_in,
+                           int64_t n_in, int64_t n_out, char *err, size_t err_size)
 {
     (void)x, (void)y, (void)ld_out, (void)w, (void)wtype, (void)expert_stride, (void)ids,
-        (void)K, (void)in, (void)ld_in, (void)n_in, (void)n_out;
+        (void)K, (void)held_first, (void)held_end, (void)in, (void)ld_in, (void)n_in, (void)n_out;
     return not_compiled(err, err_size);
 }
 
