@@ -314,8 +314,12 @@ pd_cuda_fwd_new(struct pd_context *c, int dev, char *err)
     c->cuda = g;
     g->dev = dev;
     const char *graphs = getenv("PONDER_CUDA_GRAPHS"), *sample = getenv("PONDER_CUDA_SAMPLE");
-    /* an expert split's step has collectives between its kernels: it is not recorded */
-    g->record = (graphs == NULL || strcmp(graphs, "0") != 0) && c->part.mode != PD_SPLIT_EXPERT;
+    /* an expert split's step has collectives between its kernels, and a pipeline stage with
+     * nothing to do has no kernels: neither is recorded */
+    const struct pd_part *pt = &c->part;
+    bool work = pt->layer_end > pt->layer_first || pt->embed || pt->head;
+    g->record = (graphs == NULL || strcmp(graphs, "0") != 0) && pt->mode != PD_SPLIT_EXPERT &&
+                work;
     /* sampling reads the logits where they are made: on the rank with the head */
     c->device_sampling = (sample == NULL || strcmp(sample, "0") != 0) && c->part.head;
     if (pd_cuda_exec_new(&g->x, dev, err, PD_ERR_MAX) != 0)

@@ -45,6 +45,7 @@ struct pd_part {
     struct pd_comm *comm;               /* NULL: unsplit */
     int mode;                           /* enum pd_split_mode */
     int32_t layer_first, layer_end;     /* layers [first, end) run here, and are cached here */
+    int32_t layers[PD_MAX_DEVICES];     /* a layer split's layers per rank (all 0: even) */
     int32_t expert_first, expert_end;   /* experts [first, end) whose products run here */
     bool embed, head;                   /* this rank embeds the tokens, computes the logits */
     float *moe_out;                     /* [B][E] expert split: this rank's share of an output */

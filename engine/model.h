@@ -171,7 +171,11 @@ struct pd_context_params {
     int32_t backend;     /* enum pd_backend: where the model runs (AUTO: pd_backend_resolve) */
     int32_t split;       /* enum pd_split_mode */
     int32_t n_devices;   /* ranks of an in-process group (> 1 with a split and no comm) */
-    int32_t devices[PD_MAX_DEVICES]; /* the device of each rank (CUDA ids; labels on the CPU) */
+    int32_t devices[PD_MAX_DEVICES]; /* the device of each rank (CUDA ids; labels on the CPU;
+                                        -1 in a CUDA group: a rank on the CPU) */
+    int32_t layers[PD_MAX_DEVICES];  /* a layer split's layers per rank (all 0: even shares) */
+    int32_t n_gpu_layers;/* CUDA: the last n layers and the head on the GPU(s), the others on the
+                            CPU (a layer split whose rank 0 is the CPU); -1 (the default): all */
     struct pd_comm *comm;/* this context is rank pd_comm_rank(comm) of a multi-process group; the
                             caller keeps comm and frees it after the context */
     /* LoRA adapters (engine/lora.h) the context loads and applies, CPU only; the paths need

@@ -137,6 +137,30 @@ pd_split_size(const struct pd_context *c)
     return c->part.comm ? pd_comm_size(c->part.comm) : 1;
 }
 
+/* Rank r's layers: the given counts (pd_context_params.layers), or an even share. */
+static int
+layer_share(const struct pd_part *pt, int32_t n_layer, int r, int size, int32_t *first,
+            int32_t *end, char *err)
+{
+    int32_t total = 0, before = 0;
+    for (int i = 0; i < size; i++) {
+        if (pt->layers[i] < 0)
+            return pd_errorf(err, PD_EINVAL, "%d layers for device %d", pt->layers[i], i);
+        total += pt->layers[i];
+        before += i < r ? pt->layers[i] : 0;
+    }
+    if (total == 0) {
+        share(n_layer, r, size, first, end);
+        return 0;
+    }
+    if (total != n_layer)
+        return pd_errorf(err, PD_EINVAL, "the layers given to the devices add up to %d; the "
+                         "model has %d", total, n_layer);
+    *first = before;
+    *end = before + pt->layers[r];
+    return 0;
+}
+
 int
 pd_split_part_init(struct pd_context *c, const struct pd_context_params *p, char *err)
 {
@@ -152,7 +176,9 @@ pd_split_part_init(struct pd_context *c, const struct pd_context_params *p, char
     switch (p->split) {
     case PD_SPLIT_LAYER:
         /* with more ranks than layers some hold none and only pass the hidden state on */
-        share(hp->n_layer, rank, size, &pt->layer_first, &pt->layer_end);
+        memcpy(pt->layers, p->layers, sizeof pt->layers);
+        if (layer_share(pt, hp->n_layer, rank, size, &pt->layer_first, &pt->layer_end, err))
+            return PD_EINVAL;
         pt->embed = rank == 0;
         pt->head = rank == size - 1;
         break;
@@ -208,9 +234,16 @@ pd_split_describe(const struct pd_context *c, char *buf, size_t size)
                                  n == 1 ? "" : "s", pt->mode == PD_SPLIT_LAYER ? "layers" :
                                  "experts");
     for (int r = 0; r < n && at < size; r++) {
-        int32_t first, end;
-        share(total, r, n, &first, &end);
-        at += (size_t)snprintf(buf + at, size - at, "%s%d-%d", r ? " | " : " ", first, end - 1);
+        int32_t first = 0, end = 0;
+        char ignored[PD_ERR_MAX];
+        if (pt->mode != PD_SPLIT_LAYER ||
+            layer_share(pt, total, r, n, &first, &end, ignored) != 0)
+            share(total, r, n, &first, &end);
+        if (end > first)
+            at += (size_t)snprintf(buf + at, size - at, "%s%d-%d", r ? " | " : " ", first,
+                                   end - 1);
+        else
+            at += (size_t)snprintf(buf + at, size - at, "%snone", r ? " | " : " ");
     }
     if (at < size)
         snprintf(buf + at, size - at, ")");
@@ -449,9 +482,11 @@ static int
 group_comms(struct pd_split_group *g, const struct pd_context_params *p, int backend, char *err)
 {
     bool distinct = backend == PD_BACKEND_CUDA && pd_comm_nccl_available();
-    for (int r = 0; r < g->size && distinct; r++)
+    for (int r = 0; r < g->size && distinct; r++) {
+        distinct = p->devices[r] >= 0;   /* -1: a rank on the CPU */
         for (int q = 0; q < r; q++)
             distinct = distinct && p->devices[q] != p->devices[r];
+    }
     if (!distinct)
         return pd_comm_local_new(g->comm, g->size, err);
     int devices[PD_MAX_DEVICES];
@@ -479,14 +514,18 @@ pd_split_group_new(struct pd_context **out, struct pd_model *m,
     pthread_mutex_init(&g->mu, NULL);
     pthread_cond_init(&g->cv, NULL);
     int rc = group_comms(g, p, backend, err);
-    /* the threads are shared out: each rank gets its part of the machine */
+    /* the threads are shared out between the ranks that compute on the CPU: each gets its part
+     * of the machine (a CUDA rank needs one to drive its device) */
     struct pd_context_params rp = *p;
     rp.split = mode;
-    rp.backend = backend;
     rp.n_devices = 1;
-    int total = p->n_threads > 0 ? p->n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    rp.n_threads = PD_MAX(1, total / size);
+    int total = p->n_threads > 0 ? p->n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN), n_cpu = 0;
+    for (int r = 0; r < size; r++)
+        n_cpu += backend != PD_BACKEND_CUDA || p->devices[r] < 0;
     for (int r = 0; r < size && rc == 0; r++) {
+        bool on_cpu = backend != PD_BACKEND_CUDA || p->devices[r] < 0;
+        rp.backend = on_cpu ? PD_BACKEND_CPU : backend;
+        rp.n_threads = on_cpu ? PD_MAX(1, total / PD_MAX(n_cpu, 1)) : 1;
         rp.comm = g->comm[r];
         rp.devices[0] = p->devices[r];
         if ((rc = pd_context_new(&g->ctx[r], m, &rp, err)) == 0) {
@@ -509,6 +548,7 @@ pd_split_group_new(struct pd_context **out, struct pd_model *m,
         return rc;
     }
     g->ctx[0]->part.live = true;
+    g->ctx[0]->backend = backend;   /* the group's, though its driver may be the CPU rank */
     snprintf(g->ctx[0]->backend_note, sizeof g->ctx[0]->backend_note, "%s", note);
     *out = g->ctx[0];
     return 0;

@@ -24,7 +24,7 @@ expect() {
 }
 has() { grep -q -- "$2" "$1"; ok $? "$3"; }
 
-echo "1..36"
+echo "1..40"
 expect 0 "--version" -- "$ponder" --version
 has "$tmp/out" "^ponder 0" "--version prints the name and version"
 expect 0 "--help" -- "$ponder" --help
@@ -37,6 +37,14 @@ expect 2 "a malformed number" -- "$ponder" run -m x.gguf -p hi -n abc
 expect 1 "a model that does not exist" -- "$ponder" run -m "$tmp/nope.gguf" -p hi
 has "$tmp/err" "nope.gguf" "the message names the file"
 moe=${top_srcdir:-.}/tests/data/moe-qwen3moe.gguf
+expect 2 "--gpu-layers takes a number" -- "$ponder" run -m "$moe" -p hi --gpu-layers all
+has "$tmp/err" "gpu-layers" "... and the message names the option"
+# on the CPU there is no GPU to keep layers off: the same greedy reply with or without it
+"$ponder" run -m "$moe" --template none -p hello -n 6 --temp 0 -q --no-log --backend cpu \
+    >"$tmp/plain" 2>&1
+expect 0 "--gpu-layers on the CPU backend" -- "$ponder" run -m "$moe" --template none -p hello \
+    -n 6 --temp 0 -q --no-log --backend cpu --gpu-layers 1
+cmp -s "$tmp/plain" "$tmp/out"; ok $? "... is ignored: the same reply"
 expect 0 "--routing on a mixture-of-experts model" -- "$ponder" run -m "$moe" --template none -p hello -n 4 --temp 0 -q --no-log --routing
 # every token line: index, id, text, then both MoE layers with two experts each, by weight
 [ "$(grep -cE '^[0-9]+	[0-9]+	"[^"]*"	0:[0-7]/[01]\.[0-9]+,[0-7]/[01]\.[0-9]+ 1:[0-7]/[01]\.[0-9]+,[0-7]/[01]\.[0-9]+$' "$tmp/out")" = 4 ]

@@ -22,7 +22,8 @@
  * The greedy tokens of the decode steps are the same on both sides as a consequence (checked).
  *
  * The same scenarios run again with the CUDA side split over ranks (engine/split.h): on one
- * device, ranks sharing it exchange through the host; with two devices, over NCCL. Same
+ * device, ranks sharing it exchange through the host; with two devices, over NCCL; and with
+ * --gpu-layers 1, the first layers on a CPU rank (precise too) and the last on the GPU. Same
  * tolerances: a split changes only where the MoE sum is added up.
  */
 #include "config.h"
@@ -32,6 +33,7 @@
 #include "tests/tap.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define LOGIT_TOL 2e-3
@@ -54,6 +56,7 @@ struct layout {
     int n;              /* ranks (0: unsplit) */
     int devices[4];
     const char *label;  /* for the test names */
+    int gpu_layers;     /* > 0: only the last so many layers on the GPU (--gpu-layers) */
 };
 
 static struct pd_context *
@@ -62,6 +65,8 @@ new_context(struct pd_model *m, int backend, bool all, const struct layout *lay,
     struct pd_context_params cp;
     pd_context_params_default(&cp);
     cp.backend = backend;
+    if (lay && lay->gpu_layers > 0)
+        cp.n_gpu_layers = lay->gpu_layers;
     if (lay && lay->n > 0) {
         cp.split = lay->split;
         cp.n_devices = lay->n;
@@ -177,7 +182,7 @@ static void
 check_layout(struct pd_model *m, const char *model, const struct layout *lay)
 {
     char err[PD_ERR_MAX] = "", rel[200];
-    snprintf(rel, sizeof rel, "%s%s%s", model, lay->n ? ", " : "", lay->label);
+    snprintf(rel, sizeof rel, "%s%s%s", model, lay->label[0] ? ", " : "", lay->label);
     struct pd_context *gpu = new_context(m, PD_BACKEND_CUDA, true, lay, err);
     if (gpu == NULL) {
         /* a weight type the CUDA kernels lack is a refusal that says so, not a failure */
@@ -231,13 +236,16 @@ check_layout(struct pd_model *m, const char *model, const struct layout *lay)
  * pipeline with more ranks than the fixtures' layers (a stage with none), and over devices 0 and
  * 1 through NCCL where there are two. */
 static const struct layout layouts[] = {
-    { PD_SPLIT_NONE, 0, { 0 }, "" },
-    { PD_SPLIT_LAYER, 2, { 0, 0 }, "layer split over 2 ranks on device 0" },
-    { PD_SPLIT_EXPERT, 2, { 0, 0 }, "expert split over 2 ranks on device 0" },
-    { PD_SPLIT_LAYER, 4, { 0, 0, 0, 0 }, "layer split over 4 ranks on device 0" },
-    { PD_SPLIT_EXPERT, 3, { 0, 0, 0 }, "expert split over 3 ranks on device 0" },
-    { PD_SPLIT_LAYER, 2, { 0, 1 }, "layer split over devices 0,1" },
-    { PD_SPLIT_EXPERT, 2, { 0, 1 }, "expert split over devices 0,1" },
+    { PD_SPLIT_NONE, 0, { 0 }, "", 0 },
+    { PD_SPLIT_LAYER, 2, { 0, 0 }, "layer split over 2 ranks on device 0", 0 },
+    { PD_SPLIT_EXPERT, 2, { 0, 0 }, "expert split over 2 ranks on device 0", 0 },
+    { PD_SPLIT_LAYER, 4, { 0, 0, 0, 0 }, "layer split over 4 ranks on device 0", 0 },
+    { PD_SPLIT_EXPERT, 3, { 0, 0, 0 }, "expert split over 3 ranks on device 0", 0 },
+    { PD_SPLIT_NONE, 0, { 0 }, "the last layer on device 0, the others on the CPU", 1 },
+    { PD_SPLIT_LAYER, 2, { 0, 0 }, "the last layer on two ranks of device 0, the others on the "
+      "CPU", 1 },
+    { PD_SPLIT_LAYER, 2, { 0, 1 }, "layer split over devices 0,1", 0 },
+    { PD_SPLIT_EXPERT, 2, { 0, 1 }, "expert split over devices 0,1", 0 },
 };
 
 static void
@@ -253,7 +261,11 @@ check_model(const char *rel)
         ok(0, "%s loads: %s", rel, err);
         return;
     }
-    for (size_t i = 0; i < PD_ARRAY_SIZE(layouts); i++) {
+    /* PONDER_TEST_UNSPLIT=1: the unsplit layout only (device-check's reruns under other
+     * settings) */
+    const char *unsplit = getenv("PONDER_TEST_UNSPLIT");
+    size_t n_layouts = unsplit && strcmp(unsplit, "1") == 0 ? 1 : PD_ARRAY_SIZE(layouts);
+    for (size_t i = 0; i < n_layouts; i++) {
         const struct layout *lay = &layouts[i];
         bool second = false;
         for (int r = 0; r < lay->n; r++)

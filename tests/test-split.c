@@ -104,7 +104,7 @@ decode_both(struct worst *w, struct pd_context *ref, struct pd_context *sp, cons
 
 static bool
 new_pair(struct pd_context **ref, struct pd_context **sp, struct pd_model *m, int mode, int size,
-         bool all)
+         const int32_t *layers, bool all)
 {
     char err[PD_ERR_MAX];
     struct pd_context_params p;
@@ -122,6 +122,8 @@ new_pair(struct pd_context **ref, struct pd_context **sp, struct pd_model *m, in
     p.split = mode;
     p.n_devices = size;
     p.n_threads = size;   /* one thread per rank */
+    for (int r = 0; layers && r < size; r++)
+        p.layers[r] = layers[r];
     if (pd_context_new(sp, m, &p, err) != 0) {
         diag("split context: %s", err);
         return false;
@@ -129,8 +131,10 @@ new_pair(struct pd_context **ref, struct pd_context **sp, struct pd_model *m, in
     return true;
 }
 
+/* layers: each rank's layers of a layer split, or NULL for even shares. */
 static void
-run_case(struct pd_model *m, const char *name, int mode, int size, float *worst_expert)
+run_case(struct pd_model *m, const char *name, int mode, int size, const int32_t *layers,
+         float *worst_expert)
 {
     int32_t n_vocab = m->hp.n_vocab, tok[N_TOK];
     for (int i = 0; i < N_TOK; i++)
@@ -139,7 +143,7 @@ run_case(struct pd_model *m, const char *name, int mode, int size, float *worst_
     bool ran = true;
     for (int all = 1; all >= 0 && ran; all--) {
         struct pd_context *ref, *sp;
-        ran = new_pair(&ref, &sp, m, mode, size, all);
+        ran = new_pair(&ref, &sp, m, mode, size, layers, all);
         if (ran && all) {
             ran = decode_both(&w, ref, sp, tok, N_TOK, n_vocab, true);
         } else if (ran) {
@@ -156,10 +160,17 @@ run_case(struct pd_model *m, const char *name, int mode, int size, float *worst_
         pd_context_free(ref);
     }
     const char *ms = pd_split_mode_name(mode);
-    if (!ok(ran, "%s: %s split over %d devices runs", name, ms, size))
+    char what[64] = "";
+    for (int r = 0; layers && r < size; r++)
+        snprintf(what + strlen(what), sizeof what - strlen(what), "%s%d", r ? "+" : " (layers ",
+                 layers[r]);
+    if (layers)
+        strcat(what, ")");
+    if (!ok(ran, "%s: %s split over %d devices%s runs", name, ms, size, what))
         return;
     if (mode == PD_SPLIT_LAYER) {
-        ok(w.logit_bits == 0, "%s: layer split over %d: logits bit-identical", name, size);
+        ok(w.logit_bits == 0, "%s: layer split over %d%s: logits bit-identical", name, size,
+           what);
         if (w.logit_bits)
             diag("%d rows differ, by at most %g", w.logit_bits, w.logit);
     } else {
@@ -232,6 +243,20 @@ check_describe(struct pd_model *m)
     is_int(pd_split_size(c), 4, "size 4");
     is_int(pd_split_rank(c), 0, "the caller holds rank 0");
     pd_context_free(c);
+    p.split = PD_SPLIT_LAYER;
+    p.n_devices = 2;
+    p.layers[0] = 0;
+    p.layers[1] = m->hp.n_layer;
+    if (!ok(pd_context_new(&c, m, &p, err) == 0, "layer split with the layers given made"))
+        return;
+    pd_split_describe(c, buf, sizeof buf);
+    is_str(buf, "layer split over 2 local ranks (layers none | 0-1)", "described, rank 0 holding "
+           "none");
+    pd_context_free(c);
+    p.layers[1] = m->hp.n_layer + 1;
+    is_int(pd_context_new(&c, m, &p, err), PD_EINVAL, "layers adding up to more than the model's: "
+           "refused");
+    ok(strstr(err, "add up to 3; the model has 2") != NULL, "... saying so: %s", err);
 }
 
 int
@@ -247,10 +272,14 @@ main(void)
             continue;
         }
         for (int size = 2; size <= 4; size += 2) {
-            run_case(m, name, PD_SPLIT_LAYER, size, &worst_expert);
+            run_case(m, name, PD_SPLIT_LAYER, size, NULL, &worst_expert);
             if (fixtures[f].moe)
-                run_case(m, name, PD_SPLIT_EXPERT, size, &worst_expert);
+                run_case(m, name, PD_SPLIT_EXPERT, size, NULL, &worst_expert);
         }
+        /* uneven shares, as --gpu-layers makes them: all but the last layer on rank 0, none on
+         * rank 1 */
+        int32_t uneven[3] = { m->hp.n_layer - 1, 0, 1 };
+        run_case(m, name, PD_SPLIT_LAYER, 3, uneven, &worst_expert);
         if (f == 0)
             check_describe(m);
         else if (!fixtures[f].moe)

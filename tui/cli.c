@@ -172,6 +172,13 @@ cli_parse_device_opt(const char *cmd, int opt, const char *arg, struct pd_contex
         return 0;
     case CLI_OPT_LORA:
         return cli_parse_lora(cmd, arg, cp);
+    case CLI_OPT_GPU_LAYERS: {
+        long n;
+        if (!cli_parse_int(cmd, "--gpu-layers", arg, 0, 1 << 20, &n))
+            return -1;
+        cp->n_gpu_layers = (int32_t)n;
+        return 0;
+    }
     }
     return 1;
 }

@@ -78,12 +78,15 @@ enum cli_device_opt {
     CLI_OPT_GPUS,
     CLI_OPT_SPLIT,
     CLI_OPT_LORA,
+    CLI_OPT_GPU_LAYERS,
 };
 
 #define CLI_DEVICE_LONGOPTS                                       \
     { "backend", required_argument, NULL, CLI_OPT_BACKEND },      \
     { "gpus", required_argument, NULL, CLI_OPT_GPUS },            \
-    { "split", required_argument, NULL, CLI_OPT_SPLIT }
+    { "split", required_argument, NULL, CLI_OPT_SPLIT },          \
+    { "gpu-layers", required_argument, NULL, CLI_OPT_GPU_LAYERS }, \
+    { "n-gpu-layers", required_argument, NULL, CLI_OPT_GPU_LAYERS }
 
 /* --lora FILE[:SCALE], repeatable (run, chat, tui): cli_parse_device_opt takes it. */
 #define CLI_LORA_LONGOPTS { "lora", required_argument, NULL, CLI_OPT_LORA }
@@ -102,7 +105,9 @@ int cli_parse_lora(const char *cmd, const char *arg, struct pd_context_params *c
     "      --gpus LIST         the devices to run on, e.g. 0,1; with the CPU backend, that\n"   \
     "                          many in-process CPU devices (for testing a split)\n"              \
     "      --split S           layer (pipeline) or expert (expert parallel) over the --gpus;\n" \
-    "                          default layer when there are several\n"
+    "                          default layer when there are several\n"                         \
+    "      --gpu-layers N      with CUDA, only the last N layers (and the head) on the GPU,\n"  \
+    "                          the others on the CPU (default: all on the GPU)\n"
 
 struct pd_sampler_params;
 

@@ -68,7 +68,8 @@ pd_cuda_alloc(int dev, void **ptr, size_t bytes, const char *what, char *err, si
     cudaMemGetInfo(&free_b, &total_b);
     snprintf(err, err_size,
              "device %d: out of memory for %s: needed %.0f MiB, %.0f MiB free of %.1f GiB; try "
-             "--gpus with more devices, fewer layers on GPU, or a smaller -c",
+             "more devices (--gpus 0,1 --split layer, or expert for a mixture of experts), fewer "
+             "layers on the GPU (--gpu-layers N), or a smaller -c",
              dev, what, bytes / 1048576.0, free_b / 1048576.0, total_b / 1073741824.0);
     return -1;
 }
