@@ -121,7 +121,8 @@ pd_weight_plan_make(struct pd_weight_plan *p, const struct pd_model *m,
         return rc;
     }
     /* sorted and merged: a tied head, a fused gate-and-up tensor and neighbours become one */
-    qsort(cl.spans, (size_t)cl.n, sizeof *cl.spans, span_cmp);
+    if (cl.n > 1)   /* a pipeline stage may hold nothing at all (spans NULL) */
+        qsort(cl.spans, (size_t)cl.n, sizeof *cl.spans, span_cmp);
     int n = 0;
     for (int i = 0; i < cl.n; i++) {
         if (n > 0 && cl.spans[i].first <= cl.spans[n - 1].end)
