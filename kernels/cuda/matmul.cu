@@ -140,7 +140,8 @@ matvec_parts_kernel(float *y, const uint8_t *w, size_t row_bytes, const float *x
 static bool
 matvec_parts_fit(int wtype, const void *w, size_t row_bytes, const float *x, int64_t n_in)
 {
-    size_t align = wtype == PD_TYPE_F32 ? 16 : wtype == PD_TYPE_F16 || wtype == PD_TYPE_BF16 ? 8 : 2;
+    size_t align = wtype == PD_TYPE_F32 || wtype == PD_TYPE_Q4_K ? 16
+                 : wtype == PD_TYPE_F16 || wtype == PD_TYPE_BF16 ? 8 : 2;
     return n_in % 32 == 0 && (uintptr_t)x % 16 == 0 && (uintptr_t)w % align == 0 &&
            row_bytes % align == 0;
 }

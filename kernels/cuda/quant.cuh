@@ -121,6 +121,18 @@ pd_dev_load4(const uint8_t *p)
     return (uint32_t)h[0] | (uint32_t)h[1] << 16;
 }
 
+/* Byte k of w as the float 2^23 + byte, with no integer-to-float conversion: the byte is placed
+ * in the mantissa of 2^23 (one byte permute). The conversion instruction runs at a quarter of the
+ * rate of float arithmetic (16 a clock per SM on sm_80 and sm_90), which capped 4-bit decode
+ * below half the memory bandwidth; subtracting 2^23 (and a format's offset) in float is exact,
+ * so the values are those of the conversion, bit for bit. k is a constant after unrolling. */
+#define PD_DEV_MAGIC 8388608.0f
+__device__ __forceinline__ float
+pd_dev_byte_magic(uint32_t w, int k)
+{
+    return __uint_as_float(__byte_perm(w, 0x4B000000u, 0x7440u | (unsigned)k));
+}
+
 /* Part s (0..3) of unit u: the eight elements 32u + {4s..4s+3, 16+4s..16+4s+3}, into v[8] (the
  * four of the first run, then the four of the second). That set is the two nibbles of the same
  * four bytes in Q4_0/Q4_1/Q4_K, so four threads read a unit's bytes once between them; the
@@ -135,9 +147,10 @@ pd_dev_part<PD_TYPE_Q4_0>(float *v, const uint8_t *row, int64_t u, int s)
     const struct pd_block_q4_0 *b = (const struct pd_block_q4_0 *)row + u;
     float d = pd_dev_fp16(b->d);
     uint32_t q = pd_dev_load4(b->qs + 4 * s);
+    uint32_t lo = q & 0x0F0F0F0Fu, hi = q >> 4 & 0x0F0F0F0Fu;
     for (int k = 0; k < 4; k++) {
-        v[k] = (float)((int)(q >> 8 * k & 0xF) - 8) * d;
-        v[k + 4] = (float)((int)(q >> (8 * k + 4) & 0xF) - 8) * d;
+        v[k] = (pd_dev_byte_magic(lo, k) - (PD_DEV_MAGIC + 8.0f)) * d;
+        v[k + 4] = (pd_dev_byte_magic(hi, k) - (PD_DEV_MAGIC + 8.0f)) * d;
     }
 }
 
@@ -148,9 +161,10 @@ pd_dev_part<PD_TYPE_Q4_1>(float *v, const uint8_t *row, int64_t u, int s)
     const struct pd_block_q4_1 *b = (const struct pd_block_q4_1 *)row + u;
     float d = pd_dev_fp16(b->d), m = pd_dev_fp16(b->m);
     uint32_t q = pd_dev_load4(b->qs + 4 * s);
+    uint32_t lo = q & 0x0F0F0F0Fu, hi = q >> 4 & 0x0F0F0F0Fu;
     for (int k = 0; k < 4; k++) {
-        v[k] = (float)(q >> 8 * k & 0xF) * d + m;
-        v[k + 4] = (float)(q >> (8 * k + 4) & 0xF) * d + m;
+        v[k] = (pd_dev_byte_magic(lo, k) - PD_DEV_MAGIC) * d + m;
+        v[k + 4] = (pd_dev_byte_magic(hi, k) - PD_DEV_MAGIC) * d + m;
     }
 }
 
@@ -160,11 +174,12 @@ pd_dev_part<PD_TYPE_Q8_0>(float *v, const uint8_t *row, int64_t u, int s)
 {
     const struct pd_block_q8_0 *b = (const struct pd_block_q8_0 *)row + u;
     float d = pd_dev_fp16(b->d);
-    uint32_t lo = pd_dev_load4((const uint8_t *)b->qs + 4 * s);
-    uint32_t hi = pd_dev_load4((const uint8_t *)b->qs + 16 + 4 * s);
+    /* a signed byte b, its top bit flipped, is the unsigned b + 128 */
+    uint32_t lo = pd_dev_load4((const uint8_t *)b->qs + 4 * s) ^ 0x80808080u;
+    uint32_t hi = pd_dev_load4((const uint8_t *)b->qs + 16 + 4 * s) ^ 0x80808080u;
     for (int k = 0; k < 4; k++) {
-        v[k] = (float)(int8_t)(lo >> 8 * k) * d;
-        v[k + 4] = (float)(int8_t)(hi >> 8 * k) * d;
+        v[k] = (pd_dev_byte_magic(lo, k) - (PD_DEV_MAGIC + 128.0f)) * d;
+        v[k + 4] = (pd_dev_byte_magic(hi, k) - (PD_DEV_MAGIC + 128.0f)) * d;
     }
 }
 
@@ -172,16 +187,24 @@ template <>
 __device__ __forceinline__ void
 pd_dev_part<PD_TYPE_Q4_K>(float *v, const uint8_t *row, int64_t u, int s)
 {
+    /* the block's 16-byte head (d, dmin, the 12 bytes of scales) in one load and the quants in
+     * 4-byte words: matvec_parts_fit keeps Q4_K rows 16-byte aligned (blocks are 144 bytes) */
     const struct pd_block_q4_K *b = (const struct pd_block_q4_K *)row + u / 8;
-    int g = (int)(u % 8);
-    float dl, ml;
-    pd_dev_k4_scale_min(b, g, &dl, &ml);
-    const uint8_t *qs = b->qs + 32 * (g / 2);
+    int g = (int)(u % 8), j = g % 4;
+    uint4 head = *(const uint4 *)b;
+    uint32_t by = head.y >> 8 * j & 0xFF, bz = head.z >> 8 * j & 0xFF, bw = head.w >> 8 * j & 0xFF;
+    /* pd_dev_k4_scale_min's 6-bit scale and min of group g, from the bytes of the head */
+    uint32_t sc = g < 4 ? by & 63 : (bw & 0xF) | (by >> 6) << 4;
+    uint32_t mn = g < 4 ? bz & 63 : bw >> 4 | (bz >> 6) << 4;
+    float dl = pd_dev_fp16((uint16_t)(head.x & 0xFFFF)) * (float)sc;
+    float ml = pd_dev_fp16((uint16_t)(head.x >> 16)) * (float)mn;
+    const uint32_t *qs = (const uint32_t *)(b->qs + 32 * (g / 2));
     int shift = 4 * (g % 2);
-    uint32_t lo = pd_dev_load4(qs + 4 * s), hi = pd_dev_load4(qs + 16 + 4 * s);
+    uint32_t lo = qs[s] >> shift & 0x0F0F0F0Fu;
+    uint32_t hi = qs[4 + s] >> shift & 0x0F0F0F0Fu;
     for (int k = 0; k < 4; k++) {
-        v[k] = dl * (float)(lo >> (8 * k + shift) & 0xF) - ml;
-        v[k + 4] = dl * (float)(hi >> (8 * k + shift) & 0xF) - ml;
+        v[k] = dl * (pd_dev_byte_magic(lo, k) - PD_DEV_MAGIC) - ml;
+        v[k + 4] = dl * (pd_dev_byte_magic(hi, k) - PD_DEV_MAGIC) - ml;
     }
 }
 
@@ -199,11 +222,12 @@ pd_dev_part<PD_TYPE_Q6_K>(float *v, const uint8_t *row, int64_t u, int s)
     float d0 = d * (float)sc[0], d1 = d * (float)sc[1];
     uint32_t l0 = pd_dev_load4(ql + 4 * s), l1 = pd_dev_load4(ql + 16 + 4 * s);
     uint32_t h0 = pd_dev_load4(qh + 4 * s), h1 = pd_dev_load4(qh + 16 + 4 * s);
+    /* four 6-bit values a word: the nibble from ql, the two high bits from qh */
+    uint32_t q0 = (l0 >> lshift & 0x0F0F0F0Fu) | (h0 >> hshift & 0x03030303u) << 4;
+    uint32_t q1 = (l1 >> lshift & 0x0F0F0F0Fu) | (h1 >> hshift & 0x03030303u) << 4;
     for (int k = 0; k < 4; k++) {
-        int q0 = (int)((l0 >> (8 * k + lshift) & 0xF) | (h0 >> (8 * k + hshift) & 3) << 4) - 32;
-        int q1 = (int)((l1 >> (8 * k + lshift) & 0xF) | (h1 >> (8 * k + hshift) & 3) << 4) - 32;
-        v[k] = d0 * (float)q0;
-        v[k + 4] = d1 * (float)q1;
+        v[k] = d0 * (pd_dev_byte_magic(q0, k) - (PD_DEV_MAGIC + 32.0f));
+        v[k + 4] = d1 * (pd_dev_byte_magic(q1, k) - (PD_DEV_MAGIC + 32.0f));
     }
 }
 
