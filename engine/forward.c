@@ -39,6 +39,12 @@ pd_context_params_default(struct pd_context_params *p)
     p->n_gpu_layers = -1;
 }
 
+int32_t
+pd_context_params_n_ctx(const struct pd_model *m, const struct pd_context_params *p)
+{
+    return p->n_ctx > 0 ? p->n_ctx : PD_MIN(m->hp.n_ctx_train, DEFAULT_CTX_CAP);
+}
+
 int64_t
 pd_fwd_kv_row(const struct pd_hparams *hp)
 {
@@ -205,36 +211,6 @@ choose_backend(const struct pd_model *m, const struct pd_context_params *p, int 
     return 0;
 }
 
-/* --gpu-layers N below the model's layer count, on CUDA: a layer split whose rank 0 is the CPU,
- * with the embeddings and the first n_layer - N layers, and whose other ranks are the GPUs
- * (--gpus, else device 0), sharing the last N layers and the head. */
-static int
-offload_params(const struct pd_model *m, const struct pd_context_params *p,
-               struct pd_context_params *q, char *note, char *err)
-{
-    int32_t L = m->hp.n_layer, N = p->n_gpu_layers;
-    int n_gpu = p->n_devices > 0 ? p->n_devices : 1;
-    if (p->split == PD_SPLIT_EXPERT)
-        return pd_errorf(err, PD_EINVAL, "--gpu-layers keeps the first layers on the CPU, a "
-                         "split by layer: it does not go with --split expert");
-    if (n_gpu + 1 > PD_MAX_DEVICES)
-        return pd_errorf(err, PD_EINVAL, "--gpu-layers with %d devices: at most %d", n_gpu,
-                         PD_MAX_DEVICES - 1);
-    *q = *p;
-    q->split = PD_SPLIT_LAYER;
-    q->n_devices = n_gpu + 1;
-    q->devices[0] = -1;
-    q->layers[0] = L - N;
-    for (int g = 0; g < n_gpu; g++) {
-        q->devices[g + 1] = p->n_devices > 0 ? p->devices[g] : 0;
-        q->layers[g + 1] = (int32_t)((int64_t)N * (g + 1) / n_gpu - (int64_t)N * g / n_gpu);
-    }
-    size_t at = strlen(note);
-    snprintf(note + at, PD_ERR_MAX - at, "; layers 0-%d on the CPU, %d-%d and the head on the "
-             "GPU%s", L - N - 1, L - N, L - 1, n_gpu > 1 ? "s" : "");
-    return 0;
-}
-
 int
 pd_context_backend(const struct pd_context *c, char *note, size_t size)
 {
@@ -265,8 +241,12 @@ pd_context_new(struct pd_context **out, struct pd_model *m, const struct pd_cont
                 snprintf((*out)->backend_note, PD_ERR_MAX, "cpu: --gpu-layers 0");
             return rc;
         }
-        if ((rc = offload_params(m, p, &q, note, err)) != 0)
+        if ((rc = pd_split_offload_params(m, p, &q, err)) != 0)
             return rc;
+        size_t at = strlen(note);
+        int32_t L = m->hp.n_layer, N = p->n_gpu_layers;
+        snprintf(note + at, PD_ERR_MAX - at, "; layers 0-%d on the CPU, %d-%d and the head on "
+                 "the GPU%s", L - N - 1, L - N, L - 1, q.n_devices > 2 ? "s" : "");
         return pd_split_group_new(out, m, &q, backend, note, err);
     }
     if ((p->split != PD_SPLIT_NONE || p->n_devices > 1) && p->comm == NULL)
@@ -277,7 +257,7 @@ pd_context_new(struct pd_context **out, struct pd_model *m, const struct pd_cont
     c->m = m;
     c->backend = backend;
     snprintf(c->backend_note, sizeof c->backend_note, "%s", note);
-    c->n_ctx = p->n_ctx > 0 ? p->n_ctx : PD_MIN(m->hp.n_ctx_train, DEFAULT_CTX_CAP);
+    c->n_ctx = pd_context_params_n_ctx(m, p);
     c->n_batch = PD_MIN(p->n_batch > 0 ? p->n_batch : DEFAULT_BATCH, c->n_ctx);
     c->logits_all = p->logits_all;
     c->precise = p->precise;

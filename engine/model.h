@@ -187,6 +187,9 @@ struct pd_context_params {
 
 void pd_context_params_default(struct pd_context_params *p);
 
+/* The context length p gives a context of m: p->n_ctx, or the model's capped at 4096. */
+int32_t pd_context_params_n_ctx(const struct pd_model *m, const struct pd_context_params *p);
+
 struct pd_context;
 
 int pd_context_new(struct pd_context **out, struct pd_model *m,

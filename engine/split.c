@@ -21,6 +21,7 @@
 
 #include "engine/comm.h"
 #include "engine/forward-impl.h"
+#include "engine/weight-plan.h"
 #include "kernels/backend.h"
 
 #include <pthread.h>
@@ -161,18 +162,19 @@ layer_share(const struct pd_part *pt, int32_t n_layer, int r, int size, int32_t 
     return 0;
 }
 
-int
-pd_split_part_init(struct pd_context *c, const struct pd_context_params *p, char *err)
+/* Rank `rank` of `size`'s share of m under split mode (p->layers for a layer split's counts); the
+ * whole model for size 0. */
+static int
+part_for(struct pd_part *pt, const struct pd_model *m, const struct pd_context_params *p,
+         int rank, int size, char *err)
 {
-    const struct pd_hparams *hp = &c->m->hp;
-    struct pd_part *pt = &c->part;
+    const struct pd_hparams *hp = &m->hp;
     memset(pt, 0, sizeof *pt);
     pt->layer_end = hp->n_layer;
     pt->expert_end = hp->n_expert;
     pt->embed = pt->head = true;
-    if (p->comm == NULL)
+    if (size == 0)
         return 0;
-    int rank = pd_comm_rank(p->comm), size = pd_comm_size(p->comm);
     switch (p->split) {
     case PD_SPLIT_LAYER:
         /* with more ranks than layers some hold none and only pass the hidden state on */
@@ -185,7 +187,7 @@ pd_split_part_init(struct pd_context *c, const struct pd_context_params *p, char
     case PD_SPLIT_EXPERT:
         if (hp->n_expert == 0)
             return pd_errorf(err, PD_EINVAL, "%s is a dense model: it has no experts to split "
-                             "(use --split layer)", c->m->name);
+                             "(use --split layer)", m->name);
         if (hp->n_expert < size)
             return pd_errorf(err, PD_EINVAL, "cannot split %d experts over %d devices",
                              hp->n_expert, size);
@@ -196,7 +198,91 @@ pd_split_part_init(struct pd_context *c, const struct pd_context_params *p, char
         return pd_errorf(err, PD_EINVAL, "a communicator was given but no split mode");
     }
     pt->mode = p->split;
-    pt->comm = p->comm;
+    return 0;
+}
+
+int
+pd_split_part_init(struct pd_context *c, const struct pd_context_params *p, char *err)
+{
+    struct pd_comm *comm = p->comm;
+    int rc = part_for(&c->part, c->m, p, comm ? pd_comm_rank(comm) : 0,
+                      comm ? pd_comm_size(comm) : 0, err);
+    if (rc == 0)
+        c->part.comm = comm;
+    return rc;
+}
+
+int
+pd_split_offload_params(const struct pd_model *m, const struct pd_context_params *p,
+                        struct pd_context_params *q, char *err)
+{
+    int32_t L = m->hp.n_layer, N = p->n_gpu_layers;
+    int n_gpu = p->n_devices > 0 ? p->n_devices : 1;
+    if (p->split == PD_SPLIT_EXPERT)
+        return pd_errorf(err, PD_EINVAL, "--gpu-layers keeps the first layers on the CPU, a "
+                         "split by layer: it does not go with --split expert");
+    if (n_gpu + 1 > PD_MAX_DEVICES)
+        return pd_errorf(err, PD_EINVAL, "--gpu-layers with %d devices: at most %d", n_gpu,
+                         PD_MAX_DEVICES - 1);
+    *q = *p;
+    q->split = PD_SPLIT_LAYER;
+    q->n_devices = n_gpu + 1;
+    q->devices[0] = -1;
+    q->layers[0] = L - N;
+    for (int g = 0; g < n_gpu; g++) {
+        q->devices[g + 1] = p->n_devices > 0 ? p->devices[g] : 0;
+        q->layers[g + 1] = (int32_t)((int64_t)N * (g + 1) / n_gpu - (int64_t)N * g / n_gpu);
+    }
+    return 0;
+}
+
+int
+pd_split_plan(const struct pd_model *m, const struct pd_context_params *p,
+              struct pd_rank_share *out, int *n, char *err)
+{
+    const struct pd_hparams *hp = &m->hp;
+    struct pd_context_params q = *p;
+    bool cuda = p->backend != PD_BACKEND_CPU;
+    int rc;
+    *n = 0;
+    if (cuda && p->n_gpu_layers >= 0 && p->n_gpu_layers < hp->n_layer) {
+        if (p->n_gpu_layers == 0) {   /* the CPU alone */
+            cuda = false;
+            q.n_devices = 0;
+            q.split = PD_SPLIT_NONE;
+        } else if ((rc = pd_split_offload_params(m, p, &q, err)) != 0) {
+            return rc;
+        }
+    }
+    int size = q.split != PD_SPLIT_NONE || q.n_devices > 1 ? PD_MAX(q.n_devices, 1) : 0;
+    if (size > PD_MAX_DEVICES)
+        return pd_errorf(err, PD_EINVAL, "a split over %d devices: at most %d", size,
+                         PD_MAX_DEVICES);
+    if (size > 0 && q.split == PD_SPLIT_NONE)
+        q.split = PD_SPLIT_LAYER;
+    size_t kv_row = sizeof(float) * (size_t)pd_fwd_kv_row(hp) *
+                    (hp->arch == PD_ARCH_DEEPSEEK2 ? 1 : 2);   /* MLA keeps no values */
+    size_t n_ctx = (size_t)pd_context_params_n_ctx(m, &q);
+    for (int r = 0; r < PD_MAX(size, 1); r++) {
+        struct pd_part pt;
+        struct pd_weight_plan wp;
+        if ((rc = part_for(&pt, m, &q, r, size, err)) != 0 ||
+            (rc = pd_weight_plan_make(&wp, m, size ? &pt : NULL, err)) != 0)
+            return rc;
+        struct pd_rank_share *s = &out[r];
+        s->device = size ? q.devices[r] : q.n_devices > 0 ? q.devices[0] : 0;
+        s->backend = cuda && s->device >= 0 ? PD_BACKEND_CUDA : PD_BACKEND_CPU;
+        s->layer_first = pt.layer_first;
+        s->layer_end = pt.layer_end;
+        s->expert_first = pt.expert_first;
+        s->expert_end = pt.expert_end;
+        s->embed = pt.embed;
+        s->head = pt.head;
+        s->weight_bytes = wp.held;
+        s->kv_bytes = (size_t)(pt.layer_end - pt.layer_first) * n_ctx * kv_row;
+        pd_weight_plan_free(&wp);
+    }
+    *n = PD_MAX(size, 1);
     return 0;
 }
 

@@ -87,6 +87,23 @@ int pd_split_size(const struct pd_context *c);
 /* "layer split over 2 local ranks (layers 0-14 | 15-29)" into buf, or "" when unsplit. */
 void pd_split_describe(const struct pd_context *c, char *buf, size_t size);
 
+/* What one rank of a split holds, planned without making it (pd_split_plan). */
+struct pd_rank_share {
+    int backend;                        /* enum pd_backend: CPU for --gpu-layers' CPU rank */
+    int device;                         /* its CUDA device (-1: the CPU) */
+    int32_t layer_first, layer_end;     /* the layers it runs and caches */
+    int32_t expert_first, expert_end;   /* the experts whose products it runs */
+    bool embed, head;                   /* it embeds the tokens, computes the logits */
+    size_t weight_bytes;                /* the weights it reads (a GPU copies them to its memory) */
+    size_t kv_bytes;                    /* its KV cache at the context's length */
+};
+
+/* The ranks pd_context_new would make of m with p, and what each holds: out[PD_MAX_DEVICES], *n
+ * of them (one for an unsplit model). The backend is taken as asked, a CUDA device as present:
+ * the plan is for sizing a machine, which need not be this one (`ponder model info --gpus`). */
+int pd_split_plan(const struct pd_model *m, const struct pd_context_params *p,
+                  struct pd_rank_share *out, int *n, char *err);
+
 /* A follower rank of a multi-process group (rank > 0): run the forward passes rank 0 asks for
  * until it frees its context; 0, or a negative PD_E* when a collective failed. */
 int pd_split_serve(struct pd_context *c, char *err);
@@ -101,6 +118,10 @@ int pd_split_group_new(struct pd_context **out, struct pd_model *m,
 /* Fill c->part for a rank of p->comm's group (or the whole model when p->comm is NULL); called
  * before the buffers are planned, since the KV cache holds only the rank's layers. */
 int pd_split_part_init(struct pd_context *c, const struct pd_context_params *p, char *err);
+/* --gpu-layers N below m's layer count: the layer split q that puts the first layers on a CPU
+ * rank (devices[0] = -1) and the last N, with the head, on the GPUs of p (else device 0). */
+int pd_split_offload_params(const struct pd_model *m, const struct pd_context_params *p,
+                            struct pd_context_params *q, char *err);
 /* The MoE output buffers of an expert-split rank (after the MoE scratch is planned). */
 int pd_split_part_alloc(struct pd_context *c, char *err);
 /* The driver's decode and truncate, and what pd_context_free does for a split context. */

@@ -24,7 +24,7 @@ expect() {
 }
 has() { grep -q -- "$2" "$1"; ok $? "$3"; }
 
-echo "1..40"
+echo "1..48"
 expect 0 "--version" -- "$ponder" --version
 has "$tmp/out" "^ponder 0" "--version prints the name and version"
 expect 0 "--help" -- "$ponder" --help
@@ -37,6 +37,16 @@ expect 2 "a malformed number" -- "$ponder" run -m x.gguf -p hi -n abc
 expect 1 "a model that does not exist" -- "$ponder" run -m "$tmp/nope.gguf" -p hi
 has "$tmp/err" "nope.gguf" "the message names the file"
 moe=${top_srcdir:-.}/tests/data/moe-qwen3moe.gguf
+# the device plan of model info: what each GPU would hold, computed without one
+ds=${top_srcdir:-.}/tests/data/ds-v3.gguf
+expect 0 "model info plans an expert split" -- "$ponder" model info "$ds" --gpus 0,1 --split expert
+has "$tmp/out" "^  0  *cuda 0  *layers 0-2, experts 0-3, head " "rank 0: every layer, half the experts, the head"
+has "$tmp/out" "^  1  *cuda 1  *layers 0-2, experts 4-7  " "rank 1: the other half"
+expect 0 "model info plans --gpu-layers 1" -- "$ponder" model info "$ds" --gpu-layers 1
+has "$tmp/out" "^  0  *cpu  *layers 0-1, embeddings .* 1.25 MiB$" "the CPU keeps two layers and their cache"
+has "$tmp/out" "^  1  *cuda 0  *layer 2, head .* 0.62 MiB$" "the GPU the last and the head"
+expect 1 "--gpu-layers with --split expert" -- "$ponder" model info "$ds" --gpu-layers 1 --split expert --gpus 0,1
+has "$tmp/err" "does not go with --split expert" "... is refused, saying why"
 expect 2 "--gpu-layers takes a number" -- "$ponder" run -m "$moe" -p hi --gpu-layers all
 has "$tmp/err" "gpu-layers" "... and the message names the option"
 # on the CPU there is no GPU to keep layers off: the same greedy reply with or without it

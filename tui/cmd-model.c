@@ -9,6 +9,8 @@
 
 #include "engine/chat-template.h"
 #include "engine/gguf.h"
+#include "engine/model.h"
+#include "engine/split.h"
 #include "engine/tokenizer.h"
 #include "kernels/cpu/quant.h"
 #include "tui/cli.h"
@@ -18,7 +20,7 @@
 #include <string.h>
 
 static const char model_help[] =
-    "usage: ponder model info [--tensors] MODEL.gguf\n"
+    "usage: ponder model info [--tensors] [--gpus LIST --split S --gpu-layers N -c N] MODEL.gguf\n"
     "       ponder model synth (--shape NAME | --arch ARCH) [KEY=VALUE...] [--type T] -o FILE\n"
     "       ponder model synth --list\n"
     "\n"
@@ -26,6 +28,10 @@ static const char model_help[] =
     "chat template and special tokens.\n"
     "\n"
     "  --tensors    also list every tensor with its type and shape\n"
+    "  --gpus LIST, --split S, --gpu-layers N, --backend B, -c N\n"
+    "               also plan the devices as `ponder run` with these options would use them:\n"
+    "               each one's layers or experts, the bytes of weights it holds and its KV\n"
+    "               cache (no GPU needed: for sizing one)\n"
     "  -h, --help   this help\n"
     "\n"
     "synth: write a random-weight model of a real shape (DeepSeek-V3, Qwen3-30B-A3B, OLMoE,\n"
@@ -218,25 +224,101 @@ print_info(const char *path, const struct pd_gguf *g)
     pd_model_free(m);
 }
 
+static void
+print_bytes(double bytes)
+{
+    if (bytes >= 1024.0 * 1024 * 1024)
+        printf("%8.2f GiB", bytes / (1024.0 * 1024 * 1024));
+    else
+        printf("%8.2f MiB", bytes / (1024.0 * 1024));
+}
+
+/* The devices `ponder run` would use with cp, and what each would hold. */
+static int
+print_device_plan(const char *path, const struct pd_context_params *cp)
+{
+    char err[PD_ERR_MAX] = "";
+    struct pd_model *m = NULL;
+    if (pd_model_load(&m, path, err) != 0)
+        return cli_fail("model", "%s: %s", path, err);
+    struct pd_rank_share ranks[PD_MAX_DEVICES];
+    int n = 0;
+    if (pd_split_plan(m, cp, ranks, &n, err) != 0) {
+        pd_model_free(m);
+        return cli_fail("model", "%s", err);
+    }
+    printf("\ndevices (context %d tokens; activations and scratch come on top):\n",
+           pd_context_params_n_ctx(m, cp));
+    printf("  %-5s %-8s %-38s %12s %12s\n", "rank", "device", "holds", "weights", "KV cache");
+    for (int r = 0; r < n; r++) {
+        const struct pd_rank_share *s = &ranks[r];
+        char dev[32], holds[96] = "";
+        size_t at = 0;
+        if (s->backend == PD_BACKEND_CUDA)
+            snprintf(dev, sizeof dev, "cuda %d", s->device);
+        else
+            snprintf(dev, sizeof dev, "cpu");
+        /* in a layer split only one rank embeds; in an expert split all do */
+        bool layer_split = n > 1 && ranks[n - 1].embed == false;
+        if (s->layer_end - s->layer_first == 1)
+            at += (size_t)snprintf(holds + at, sizeof holds - at, "layer %d", s->layer_first);
+        else if (s->layer_end > s->layer_first)
+            at += (size_t)snprintf(holds + at, sizeof holds - at, "layers %d-%d", s->layer_first,
+                                   s->layer_end - 1);
+        if (m->hp.n_expert > 0 && s->expert_end - s->expert_first < m->hp.n_expert)
+            at += (size_t)snprintf(holds + at, sizeof holds - at, "%sexperts %d-%d",
+                                   at ? ", " : "", s->expert_first, s->expert_end - 1);
+        if (s->embed && layer_split)
+            at += (size_t)snprintf(holds + at, sizeof holds - at, "%sembeddings",
+                                   at ? ", " : "");
+        if (s->head && n > 1)
+            at += (size_t)snprintf(holds + at, sizeof holds - at, "%shead", at ? ", " : "");
+        if (at == 0)
+            snprintf(holds, sizeof holds, "nothing (passes on)");
+        printf("  %-5d %-8s %-38s ", r, dev, holds);
+        print_bytes((double)s->weight_bytes);
+        printf(" ");
+        print_bytes((double)s->kv_bytes);
+        printf("\n");
+    }
+    pd_model_free(m);
+    return EXIT_OK;
+}
+
 static int
 cmd_model_info(int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "tensors", no_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
+        { "ctx-size", required_argument, NULL, 'c' },
+        CLI_DEVICE_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
-    bool tensors = false;
+    bool tensors = false, plan = false;
+    struct pd_context_params cp;
+    pd_context_params_default(&cp);
     int c;
+    long l;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (c == 'T')
+    while ((c = getopt_long(argc, argv, "hc:", longopts, NULL)) != -1) {
+        if (c == 'T') {
             tensors = true;
-        else if (c == 'h') {
+        } else if (c == 'h') {
             fputs(model_help, stdout);
             return EXIT_OK;
-        } else
-            return cli_usage_error("model", "unknown option");
+        } else if (c == 'c') {
+            if (!cli_parse_int("model", "-c", optarg, 1, 1 << 24, &l))
+                return EXIT_USAGE;
+            cp.n_ctx = (int32_t)l;
+        } else {
+            int r = cli_parse_device_opt("model", c, optarg, &cp);
+            if (r < 0)
+                return EXIT_USAGE;
+            if (r > 0)
+                return cli_usage_error("model", "unknown option");
+            plan = true;
+        }
     }
     if (optind != argc - 1)
         return cli_usage_error("model", "info takes one MODEL.gguf");
@@ -248,7 +330,7 @@ cmd_model_info(int argc, char **argv)
     if (tensors)
         print_tensors(g);
     pd_gguf_close(g);
-    return EXIT_OK;
+    return plan ? print_device_plan(argv[optind], &cp) : EXIT_OK;
 }
 
 static int
