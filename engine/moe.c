@@ -126,41 +126,6 @@ pd_moe_free(struct pd_context *c)
     free(s->sg);
 }
 
-/* Softmax of p[X] in place; returns the entropy (nats) of the result. */
-static float
-softmax_entropy(float *p, int32_t X)
-{
-    float max = -INFINITY;
-    for (int32_t e = 0; e < X; e++)
-        max = p[e] > max ? p[e] : max;
-    double sum = 0.0;
-    for (int32_t e = 0; e < X; e++)
-        sum += p[e] = expf(p[e] - max);
-    double h = 0.0;
-    for (int32_t e = 0; e < X; e++) {
-        p[e] = (float)(p[e] / sum);
-        if (p[e] > 0.0f)
-            h -= p[e] * log(p[e]);
-    }
-    return (float)h;
-}
-
-/* Sigmoid scores in place; returns the entropy of the distribution they make once normalized. */
-static float
-sigmoid_entropy(float *p, int32_t X)
-{
-    double sum = 0.0;
-    for (int32_t e = 0; e < X; e++)
-        sum += p[e] = 1.0f / (1.0f + expf(-p[e]));
-    double h = 0.0;
-    for (int32_t e = 0; e < X; e++) {
-        double q = p[e] / sum;
-        if (q > 0.0)
-            h -= q * log(q);
-    }
-    return (float)h;
-}
-
 /* Step 2 for token t: the routing decision, into the trace. Probabilities come from the gating
  * function; the choice is made on them plus the selection bias (when the model has one), within
  * the eligible groups; the weights are the unbiased probabilities of the chosen, renormalized and
@@ -174,7 +139,7 @@ choose_experts(struct pd_context *c, const struct pd_layer *l, int im, int64_t t
     size_t at = ((size_t)t * s->n_layers + (size_t)im) * (size_t)K;
     float *p = s->probs + t * X, *sel = s->sel + t * X;
     s->entropy[(size_t)t * s->n_layers + im] =
-        hp->gating == PD_GATING_SIGMOID ? sigmoid_entropy(p, X) : softmax_entropy(p, X);
+        pd_route_gate(p, X, hp->gating == PD_GATING_SIGMOID);
     const struct pd_route_rule rule = {
         .n_expert = X, .n_used = K, .n_groups = hp->n_expert_groups,
         .n_groups_used = hp->n_expert_groups_used, .norm = hp->expert_norm,

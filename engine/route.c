@@ -7,6 +7,47 @@
 
 #include <math.h>
 
+/* Softmax of p[X] in place; returns the entropy (nats) of the result. */
+static float
+softmax_entropy(float *p, int32_t X)
+{
+    float max = -INFINITY;
+    for (int32_t e = 0; e < X; e++)
+        max = p[e] > max ? p[e] : max;
+    double sum = 0.0;
+    for (int32_t e = 0; e < X; e++)
+        sum += p[e] = expf(p[e] - max);
+    double h = 0.0;
+    for (int32_t e = 0; e < X; e++) {
+        p[e] = (float)(p[e] / sum);
+        if (p[e] > 0.0f)
+            h -= p[e] * log(p[e]);
+    }
+    return (float)h;
+}
+
+/* Sigmoid scores in place; returns the entropy of the distribution they make once normalized. */
+static float
+sigmoid_entropy(float *p, int32_t X)
+{
+    double sum = 0.0;
+    for (int32_t e = 0; e < X; e++)
+        sum += p[e] = 1.0f / (1.0f + expf(-p[e]));
+    double h = 0.0;
+    for (int32_t e = 0; e < X; e++) {
+        double q = p[e] / sum;
+        if (q > 0.0)
+            h -= q * log(q);
+    }
+    return (float)h;
+}
+
+float
+pd_route_gate(float *p, int32_t X, bool sigmoid)
+{
+    return sigmoid ? sigmoid_entropy(p, X) : softmax_entropy(p, X);
+}
+
 
 /* The K largest of p[X], largest first (ties to the lower id): ids and values. */
 static void

@@ -19,6 +19,10 @@ struct pd_route_rule {
     float scale;                     /* the chosen weights are multiplied by it (1: none) */
 };
 
+/* The gate probabilities of a router's logits p[X], in place: softmax, or each expert's sigmoid
+ * (DeepSeek-V3); returns the entropy (nats) of the distribution they make once normalized. */
+float pd_route_gate(float *p, int32_t X, bool sigmoid);
+
 /*
  * The choice for one token from its gate probabilities p[X]: the K best of p plus the selection
  * bias (NULL: none) among the experts of the n_groups_used best groups (a group scores the sum of

@@ -42,3 +42,10 @@ check_PROGRAMS += tests/test-repack-model
 TESTS += tests/test-repack-model tests/test-repack-scalar.sh
 tests_test_repack_model_SOURCES = tests/test-repack-model.c
 EXTRA_DIST += %reldir%/test-repack-scalar.sh
+
+# The CUDA forward pass's orchestration (unsplit, split, --gpu-layers) on the host emulation of the
+# device layer: test-cuda-model's scenarios, on every machine.
+check_PROGRAMS += tests/test-cuda-emu
+TESTS += tests/test-cuda-emu
+tests_test_cuda_emu_SOURCES = tests/test-cuda-model.c tests/cuda-emu.c
+tests_test_cuda_emu_CPPFLAGS = $(AM_CPPFLAGS) -DPD_CUDA_EMULATED

@@ -20,19 +20,9 @@
 static void
 scores(float *p, const float *logit, int X, bool sigmoid)
 {
-    if (sigmoid) {
-        for (int e = 0; e < X; e++)
-            p[e] = 1.0f / (1.0f + expf(-logit[e]));
-        return;
-    }
-    float max = -INFINITY;
-    for (int e = 0; e < X; e++)
-        max = logit[e] > max ? logit[e] : max;
-    double sum = 0.0;
-    for (int e = 0; e < X; e++)
-        sum += p[e] = expf(logit[e] - max);
-    for (int e = 0; e < X; e++)
-        p[e] = (float)(p[e] / sum);
+    /* inference's gate (engine/route.c), so training routes as inference does */
+    memcpy(p, logit, sizeof(float) * (size_t)X);
+    pd_route_gate(p, X, sigmoid);
 }
 
 void
