@@ -28,6 +28,7 @@ struct pd_cuda_ctx {
     /* MoE: router logits [B][X], the choice [B][K], the gathered rows [B*K] */
     float *probs, *rw, *rh, *rx, *rgate, *rup, *rout, *sgate, *sup, *sout, *sg;
     float *moe_part;   /* [B][E] an expert split's share of an MoE output, summed over ranks */
+    int32_t sums;      /* the sums over ranks this batch has joined (an expert split) */
     int32_t *ids, *row_token, *token_row;
     /* MLA: query bottleneck [B][Rq], queries in latent space [B][H][R+Dr], outputs [B][H][R] */
     float *qa, *qabs, *olat;

@@ -339,6 +339,7 @@ moe_combine_split(struct pd_context *c, const int32_t *token_row, const float *w
     CK(pd_cuda_dev_zero(g->x, g->moe_part, sizeof(float) * (size_t)(T * E), err, PD_ERR_MAX));
     CK(pd_cuda_dev_moe_combine(g->x, g->moe_part, g->rout, token_row, weights, K, NULL, NULL, T,
                                E, err, PD_ERR_MAX));
+    g->sums++;
     int rc = exchange(c, XCHG_SUM, g->moe_part, (size_t)(T * E), 0, err);
     if (rc)
         return rc;
@@ -568,13 +569,32 @@ pd_cuda_fwd_decode(struct pd_context *c, const int32_t *tokens, int32_t n, char 
     return 0;
 }
 
+/* After a failure in an expert split's batch: the sums over ranks this rank has not joined, with
+ * zeros, so the other ranks finish the pass and learn of the failure (split.c) instead of waiting
+ * for this rank forever. */
+static void
+drain_sums(struct pd_context *c, int64_t T)
+{
+    struct pd_cuda_ctx *g = c->cuda;
+    size_t n = (size_t)T * (size_t)c->m->hp.n_embd;
+    char ignored[PD_ERR_MAX];
+    if (c->part.mode != PD_SPLIT_EXPERT)
+        return;
+    for (; g->sums < c->moe.n_layers; g->sums++) {
+        pd_cuda_dev_zero(g->x, g->moe_part, sizeof(float) * n, ignored, sizeof ignored);
+        exchange(c, XCHG_SUM, g->moe_part, n, 0, ignored);
+    }
+}
+
 int
 pd_cuda_fwd_batch(struct pd_context *c, const int32_t *tokens, int32_t T, char *err)
 {
-    CK(pd_cuda_exec_bind(c->cuda->x, err, PD_ERR_MAX));
-    int rc = run_batch(c, tokens, T, err);
-    if (rc)
+    c->cuda->sums = 0;
+    int rc = pd_cuda_exec_bind(c->cuda->x, err, PD_ERR_MAX) ? PD_EIO : run_batch(c, tokens, T, err);
+    if (rc) {
+        drain_sums(c, T);
         c->T = 0;
+    }
     return rc;
 }
 

@@ -55,6 +55,7 @@ struct pd_part {
     size_t tokens_cap;
     bool live;                          /* fully made: its group may be told to stop */
     int status;                         /* the first collective that failed inside a pass */
+    void *statuses;                     /* [size] what each rank said of the last batch */
     char err[PD_ERR_MAX];
     struct pd_split_group *group;       /* the driver of an in-process group: the other ranks */
 };

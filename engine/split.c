@@ -34,6 +34,12 @@ enum {
     CMD_QUIT,
 };
 
+/* What each rank says of a batch it ran: 0, or the error that stopped its share. */
+struct rank_status {
+    int32_t rc;
+    char msg[PD_ERR_MAX];
+};
+
 /* What rank 0 broadcasts before each step; fixed size, so every rank receives the same bytes. */
 struct command {
     int32_t op;
@@ -292,6 +298,9 @@ pd_split_part_alloc(struct pd_context *c, char *err)
     struct pd_part *pt = &c->part;
     if (pt->comm == NULL)
         return 0;
+    pt->statuses = malloc(sizeof(struct rank_status) * (size_t)pd_comm_size(pt->comm));
+    if (pt->statuses == NULL)
+        return pd_errorf(err, PD_ENOMEM, "out of memory for the split's statuses");
     if (c->cuda) {
         /* a CUDA rank stages through the host what its communicator takes only there */
         pt->host = malloc(sizeof(float) * (size_t)c->n_batch * (size_t)c->m->hp.n_embd);
@@ -400,23 +409,57 @@ return_result(struct pd_context *c, int rank, int size, char *err)
     return rc ? rc : move_trace(c, c->T, peer, send, err);
 }
 
-/* Every rank's part of one decode of n tokens, in batches of at most n_batch. */
+/* After a batch every rank learns whether any rank's share failed; the first failure, naming its
+ * rank, becomes the decode's error on every rank (*shared set), so none goes on alone and none
+ * waits for a rank that stopped. 0, that error, or the collective's own (the group is broken). */
 static int
-rank_decode(struct pd_context *c, const int32_t *tokens, int32_t n, char *err)
+agree(struct pd_context *c, int mine, const char *msg, bool *shared, char *err)
+{
+    struct pd_part *pt = &c->part;
+    struct rank_status me = { .rc = mine };
+    struct rank_status *all = pt->statuses;
+    int size = pd_comm_size(pt->comm);
+    if (mine)
+        snprintf(me.msg, sizeof me.msg, "%s", msg);
+    int rc = pd_comm_all_gather(pt->comm, all, &me, sizeof me, err);
+    if (rc)
+        return rc;
+    for (int r = 0; r < size; r++)
+        if (all[r].rc) {
+            *shared = true;
+            return pd_errorf(err, all[r].rc, "device rank %d of %d: %.*s", r, size,
+                             PD_ERR_MAX - 32, all[r].msg);
+        }
+    return 0;
+}
+
+/* Every rank's part of one decode of n tokens, in batches of at most n_batch. A rank whose share
+ * fails still passes its hidden state on (a pipeline) or joins the sums left in the pass (an
+ * expert split: forward-cuda.c), then every rank fails the decode together (agree); the batch's
+ * positions are not in any rank's cache, and the caller may retry them. *shared: the error is
+ * such an agreed one, after which the group goes on (not a collective's own failure). */
+static int
+rank_decode(struct pd_context *c, const int32_t *tokens, int32_t n, bool *shared, char *err)
 {
     struct pd_part *pt = &c->part;
     int rank = pd_comm_rank(pt->comm), size = pd_comm_size(pt->comm);
     bool layer = pt->mode == PD_SPLIT_LAYER;
     int rc;
-    for (int32_t done = 0; done < n; done += c->T) {
+    for (int32_t done = 0; done < n;) {
         int32_t T = PD_MIN(n - done, c->n_batch);
+        char share_err[PD_ERR_MAX] = "";
         if (layer && rank > 0 && (rc = move_stage(c, T, rank - 1, false, err)) != 0)
             return rc;
-        if ((rc = run_share(c, tokens + done, T, err)) != 0)
-            return rc;
+        int share_rc = run_share(c, tokens + done, T, share_err);
         if (layer && rank < size - 1 && (rc = move_stage(c, T, rank + 1, true, err)) != 0)
             return rc;
+        if ((rc = agree(c, share_rc, share_err, shared, err)) != 0) {
+            c->T = 0;
+            return rc;
+        }
+        c->T = T;
         c->n_past += T;
+        done += T;
     }
     return layer ? return_result(c, rank, size, err) : 0;
 }
@@ -443,9 +486,10 @@ pd_split_decode(struct pd_context *c, const int32_t *tokens, int32_t n, char *er
         return pd_errorf(err, PD_EINVAL, "rank %d follows rank 0: it decodes in pd_split_serve",
                          pd_comm_rank(comm));
     int rc = command(c, CMD_DECODE, n, 0, err);
+    bool shared = false;
     if (rc == 0)
         rc = pd_comm_broadcast(comm, (void *)tokens, sizeof(int32_t) * (size_t)n, 0, err);
-    return rc ? rc : rank_decode(c, tokens, n, err);
+    return rc ? rc : rank_decode(c, tokens, n, &shared, err);
 }
 
 void
@@ -478,9 +522,10 @@ pd_split_serve(struct pd_context *c, char *err)
                 pt->tokens_cap = (size_t)cmd.n;
             }
             rc = pd_comm_broadcast(pt->comm, pt->tokens, sizeof(int32_t) * (size_t)cmd.n, 0, err);
+            bool shared = false;
             if (rc == 0)
-                rc = rank_decode(c, pt->tokens, cmd.n, err);
-            if (rc)
+                rc = rank_decode(c, pt->tokens, cmd.n, &shared, err);
+            if (rc && !shared)   /* a failure every rank agreed on: rank 0 reports it */
                 return rc;
             break;
         case CMD_TRUNCATE:
@@ -652,6 +697,8 @@ pd_split_release(struct pd_context *c)
     pt->group = NULL;
     free(pt->moe_out);
     free(pt->host);
+    free(pt->statuses);
+    pt->statuses = NULL;
     free(pt->tokens);
     pt->moe_out = NULL;
     pt->host = NULL;

@@ -11,6 +11,7 @@
  * pd_attention_head_ref, pd_route_*, pd_candidates_from_logits), in float. Two devices are
  * reported. The kernels themselves are checked against the CPU on a GPU (tests/test-cuda); CUDA
  * graphs are not emulated (recording is refused: run with PONDER_CUDA_GRAPHS=0).
+ * pd_cuda_emu_fail_matmul makes a later product fail, as a device error would.
  */
 #include "config.h"
 
@@ -26,6 +27,18 @@
 #include <string.h>
 
 #define EMU_DEVICES 2
+
+/* Products left before the one that fails (0: none fails); shared by the ranks' threads. */
+static int fail_countdown;
+
+void pd_cuda_emu_fail_matmul(int n);
+
+/* The n-th pd_cuda_dev_matmul from now, on any device, fails once. */
+void
+pd_cuda_emu_fail_matmul(int n)
+{
+    __atomic_store_n(&fail_countdown, n, __ATOMIC_SEQ_CST);
+}
 
 struct pd_cuda_exec {
     int dev;
@@ -261,6 +274,11 @@ pd_cuda_dev_matmul(struct pd_cuda_exec *x, float *y, int64_t ldy, const void *w,
     (void)x;
     if (!pd_cuda_type_supported(wtype)) {
         snprintf(err, err_size, "matmul: weights of type %d have no CUDA kernel", wtype);
+        return -1;
+    }
+    if (__atomic_load_n(&fail_countdown, __ATOMIC_SEQ_CST) > 0 &&
+        __atomic_sub_fetch(&fail_countdown, 1, __ATOMIC_SEQ_CST) == 0) {
+        snprintf(err, err_size, "device %d: an injected failure of a product", x->dev);
         return -1;
     }
     product(y, ldy, w, wtype, in, ldx, n_in, n_out, T);

@@ -256,6 +256,39 @@ static const struct layout layouts[] = {
     { PD_SPLIT_EXPERT, 2, { 0, 1 }, "expert split over devices 0,1", 0 },
 };
 
+#ifdef PD_CUDA_EMULATED
+void pd_cuda_emu_fail_matmul(int n);
+
+/* A product failing on one rank in the middle of a split's pass: the decode fails on the driver
+ * with the rank's message (no rank waits for ever for another), none of its positions stays in a
+ * cache, and the same tokens decoded again give the CPU's logits. */
+static void
+check_fault(struct pd_model *m, const char *model, const struct layout *lay)
+{
+    char err[PD_ERR_MAX] = "", rel[200];
+    snprintf(rel, sizeof rel, "%s, %s", model, lay->label);
+    struct pd_context *gpu = new_context(m, PD_BACKEND_CUDA, true, lay, err);
+    struct pd_context *cpu = gpu ? new_context(m, PD_BACKEND_CPU, true, NULL, err) : NULL;
+    if (ok(gpu && cpu, "%s: contexts for a failure%s%s", rel, gpu && cpu ? "" : ": ", err)) {
+        int32_t V = m->hp.n_vocab, toks[6];
+        for (int i = 0; i < 6; i++)
+            toks[i] = (int32_t)((5 * i + 1) % V);
+        double worst = 0.0;
+        bool before = step(gpu, cpu, toks, 3, true, "before the failure", &worst);
+        pd_cuda_emu_fail_matmul(5);
+        int rc = pd_context_decode(gpu, toks + 3, 3, err);
+        pd_cuda_emu_fail_matmul(0);
+        ok(before && rc != 0 && strstr(err, "injected failure") != NULL,
+           "%s: a product failing on one rank fails the decode, saying where: %s", rel, err);
+        is_int(pd_context_n_past(gpu), 3, "%s: ... and its positions are in no cache", rel);
+        ok(step(gpu, cpu, toks + 3, 3, true, "after the failure", &worst),
+           "%s: the same tokens again: logits and routing agree", rel);
+    }
+    pd_context_free(cpu);
+    pd_context_free(gpu);
+}
+#endif
+
 static void
 check_model(const char *rel)
 {
@@ -290,6 +323,10 @@ check_model(const char *rel)
             continue;
 #endif
         check_layout(m, rel, lay);
+#ifdef PD_CUDA_EMULATED
+        if (lay->split != PD_SPLIT_NONE || lay->gpu_layers > 0)
+            check_fault(m, rel, lay);
+#endif
     }
     pd_model_free(m);
 }
