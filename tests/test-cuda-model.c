@@ -35,6 +35,7 @@
 #include "config.h"
 
 #include "engine/comm.h"
+#include "engine/generate.h"
 #include "engine/model.h"
 #include "engine/split.h"
 #include "kernels/backend.h"
@@ -256,6 +257,63 @@ static const struct layout layouts[] = {
     { PD_SPLIT_EXPERT, 2, { 0, 1 }, "expert split over devices 0,1", 0 },
 };
 
+/* Token ids of a generation, as its events give them. */
+struct ids {
+    int32_t id[64];
+    int n;
+};
+
+static int
+collect_id(void *user, const struct pd_token_event *ev)
+{
+    struct ids *s = user;
+    if (ev->id >= 0 && s->n < (int)PD_ARRAY_SIZE(s->id))
+        s->id[s->n++] = ev->id;
+    return 0;
+}
+
+/* pd_generate with temperature, top-k and a repetition penalty, 32 tokens from a fixed seed. */
+static bool
+sample(struct pd_context *c, struct ids *out, char *err)
+{
+    const struct pd_model *m = pd_context_model(c);
+    struct pd_sampler_params sp;
+    pd_sampler_params_default(&sp);
+    sp.temp = 0.9f;
+    sp.top_k = 20;
+    sp.repeat_penalty = 1.2f;
+    sp.seed = 11;
+    struct pd_sampler *smp = pd_sampler_new(&sp, m->hp.n_vocab);
+    int32_t prompt[5];
+    for (int i = 0; i < 5; i++)
+        prompt[i] = (int32_t)((11 * i + 2) % m->hp.n_vocab);
+    struct pd_gen_params gp = { .n_predict = 32 };
+    struct pd_gen_result res;
+    out->n = 0;
+    int rc = smp ? pd_generate(c, smp, prompt, 5, &gp, collect_id, out, &res, err) : PD_ENOMEM;
+    pd_sampler_free(smp);
+    return rc == 0;
+}
+
+/* Sampling through pd_generate: on a CUDA context the candidates are chosen where the logits are
+ * (the device; the host for a pipeline, whose logits come from its last stage), and the tokens
+ * drawn are the CPU's. */
+static void
+check_sampling(struct pd_model *m, const char *model, const struct layout *lay)
+{
+    char err[PD_ERR_MAX] = "", rel[200];
+    snprintf(rel, sizeof rel, "%s%s%s", model, lay->label[0] ? ", " : "", lay->label);
+    struct pd_context *gpu = new_context(m, PD_BACKEND_CUDA, false, lay, err);
+    struct pd_context *cpu = gpu ? new_context(m, PD_BACKEND_CPU, false, NULL, err) : NULL;
+    struct ids a, b;
+    bool ran = gpu && cpu && sample(gpu, &a, err) && sample(cpu, &b, err);
+    ok(ran && a.n == b.n && a.n > 0 && memcmp(a.id, b.id, sizeof(int32_t) * (size_t)a.n) == 0,
+       "%s: sampling draws the CPU's %d tokens%s%s", rel, ran ? b.n : 0, ran ? "" : ": ",
+       ran ? "" : err);
+    pd_context_free(cpu);
+    pd_context_free(gpu);
+}
+
 #ifdef PD_CUDA_EMULATED
 void pd_cuda_emu_fail_matmul(int n);
 
@@ -323,6 +381,7 @@ check_model(const char *rel)
             continue;
 #endif
         check_layout(m, rel, lay);
+        check_sampling(m, rel, lay);
 #ifdef PD_CUDA_EMULATED
         if (lay->split != PD_SPLIT_NONE || lay->gpu_layers > 0)
             check_fault(m, rel, lay);
