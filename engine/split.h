@@ -30,9 +30,12 @@
  * (one rank per process, pd_context_params.comm from pd_comm_nccl_from_env): rank 0's process
  * drives, every other process calls pd_split_serve until rank 0 frees its context.
  *
- * A collective that fails inside a pass fails that decode on the rank that saw it; the ranks
- * are not resynchronized after one (the local communicator fails only on a caller's bug; NCCL
- * on a lost peer, after which the group is gone anyway).
+ * A rank whose share of a batch fails (a device error, say) still does its part of the pass's
+ * exchanges, then every rank learns of it (one all-gather of statuses a batch) and the decode
+ * fails on all of them with that rank's message, none of the batch's positions cached; the group
+ * goes on. A collective that fails itself fails the decode on the rank that saw it and the ranks
+ * are not resynchronized (the local communicator fails only on a caller's bug; NCCL on a lost
+ * peer, after which the group is gone anyway).
  */
 #ifndef PD_SPLIT_H
 #define PD_SPLIT_H
