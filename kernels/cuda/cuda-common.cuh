@@ -15,6 +15,7 @@
 #include <cuda_fp16.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "kernels/backend.h"
 
@@ -84,16 +85,49 @@ pd_cuda_download(void *dst, const void *src, size_t n, const char *what, char *e
 
 /* ---- device helpers -------------------------------------------------------------------------- */
 
-__device__ __forceinline__ float
+/* The block decoders (quant.cuh) compile for the host too, where tests/test-cuda-decode checks
+ * them against the CPU's dequantizers with no GPU: these two intrinsics get host versions. */
+#define PD_HD __host__ __device__ __forceinline__
+
+/* The float whose bits are u. */
+PD_HD float
+pd_dev_bits_float(uint32_t u)
+{
+#ifdef __CUDA_ARCH__
+    return __uint_as_float(u);
+#else
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+#endif
+}
+
+/* Bytes of {y, x} picked by the selector's four nibbles (byte i of the result: nibble i, 0-3 of
+ * x, 4-7 of y), as the PRMT instruction. */
+PD_HD uint32_t
+pd_dev_byte_perm(uint32_t x, uint32_t y, uint32_t s)
+{
+#ifdef __CUDA_ARCH__
+    return __byte_perm(x, y, s);
+#else
+    uint64_t both = (uint64_t)y << 32 | x;
+    uint32_t r = 0;
+    for (int i = 0; i < 4; i++)
+        r |= (uint32_t)(both >> 8 * (s >> 4 * i & 7) & 0xFF) << 8 * i;
+    return r;
+#endif
+}
+
+PD_HD float
 pd_dev_fp16(uint16_t h)
 {
     return __half2float(__ushort_as_half(h));
 }
 
-__device__ __forceinline__ float
+PD_HD float
 pd_dev_bf16(uint16_t h)
 {
-    return __uint_as_float((uint32_t)h << 16);
+    return pd_dev_bits_float((uint32_t)h << 16);
 }
 
 __device__ __forceinline__ float

@@ -6,7 +6,7 @@ PD_CUDA_HDRS = %reldir%/cuda-common.cuh %reldir%/quant.cuh %reldir%/exec.cuh
 kernels_libkernels_a_SOURCES += kernels/backend.h
 EXTRA_DIST += %reldir%/backend.cu %reldir%/rmsnorm.cu %reldir%/quant.cu %reldir%/matmul.cu \
 	%reldir%/ops.cu %reldir%/attention.cu %reldir%/moe.cu %reldir%/sampler.cu %reldir%/exec.cu \
-	$(PD_CUDA_HDRS) %reldir%/stub.c
+	$(PD_CUDA_HDRS) %reldir%/stub.c tests/test-cuda-decode.cu
 
 if HAVE_CUDA
 SUFFIXES = .cu
@@ -18,6 +18,14 @@ $(PD_CUDA_OBJS): $(PD_CUDA_HDRS) kernels/backend.h
 kernels_libkernels_a_LIBADD = $(PD_CUDA_OBJS)
 kernels_libkernels_a_DEPENDENCIES = $(PD_CUDA_OBJS)
 CLEANFILES += $(PD_CUDA_OBJS)
+# The block decoders of quant.cuh run on the host against the CPU's: no GPU needed.
+check_PROGRAMS += tests/test-cuda-decode
+TESTS += tests/test-cuda-decode
+tests_test_cuda_decode_SOURCES =
+tests_test_cuda_decode_LDADD = tests/test-cuda-decode.o $(ENGINE_LIBS)
+tests_test_cuda_decode_DEPENDENCIES = tests/test-cuda-decode.o kernels/libkernels.a
+tests/test-cuda-decode.o: $(PD_CUDA_HDRS) kernels/backend.h
+CLEANFILES += tests/test-cuda-decode.o
 else
 kernels_libkernels_a_SOURCES += %reldir%/stub.c
 endif

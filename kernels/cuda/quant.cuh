@@ -20,11 +20,11 @@ extern "C" {
 #undef _Static_assert
 
 /* Elements of unit u of a row at row, for one format; v[32]. */
-template <int TYPE> __device__ __forceinline__ void pd_dev_unit(float *v, const uint8_t *row,
+template <int TYPE> PD_HD void pd_dev_unit(float *v, const uint8_t *row,
                                                                 int64_t u);
 
 template <>
-__device__ __forceinline__ void
+PD_HD void
 pd_dev_unit<PD_TYPE_Q4_0>(float *v, const uint8_t *row, int64_t u)
 {
     const struct pd_block_q4_0 *b = (const struct pd_block_q4_0 *)row + u;
@@ -36,7 +36,7 @@ pd_dev_unit<PD_TYPE_Q4_0>(float *v, const uint8_t *row, int64_t u)
 }
 
 template <>
-__device__ __forceinline__ void
+PD_HD void
 pd_dev_unit<PD_TYPE_Q4_1>(float *v, const uint8_t *row, int64_t u)
 {
     const struct pd_block_q4_1 *b = (const struct pd_block_q4_1 *)row + u;
@@ -48,7 +48,7 @@ pd_dev_unit<PD_TYPE_Q4_1>(float *v, const uint8_t *row, int64_t u)
 }
 
 template <>
-__device__ __forceinline__ void
+PD_HD void
 pd_dev_unit<PD_TYPE_Q8_0>(float *v, const uint8_t *row, int64_t u)
 {
     const struct pd_block_q8_0 *b = (const struct pd_block_q8_0 *)row + u;
@@ -59,7 +59,7 @@ pd_dev_unit<PD_TYPE_Q8_0>(float *v, const uint8_t *row, int64_t u)
 
 /* Group g's scale and minimum of a Q4_K super-block (the 6-bit pairs of pd_k4_scale_min),
  * multiplied out: value = dl * q - ml. */
-__device__ __forceinline__ void
+PD_HD void
 pd_dev_k4_scale_min(const struct pd_block_q4_K *b, int g, float *dl, float *ml)
 {
     const uint8_t *q = b->scales;
@@ -78,7 +78,7 @@ pd_dev_k4_scale_min(const struct pd_block_q4_K *b, int g, float *dl, float *ml)
 /* Q4_K: group g of a super-block is the low (g even) or high (g odd) nibbles of qs[32 (g/2) ..];
  * value = d*sc*q - dmin*m with the 6-bit scale and min of pd_k4_scale_min. */
 template <>
-__device__ __forceinline__ void
+PD_HD void
 pd_dev_unit<PD_TYPE_Q4_K>(float *v, const uint8_t *row, int64_t u)
 {
     const struct pd_block_q4_K *b = (const struct pd_block_q4_K *)row + u / 8;
@@ -94,7 +94,7 @@ pd_dev_unit<PD_TYPE_Q4_K>(float *v, const uint8_t *row, int64_t u)
 /* Q6_K: group g = 4 half + quarter covers elements 128 half + 32 quarter + l; its four low bits
  * come from ql (low or high nibble), its two high bits from qh; scales per 16 elements. */
 template <>
-__device__ __forceinline__ void
+PD_HD void
 pd_dev_unit<PD_TYPE_Q6_K>(float *v, const uint8_t *row, int64_t u)
 {
     const struct pd_block_q6_K *b = (const struct pd_block_q6_K *)row + u / 8;
@@ -114,7 +114,7 @@ pd_dev_unit<PD_TYPE_Q6_K>(float *v, const uint8_t *row, int64_t u)
 
 /* Four bytes at p, which every caller below has 2-byte aligned (the blocks of Q4_0, Q8_0 and
  * Q6_K are 18, 34 and 210 bytes long, so a 4-byte load could fault). */
-__device__ __forceinline__ uint32_t
+PD_HD uint32_t
 pd_dev_load4(const uint8_t *p)
 {
     const uint16_t *h = (const uint16_t *)p;
@@ -127,21 +127,21 @@ pd_dev_load4(const uint8_t *p)
  * below half the memory bandwidth; subtracting 2^23 (and a format's offset) in float is exact,
  * so the values are those of the conversion, bit for bit. k is a constant after unrolling. */
 #define PD_DEV_MAGIC 8388608.0f
-__device__ __forceinline__ float
+PD_HD float
 pd_dev_byte_magic(uint32_t w, int k)
 {
-    return __uint_as_float(__byte_perm(w, 0x4B000000u, 0x7440u | (unsigned)k));
+    return pd_dev_bits_float(pd_dev_byte_perm(w, 0x4B000000u, 0x7440u | (unsigned)k));
 }
 
 /* Part s (0..3) of unit u: the eight elements 32u + {4s..4s+3, 16+4s..16+4s+3}, into v[8] (the
  * four of the first run, then the four of the second). That set is the two nibbles of the same
  * four bytes in Q4_0/Q4_1/Q4_K, so four threads read a unit's bytes once between them; the
  * values are pd_dev_unit's, element for element. */
-template <int TYPE> __device__ __forceinline__ void pd_dev_part(float *v, const uint8_t *row,
+template <int TYPE> PD_HD void pd_dev_part(float *v, const uint8_t *row,
                                                                 int64_t u, int s);
 
 template <>
-__device__ __forceinline__ void
+PD_HD void
 pd_dev_part<PD_TYPE_Q4_0>(float *v, const uint8_t *row, int64_t u, int s)
 {
     const struct pd_block_q4_0 *b = (const struct pd_block_q4_0 *)row + u;
@@ -155,7 +155,7 @@ pd_dev_part<PD_TYPE_Q4_0>(float *v, const uint8_t *row, int64_t u, int s)
 }
 
 template <>
-__device__ __forceinline__ void
+PD_HD void
 pd_dev_part<PD_TYPE_Q4_1>(float *v, const uint8_t *row, int64_t u, int s)
 {
     const struct pd_block_q4_1 *b = (const struct pd_block_q4_1 *)row + u;
@@ -169,7 +169,7 @@ pd_dev_part<PD_TYPE_Q4_1>(float *v, const uint8_t *row, int64_t u, int s)
 }
 
 template <>
-__device__ __forceinline__ void
+PD_HD void
 pd_dev_part<PD_TYPE_Q8_0>(float *v, const uint8_t *row, int64_t u, int s)
 {
     const struct pd_block_q8_0 *b = (const struct pd_block_q8_0 *)row + u;
@@ -184,7 +184,7 @@ pd_dev_part<PD_TYPE_Q8_0>(float *v, const uint8_t *row, int64_t u, int s)
 }
 
 template <>
-__device__ __forceinline__ void
+PD_HD void
 pd_dev_part<PD_TYPE_Q4_K>(float *v, const uint8_t *row, int64_t u, int s)
 {
     /* the block's 16-byte head (d, dmin, the 12 bytes of scales) in one load and the quants in
@@ -209,7 +209,7 @@ pd_dev_part<PD_TYPE_Q4_K>(float *v, const uint8_t *row, int64_t u, int s)
 }
 
 template <>
-__device__ __forceinline__ void
+PD_HD void
 pd_dev_part<PD_TYPE_Q6_K>(float *v, const uint8_t *row, int64_t u, int s)
 {
     const struct pd_block_q6_K *b = (const struct pd_block_q6_K *)row + u / 8;
@@ -232,7 +232,7 @@ pd_dev_part<PD_TYPE_Q6_K>(float *v, const uint8_t *row, int64_t u, int s)
 }
 
 template <>
-__device__ __forceinline__ void
+PD_HD void
 pd_dev_part<PD_TYPE_F32>(float *v, const uint8_t *row, int64_t u, int s)
 {
     const float *p = (const float *)row + 32 * u + 4 * s;
@@ -242,7 +242,7 @@ pd_dev_part<PD_TYPE_F32>(float *v, const uint8_t *row, int64_t u, int s)
 }
 
 template <int TYPE>
-__device__ __forceinline__ void
+PD_HD void
 pd_dev_part_half(float *v, const uint8_t *row, int64_t u, int s)
 {
     const uint16_t *p = (const uint16_t *)row + 32 * u + 4 * s;
@@ -256,38 +256,38 @@ pd_dev_part_half(float *v, const uint8_t *row, int64_t u, int s)
 }
 
 template <>
-__device__ __forceinline__ void
+PD_HD void
 pd_dev_part<PD_TYPE_F16>(float *v, const uint8_t *row, int64_t u, int s)
 {
     pd_dev_part_half<PD_TYPE_F16>(v, row, u, s);
 }
 
 template <>
-__device__ __forceinline__ void
+PD_HD void
 pd_dev_part<PD_TYPE_BF16>(float *v, const uint8_t *row, int64_t u, int s)
 {
     pd_dev_part_half<PD_TYPE_BF16>(v, row, u, s);
 }
 
 /* Element i of a float-format row. */
-template <int TYPE> __device__ __forceinline__ float pd_dev_elem(const uint8_t *row, int64_t i);
+template <int TYPE> PD_HD float pd_dev_elem(const uint8_t *row, int64_t i);
 
 template <>
-__device__ __forceinline__ float
+PD_HD float
 pd_dev_elem<PD_TYPE_F32>(const uint8_t *row, int64_t i)
 {
     return ((const float *)row)[i];
 }
 
 template <>
-__device__ __forceinline__ float
+PD_HD float
 pd_dev_elem<PD_TYPE_F16>(const uint8_t *row, int64_t i)
 {
     return pd_dev_fp16(((const uint16_t *)row)[i]);
 }
 
 template <>
-__device__ __forceinline__ float
+PD_HD float
 pd_dev_elem<PD_TYPE_BF16>(const uint8_t *row, int64_t i)
 {
     return pd_dev_bf16(((const uint16_t *)row)[i]);
