@@ -89,38 +89,33 @@ matvec_kernel(float *y, const uint8_t *w, size_t row_bytes, const float *x, int6
 #define MV_WARPS 4
 #define MV_ROWS 2
 
-/* y[row] = W[row] . x for MV_ROWS rows per block (the comment at the top). */
-template <int TYPE>
-__global__ void __launch_bounds__(MV_WARPS * 32)
-matvec_parts_kernel(float *y, const uint8_t *w, size_t row_bytes, const float *x, int64_t n_in,
-                    int64_t n_out, struct matvec_sel sel)
+/* The start of a block of the decode kernels: its product's operands (matvec_select) and its
+ * MV_ROWS rows, sums at zero; false when the block's expert is another rank's (its rows are
+ * written as zeros and the whole block leaves, so no barrier is skipped). */
+__device__ __forceinline__ bool
+matvec_begin(const struct matvec_sel &sel, const uint8_t *&w, const float *&x, float *&y,
+             size_t row_bytes, int64_t row0, int64_t n_out, const uint8_t **rows, float *sum)
 {
-    __shared__ float partial[MV_WARPS][MV_ROWS];
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, s = lane % 4;
-    const int64_t row0 = (int64_t)blockIdx.x * MV_ROWS, n_units = n_in / 32;
-    if (!matvec_select(sel, w, x, y)) {   /* the whole block leaves: no barrier is skipped */
+    if (!matvec_select(sel, w, x, y)) {
         if (threadIdx.x < MV_ROWS && row0 + threadIdx.x < n_out)
             y[row0 + threadIdx.x] = 0.0f;
-        return;
+        return false;
     }
-    const uint8_t *rows[MV_ROWS];
-    float sum[MV_ROWS];
     for (int r = 0; r < MV_ROWS; r++) {
         /* past the last row, read the last row again rather than branch in the loop */
         rows[r] = w + (size_t)min(row0 + r, n_out - 1) * row_bytes;
         sum[r] = 0.0f;
     }
-#pragma unroll 2
-    for (int64_t u = warp * 8 + lane / 4; u < n_units; u += MV_WARPS * 8) {
-        const float4 xa = *(const float4 *)(x + 32 * u + 4 * s);
-        const float4 xb = *(const float4 *)(x + 32 * u + 16 + 4 * s);
-        for (int r = 0; r < MV_ROWS; r++) {
-            float v[8];
-            pd_dev_part<TYPE>(v, rows[r], u, s);
-            sum[r] += v[0] * xa.x + v[1] * xa.y + v[2] * xa.z + v[3] * xa.w +
-                      v[4] * xb.x + v[5] * xb.y + v[6] * xb.z + v[7] * xb.w;
-        }
-    }
+    return true;
+}
+
+/* The end of a block of the decode kernels: each warp's sums of its rows, then one thread a row
+ * adding the warps' (the whole block calls it). */
+__device__ __forceinline__ void
+matvec_store_rows(float *y, const float *sum, int64_t row0, int64_t n_out)
+{
+    __shared__ float partial[MV_WARPS][MV_ROWS];
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     for (int r = 0; r < MV_ROWS; r++) {
         float t = pd_warp_sum(sum[r]);
         if (lane == 0)
@@ -133,6 +128,60 @@ matvec_parts_kernel(float *y, const uint8_t *w, size_t row_bytes, const float *x
             t += partial[k][threadIdx.x];
         y[row0 + threadIdx.x] = t;
     }
+}
+
+/* y[row] = W[row] . x for MV_ROWS rows per block (the comment at the top). */
+template <int TYPE>
+__global__ void __launch_bounds__(MV_WARPS * 32)
+matvec_parts_kernel(float *y, const uint8_t *w, size_t row_bytes, const float *x, int64_t n_in,
+                    int64_t n_out, struct matvec_sel sel)
+{
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, s = lane % 4;
+    const int64_t row0 = (int64_t)blockIdx.x * MV_ROWS, n_units = n_in / 32;
+    const uint8_t *rows[MV_ROWS];
+    float sum[MV_ROWS];
+    if (!matvec_begin(sel, w, x, y, row_bytes, row0, n_out, rows, sum))
+        return;
+#pragma unroll 2
+    for (int64_t u = warp * 8 + lane / 4; u < n_units; u += MV_WARPS * 8) {
+        const float4 xa = *(const float4 *)(x + 32 * u + 4 * s);
+        const float4 xb = *(const float4 *)(x + 32 * u + 16 + 4 * s);
+        for (int r = 0; r < MV_ROWS; r++) {
+            float v[8];
+            pd_dev_part<TYPE>(v, rows[r], u, s);
+            sum[r] += v[0] * xa.x + v[1] * xa.y + v[2] * xa.z + v[3] * xa.w +
+                      v[4] * xb.x + v[5] * xb.y + v[6] * xb.z + v[7] * xb.w;
+        }
+    }
+    matvec_store_rows(y, sum, row0, n_out);
+}
+
+/* Q6_K: y[row] = W[row] . x for MV_ROWS rows per block, a sixteenth of a super-block per thread
+ * (pd_dev_q6k_sixteenth): half a warp a super-block, a warp two a step, the warps interleaved. */
+__global__ void __launch_bounds__(MV_WARPS * 32)
+matvec_q6k_kernel(float *y, const uint8_t *w, size_t row_bytes, const float *x, int64_t n_in,
+                  int64_t n_out, struct matvec_sel sel)
+{
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, t = lane % 16;
+    const int64_t row0 = (int64_t)blockIdx.x * MV_ROWS, n_sb = n_in / PD_QK_K;
+    const uint8_t *rows[MV_ROWS];
+    float sum[MV_ROWS];
+    if (!matvec_begin(sel, w, x, y, row_bytes, row0, n_out, rows, sum))
+        return;
+    for (int64_t sb = warp * 2 + lane / 16; sb < n_sb; sb += MV_WARPS * 2) {
+        const float *xs = x + PD_QK_K * sb;
+        float4 xq[4];
+        for (int g = 0; g < 4; g++)
+            xq[g] = *(const float4 *)(xs + pd_dev_q6k_at(t, 4 * g));
+        for (int r = 0; r < MV_ROWS; r++) {
+            float v[16];
+            pd_dev_q6k_sixteenth(v, rows[r], sb, t);
+            for (int g = 0; g < 4; g++)
+                sum[r] += v[4 * g] * xq[g].x + v[4 * g + 1] * xq[g].y + v[4 * g + 2] * xq[g].z +
+                          v[4 * g + 3] * xq[g].w;
+        }
+    }
+    matvec_store_rows(y, sum, row0, n_out);
 }
 
 /* Whether matvec_parts_kernel can read these operands: whole units, a float4-aligned x, and rows
@@ -156,6 +205,12 @@ matvec_select_cuda(float *y, const void *w, int wtype, const float *x, int64_t n
     const uint8_t *wb = (const uint8_t *)w;
     bool fit = matvec_parts_fit(wtype, w, row_bytes, x, n_in) &&
                (sel.ids == NULL || sel.expert_stride % 16 == 0) && sel.ld_in % 4 == 0;
+    if (fit && wtype == PD_TYPE_Q6_K) {
+        dim3 grid((unsigned)((n_out + MV_ROWS - 1) / MV_ROWS), (unsigned)n_prod);
+        matvec_q6k_kernel<<<grid, MV_WARPS * 32, 0, stream>>>(y, wb, row_bytes, x, n_in, n_out,
+                                                                sel);
+        return true;
+    }
     if (fit) {
         dim3 grid((unsigned)((n_out + MV_ROWS - 1) / MV_ROWS), (unsigned)n_prod);
 #define LAUNCH(T)                                                                  \

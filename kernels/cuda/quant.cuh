@@ -133,6 +133,40 @@ pd_dev_byte_magic(uint32_t w, int k)
     return pd_dev_bits_float(pd_dev_byte_perm(w, 0x4B000000u, 0x7440u | (unsigned)k));
 }
 
+/* Q6_K for the decode kernel, a sixteenth of a super-block per thread: thread t (0..15) of
+ * super-block sb takes the 16 elements at offsets pd_dev_q6k_at(t, j), j < 16 (four runs of
+ * four, one in each 32-element quarter of its half), reading each byte of ql and qh it needs once
+ * (per-unit parts read qh four times over and ql twice). The values are pd_dev_unit's. */
+PD_HD int
+pd_dev_q6k_at(int t, int j)
+{
+    return 128 * (t / 8) + 32 * (j / 4) + 4 * (t % 8) + j % 4;
+}
+
+PD_HD void
+pd_dev_q6k_sixteenth(float *v, const uint8_t *row, int64_t sb, int t)
+{
+    const struct pd_block_q6_K *b = (const struct pd_block_q6_K *)row + sb;
+    int half = t / 8, l0 = 4 * (t % 8);
+    const uint8_t *ql = b->ql + 64 * half, *qh = b->qh + 32 * half;
+    const int8_t *sc = b->scales + 8 * half + l0 / 16;
+    float d = pd_dev_fp16(b->d);
+    uint32_t lo = pd_dev_load4(ql + l0), hi = pd_dev_load4(ql + 32 + l0);
+    uint32_t h = pd_dev_load4(qh + l0);
+    /* quarter g: the low or high nibbles of ql (first or second 32 bytes), bits 2g of qh */
+    uint32_t q[4] = {
+        (lo & 0x0F0F0F0Fu) | (h & 0x03030303u) << 4,
+        (hi & 0x0F0F0F0Fu) | (h >> 2 & 0x03030303u) << 4,
+        (lo >> 4 & 0x0F0F0F0Fu) | (h >> 4 & 0x03030303u) << 4,
+        (hi >> 4 & 0x0F0F0F0Fu) | (h >> 6 & 0x03030303u) << 4,
+    };
+    for (int g = 0; g < 4; g++) {
+        float dg = d * (float)sc[2 * g];
+        for (int k = 0; k < 4; k++)
+            v[4 * g + k] = dg * (pd_dev_byte_magic(q[g], k) - (PD_DEV_MAGIC + 32.0f));
+    }
+}
+
 /* Part s (0..3) of unit u: the eight elements 32u + {4s..4s+3, 16+4s..16+4s+3}, into v[8] (the
  * four of the first run, then the four of the second). That set is the two nibbles of the same
  * four bytes in Q4_0/Q4_1/Q4_K, so four threads read a unit's bytes once between them; the
