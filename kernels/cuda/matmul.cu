@@ -6,8 +6,10 @@
  * each 32-element unit of a row (pd_dev_part: a quarter each, read as two 4-byte words or float4s),
  * a warp covers eight consecutive units and the four warps interleave, so a warp's loads of a
  * row are one contiguous stretch; each activation quarter is loaded once for the MV_ROWS rows.
- * The weights are read once, which is what bounds decode speed. Shapes the fast kernel cannot
- * tile (rows not a whole number of units, misaligned activations) take one block per row.
+ * The weights are read once, which is what bounds decode speed. Q6_K, whose units share their
+ * high bits four ways, has a kernel of its own: sixteen threads to a 256-element super-block,
+ * each reading its bytes once. Shapes the fast kernels cannot tile (rows not a whole number of
+ * units, misaligned activations) take one block per row.
  *
  * Prefill (T activation rows): the weights are dequantized on the device a block of rows at a time
  * into a scratch buffer (F32, or F16/BF16 for tensor cores) and multiplied by cublasGemmEx. In
