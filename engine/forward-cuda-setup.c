@@ -244,42 +244,6 @@ alloc_activations(struct pd_context *c, struct pd_cuda_ctx *g, char *err)
     return 0;
 }
 
-/* The host side of the MoE scratch: the routing trace served by pd_context_routing and the
- * grouping of moe.c's step 3 (pd_moe_free releases it with the rest). */
-static int
-alloc_trace(struct pd_context *c, char *err)
-{
-    const struct pd_hparams *hp = &c->m->hp;
-    struct pd_moe_scratch *s = &c->moe;
-    memset(s, 0, sizeof *s);
-    if (hp->n_expert == 0)
-        return 0;
-    size_t B = (size_t)c->n_batch, X = (size_t)hp->n_expert, K = (size_t)hp->n_expert_used;
-    s->index_of = malloc(sizeof(int32_t) * (size_t)hp->n_layer);
-    s->layer_of = malloc(sizeof(int32_t) * (size_t)hp->n_layer);
-    if (!s->index_of || !s->layer_of)
-        return pd_errorf(err, PD_ENOMEM, "out of memory for the routing trace");
-    for (int il = 0; il < hp->n_layer; il++) {
-        s->index_of[il] = c->m->layers[il].moe ? s->n_layers : -1;
-        if (c->m->layers[il].moe)
-            s->layer_of[s->n_layers++] = il;
-    }
-    size_t Lm = (size_t)s->n_layers;
-    s->ids = calloc(B * Lm * K + 1, sizeof *s->ids);
-    s->weights = calloc(B * Lm * K + 1, sizeof *s->weights);
-    s->entropy = calloc(B * Lm + 1, sizeof *s->entropy);
-    s->routing = calloc(B, sizeof *s->routing);
-    s->count = calloc(X, sizeof *s->count);
-    s->offset = calloc(X + 1, sizeof *s->offset);
-    s->row_token = calloc(B * K, sizeof *s->row_token);
-    s->token_row = calloc(B * K, sizeof *s->token_row);
-    if (!s->ids || !s->weights || !s->entropy || !s->routing || !s->count || !s->offset ||
-        !s->row_token || !s->token_row)
-        return pd_errorf(err, PD_ENOMEM, "out of memory for the routing trace");
-    pd_moe_point_routing(s, B, K);
-    return 0;
-}
-
 void
 pd_cuda_fwd_free(struct pd_context *c)
 {
@@ -329,7 +293,7 @@ pd_cuda_fwd_new(struct pd_context *c, int dev, char *err)
     /* the device's logits rows are sized by n_logits: set it first */
     c->n_logits = c->logits_all ? c->n_batch : 1;
     if ((rc = upload_weights(c, g, err)) || (rc = alloc_activations(c, g, err)) ||
-        (rc = alloc_trace(c, err)))
+        (rc = pd_moe_alloc(c, false, err)))
         return rc;
     c->logits = malloc(sizeof(float) * (size_t)c->n_logits * (size_t)c->m->hp.n_vocab);
     if (c->logits == NULL)

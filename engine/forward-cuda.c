@@ -552,23 +552,6 @@ run_batch(struct pd_context *c, const int32_t *tokens, int64_t T, char *err)
     return 0;
 }
 
-int
-pd_cuda_fwd_decode(struct pd_context *c, const int32_t *tokens, int32_t n, char *err)
-{
-    struct pd_cuda_ctx *g = c->cuda;
-    CK(pd_cuda_exec_bind(g->x, err, PD_ERR_MAX));
-    for (int32_t done = 0; done < n; done += c->T) {
-        int rc = run_batch(c, tokens + done, PD_MIN(n - done, c->n_batch), err);
-        if (rc) {
-            /* the positions of this batch are not in the cache: the caller may retry them */
-            c->T = 0;
-            return rc;
-        }
-        c->n_past += c->T;
-    }
-    return 0;
-}
-
 /* After a failure in an expert split's batch: the sums over ranks this rank has not joined, with
  * zeros, so the other ranks finish the pass and learn of the failure (split.c) instead of waiting
  * for this rank forever. */
@@ -596,6 +579,18 @@ pd_cuda_fwd_batch(struct pd_context *c, const int32_t *tokens, int32_t T, char *
         c->T = 0;
     }
     return rc;
+}
+
+int
+pd_cuda_fwd_decode(struct pd_context *c, const int32_t *tokens, int32_t n, char *err)
+{
+    for (int32_t done = 0; done < n; done += c->T) {
+        int rc = pd_cuda_fwd_batch(c, tokens + done, PD_MIN(n - done, c->n_batch), err);
+        if (rc)   /* the positions of this batch are not in the cache: the caller may retry them */
+            return rc;
+        c->n_past += c->T;
+    }
+    return 0;
 }
 
 int

@@ -156,11 +156,11 @@ void pd_lora_ctx_free(struct pd_context *c);
 void pd_lora_apply(struct pd_context *c, int ith, int nth, float *y, int64_t ldy,
                    const struct pd_weight *w, const float *x, int64_t T);
 
-/* moe.c: plan and release the MoE scratch (a no-op for a dense model). */
-int pd_moe_alloc(struct pd_context *c, char *err);
+/* moe.c: plan and release the MoE scratch (a no-op for a dense model): the routing trace and the
+ * grouping by expert, and with compute the buffers of the CPU's own products (a CUDA context
+ * keeps those on its device). */
+int pd_moe_alloc(struct pd_context *c, bool compute, char *err);
 void pd_moe_free(struct pd_context *c);
-/* moe.c: point each of the B tokens' routing at its rows of the trace arrays (K per layer). */
-void pd_moe_point_routing(struct pd_moe_scratch *s, size_t B, size_t K);
 
 /* moe.c: the FFN of MoE layer il over T tokens, all threads: reads c->xn (normed input), adds the
  * result to c->x, and records the routing of each token. */
@@ -175,8 +175,8 @@ int pd_cuda_fwd_supported(const struct pd_model *m, char *err);
 int pd_cuda_fwd_new(struct pd_context *c, int dev, char *err);
 void pd_cuda_fwd_free(struct pd_context *c);
 int pd_cuda_fwd_decode(struct pd_context *c, const int32_t *tokens, int32_t n, char *err);
-/* A split rank's share of one batch of T <= n_batch tokens at n_past (n_past is the caller's to
- * advance), and a pipeline hand-off of the hidden state of T tokens to or from rank peer. */
+/* One batch of T <= n_batch tokens at n_past, this context's share of it (n_past is the caller's
+ * to advance), and a pipeline hand-off of the hidden state of T tokens to or from rank peer. */
 int pd_cuda_fwd_batch(struct pd_context *c, const int32_t *tokens, int32_t T, char *err);
 int pd_cuda_fwd_move_hidden(struct pd_context *c, int32_t T, int peer, bool send, char *err);
 int pd_cuda_fwd_device(const struct pd_context *c);

@@ -121,7 +121,7 @@ alloc_buffers(struct pd_context *c, const struct pd_context_params *p, char *err
     c->xq = malloc(act_scratch_size(c->m, c->n_batch));
     if (c->xq == NULL)
         return pd_errorf(err, PD_ENOMEM, "out of memory for activation scratch");
-    int rc = pd_moe_alloc(c, err);
+    int rc = pd_moe_alloc(c, true, err);
     if (rc == 0)
         rc = pd_mla_alloc(c, err);
     if (rc == 0)

@@ -35,8 +35,22 @@
 #include <stdbool.h>
 #include <string.h>
 
+/* Each of the B tokens' routing views into the trace arrays (layers x K ids and weights, layers
+ * entropies a token). */
+static void
+point_routing(struct pd_moe_scratch *s, size_t B, size_t K)
+{
+    size_t Lm = (size_t)s->n_layers;
+    for (size_t t = 0; t < B; t++)
+        s->routing[t] = (struct pd_routing){
+            .n_layers = s->n_layers, .k = (int32_t)K, .layer = s->layer_of,
+            .ids = s->ids + t * Lm * K, .weights = s->weights + t * Lm * K,
+            .entropy = s->entropy + t * Lm,
+        };
+}
+
 int
-pd_moe_alloc(struct pd_context *c, char *err)
+pd_moe_alloc(struct pd_context *c, bool compute, char *err)
 {
     const struct pd_hparams *hp = &c->m->hp;
     struct pd_moe_scratch *s = &c->moe;
@@ -63,8 +77,6 @@ pd_moe_alloc(struct pd_context *c, char *err)
             return pd_errorf(err, PD_ENOMEM, "out of memory allocating the expert %s (%zu "   \
                              "MiB)", #field, n_ * sizeof *s->field >> 20);                  \
     } while (0)
-    ALLOC(probs, B * X);
-    ALLOC(sel, B * X);
     ALLOC(ids, B * Lm * K);
     ALLOC(weights, B * Lm * K);
     ALLOC(entropy, B * Lm);
@@ -73,31 +85,21 @@ pd_moe_alloc(struct pd_context *c, char *err)
     ALLOC(offset, X + 1);
     ALLOC(row_token, B * K);
     ALLOC(token_row, B * K);
-    ALLOC(rx, B * K * E);
-    ALLOC(rgate, B * K * Fe);
-    ALLOC(rup, B * K * Fe);
-    ALLOC(rout, B * K * E);
-    ALLOC(sgate, B * Fs);
-    ALLOC(sup, B * Fs);
-    ALLOC(sout, B * (Fs ? E : 0));
-    ALLOC(sg, B);
+    if (compute) {
+        ALLOC(probs, B * X);
+        ALLOC(sel, B * X);
+        ALLOC(rx, B * K * E);
+        ALLOC(rgate, B * K * Fe);
+        ALLOC(rup, B * K * Fe);
+        ALLOC(rout, B * K * E);
+        ALLOC(sgate, B * Fs);
+        ALLOC(sup, B * Fs);
+        ALLOC(sout, B * (Fs ? E : 0));
+        ALLOC(sg, B);
+    }
 #undef ALLOC
-    pd_moe_point_routing(s, B, K);
+    point_routing(s, B, K);
     return 0;
-}
-
-/* Each of the B tokens' routing views into the trace arrays (layers x K ids and weights, layers
- * entropies a token). */
-void
-pd_moe_point_routing(struct pd_moe_scratch *s, size_t B, size_t K)
-{
-    size_t Lm = (size_t)s->n_layers;
-    for (size_t t = 0; t < B; t++)
-        s->routing[t] = (struct pd_routing){
-            .n_layers = s->n_layers, .k = (int32_t)K, .layer = s->layer_of,
-            .ids = s->ids + t * Lm * K, .weights = s->weights + t * Lm * K,
-            .entropy = s->entropy + t * Lm,
-        };
 }
 
 void

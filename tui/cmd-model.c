@@ -250,6 +250,10 @@ print_device_plan(const char *path, const struct pd_context_params *cp)
     printf("\ndevices (context %d tokens; activations and scratch come on top):\n",
            pd_context_params_n_ctx(m, cp));
     printf("  %-5s %-8s %-38s %12s %12s\n", "rank", "device", "holds", "weights", "KV cache");
+    /* the embeddings are named where one rank holds them (a pipeline), not where all do */
+    bool all_embed = true;
+    for (int r = 0; r < n; r++)
+        all_embed = all_embed && ranks[r].embed;
     for (int r = 0; r < n; r++) {
         const struct pd_rank_share *s = &ranks[r];
         char dev[32], holds[96] = "";
@@ -258,8 +262,6 @@ print_device_plan(const char *path, const struct pd_context_params *cp)
             snprintf(dev, sizeof dev, "cuda %d", s->device);
         else
             snprintf(dev, sizeof dev, "cpu");
-        /* in a layer split only one rank embeds; in an expert split all do */
-        bool layer_split = n > 1 && ranks[n - 1].embed == false;
         if (s->layer_end - s->layer_first == 1)
             at += (size_t)snprintf(holds + at, sizeof holds - at, "layer %d", s->layer_first);
         else if (s->layer_end > s->layer_first)
@@ -268,7 +270,7 @@ print_device_plan(const char *path, const struct pd_context_params *cp)
         if (m->hp.n_expert > 0 && s->expert_end - s->expert_first < m->hp.n_expert)
             at += (size_t)snprintf(holds + at, sizeof holds - at, "%sexperts %d-%d",
                                    at ? ", " : "", s->expert_first, s->expert_end - 1);
-        if (s->embed && layer_split)
+        if (s->embed && !all_embed)
             at += (size_t)snprintf(holds + at, sizeof holds - at, "%sembeddings",
                                    at ? ", " : "");
         if (s->head && n > 1)
