@@ -10,7 +10,10 @@
 #ifndef PD_CUDA_QUANT_CUH
 #define PD_CUDA_QUANT_CUH
 
-#include "kernels/cuda/cuda-common.cuh"
+#include "kernels/backend.h"
+#include "kernels/cuda/device.cuh"
+
+#include <stdio.h>
 
 /* quant-impl.h states its layout checks in C11; in CUDA C++ they are static_assert. */
 #define _Static_assert static_assert
