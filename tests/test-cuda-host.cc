@@ -11,7 +11,9 @@
  * dispatch under tests/simt.h, a host thread per CUDA thread: which thread reads which part of
  * which row, the warp and block sums, the rows past the end of a block, the shapes that take the
  * one-row kernel, and an MoE layer's products with experts held on another rank. What this cannot
- * see (speed, alignment faults, the device's own arithmetic) is tests/test-cuda's, on a GPU.
+ * see (speed, alignment faults, the device's own arithmetic) is tests/test-cuda's, on a GPU. Last,
+ * the runner itself: a shuffle with a lane gone and a barrier half a block never reaches are
+ * faults it reports rather than answers it makes up or a hang.
  */
 #include "config.h"
 
@@ -303,6 +305,53 @@ check_products(void)
     check_matvec_experts<TYPE>(512, 6);
 }
 
+/* ---- the runner itself: what the device leaves undefined is caught, not hung on ---- */
+
+/* Lane 5 leaves before its warp sums: a full-mask shuffle with a lane missing. */
+__global__ void
+early_return_kernel(float *out)
+{
+    if (threadIdx.x == 5)
+        return;
+    float s = pd_warp_sum(1.0f);
+    if (threadIdx.x == 0)
+        *out = s;
+}
+
+/* Lane 5 waits at the block's barrier while the rest of its warp waits for it in a shuffle. */
+__global__ void
+divergent_barrier_kernel(float *out)
+{
+    if (threadIdx.x == 5)
+        __syncthreads();
+    else
+        *out = pd_warp_sum(1.0f);
+}
+
+__global__ void
+warp_sum_kernel(float *out)
+{
+    float s = pd_warp_sum((float)threadIdx.x);
+    if (threadIdx.x == 0)
+        *out = s;
+}
+
+static void
+check_runner_faults(void)
+{
+    float out[64];
+    int before = pd_simt_faults;
+    PD_LAUNCH(early_return_kernel, 1, 32, 0, NULL)(out);
+    ok(pd_simt_faults > before, "a warp sum with a lane that returned is a fault");
+    before = pd_simt_faults;
+    PD_LAUNCH(divergent_barrier_kernel, 1, 32, 0, NULL)(out);
+    ok(pd_simt_faults > before, "a barrier part of a block never reaches is a fault, not a hang");
+    pd_simt_faults = 0;
+    PD_LAUNCH(warp_sum_kernel, 1, 32, 0, NULL)(out);   /* on the fibers abandoned above */
+    ok(pd_simt_faults == 0 && out[0] == 496.0f, "after an abandoned block the next runs right");
+    pd_simt_faults = 0;
+}
+
 int
 main(void)
 {
@@ -326,6 +375,8 @@ main(void)
     check_products<PD_TYPE_BF16>();
     check_matvec<PD_TYPE_F32>(100, 7, 0);   /* not a whole number of units */
     ok(pd_simt_faults == 0, "no kernel shuffled within a warp some of whose threads had left");
+
+    check_runner_faults();
     done_testing();
     return exit_status();
 }

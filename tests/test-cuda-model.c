@@ -31,6 +31,10 @@
  * split's CUDA ranks is then checked on every machine (not the kernels, nor CUDA graphs, nor
  * NCCL: the layouts over two distinct devices run only where the build has no NCCL, through the
  * host like ranks sharing a device).
+ *
+ * Built with PD_CUDA_SIMT (tests/test-cuda-model-simt), it runs against the backend's own .cu
+ * files compiled for the host (tests/simt-runtime.h): the real kernels, launches and CUDA graphs
+ * of the whole forward, on one emulated device, with no GPU.
  */
 #include "config.h"
 
@@ -352,8 +356,8 @@ check_model(const char *rel)
 {
     char err[PD_ERR_MAX] = "";
     struct pd_model *m = NULL;
-#ifdef PD_CUDA_EMULATED
-    if (strncmp(rel, "models/", 7) == 0)   /* the emulation is slow; the fixtures suffice */
+#if defined PD_CUDA_EMULATED || defined PD_CUDA_SIMT
+    if (strncmp(rel, "models/", 7) == 0)   /* emulations are slow; the fixtures suffice */
         return;
 #endif
     if (pd_model_load(&m, test_path(rel), err) != 0) {

@@ -27,7 +27,7 @@ __global__ void
 attention_kernel(float *out, const float *q, const float *k, const float *v,
                  struct pd_cuda_attn a)
 {
-    extern __shared__ float sh[];
+    PD_SHARED_DYNAMIC(float, sh);
     float *qs = sh, *wacc = sh + a.D, *wm = wacc + ATT_WARPS * a.Dv, *wl = wm + ATT_WARPS;
     int h = blockIdx.x, g = h / (a.H / a.Hkv);
     int64_t n_kv = a.pos ? (int64_t)a.pos[a.T - 1] + 1 : a.n_kv;
@@ -95,7 +95,7 @@ attention_cuda(float *out, const float *q, const float *k, const float *v,
 {
     dim3 grid((unsigned)a->H, (unsigned)a->T);
     size_t shmem = sizeof(float) * ((size_t)a->D + ATT_WARPS * ((size_t)a->Dv + 2));
-#define LAUNCH(N) attention_kernel<N><<<grid, ATT_THREADS, shmem, stream>>>(out, q, k, v, *a)
+#define LAUNCH(N) PD_LAUNCH(attention_kernel<N>, grid, ATT_THREADS, shmem, stream)(out, q, k, v, *a)
     if (a->Dv <= 64)
         LAUNCH(2);
     else if (a->Dv <= 128)

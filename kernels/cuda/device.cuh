@@ -21,10 +21,14 @@
  * versions. */
 #define PD_HD __host__ __device__ __forceinline__
 
-/* Launch kernel on grid blocks of block threads, queued on stream, then the arguments in
- * parentheses: PD_LAUNCH(k, grid, block, stream)(args). tests/simt.h runs it on the host. */
+/* Launch kernel on grid blocks of block threads with shared bytes of dynamic shared memory,
+ * queued on stream, then the arguments in parentheses: PD_LAUNCH(k, grid, block, shared,
+ * stream)(args). A kernel declares that memory with PD_SHARED_DYNAMIC(type, name). Spelt so,
+ * tests/simt.h can run the kernels on the host. */
 #ifndef PD_SIMT
-#define PD_LAUNCH(kernel, grid, block, stream) kernel<<<(grid), (block), 0, (stream)>>>
+#define PD_LAUNCH(kernel, grid, block, shared, stream) \
+    kernel<<<(grid), (block), (shared), (stream)>>>
+#define PD_SHARED_DYNAMIC(type, name) extern __shared__ type name[]
 #endif
 
 /* The float whose bits are u. */

@@ -224,7 +224,7 @@ pd_cuda_dev_add(struct pd_cuda_exec *x, float *y, const float *a, int64_t a_ld, 
 {
     if (rows * n <= 0)
         return 0;
-    add_kernel<<<blocks_for(rows * n), EW_THREADS, 0, x->stream>>>(y, a, a_ld, rows, n);
+    PD_LAUNCH(add_kernel, blocks_for(rows * n), EW_THREADS, 0, x->stream)(y, a, a_ld, rows, n);
     return pd_cuda_launched("add", err, err_size);
 }
 
@@ -245,8 +245,8 @@ pd_cuda_dev_kv_store(struct pd_cuda_exec *x, float *cache, int64_t rw, const flo
 {
     if (T * cols <= 0)
         return 0;
-    kv_store_kernel<<<blocks_for(T * cols), EW_THREADS, 0, x->stream>>>(cache, rw, src, ld_src,
-                                                                         cols, pos, T);
+    PD_LAUNCH(kv_store_kernel, blocks_for(T * cols), EW_THREADS, 0, x->stream)(
+        cache, rw, src, ld_src, cols, pos, T);
     return pd_cuda_launched("the KV cache store", err, err_size);
 }
 
@@ -256,7 +256,7 @@ pd_cuda_dev_gather(struct pd_cuda_exec *x, float *out, const float *in, const in
 {
     if (n_rows * n <= 0)
         return 0;
-    gather_kernel<<<blocks_for(n_rows * n), EW_THREADS, 0, x->stream>>>(out, in, rows_src,
+    PD_LAUNCH(gather_kernel, blocks_for(n_rows * n), EW_THREADS, 0, x->stream)(out, in, rows_src,
                                                                          n_rows, n);
     return pd_cuda_launched("the expert gather", err, err_size);
 }
@@ -288,7 +288,7 @@ pd_cuda_dev_moe_combine(struct pd_cuda_exec *x, float *xs, const float *rout,
 {
     if (T * n <= 0)
         return 0;
-    moe_combine_kernel<<<blocks_for(T * n), EW_THREADS, 0, x->stream>>>(
+    PD_LAUNCH(moe_combine_kernel, blocks_for(T * n), EW_THREADS, 0, x->stream)(
         xs, rout, token_row, weights, K, sout, sg_logit, T, n);
     return pd_cuda_launched("the expert combine", err, err_size);
 }

@@ -203,12 +203,14 @@ pd_cuda_matmul(int dev, float *y, const void *w, int wtype, const float *x, int6
     {
         unsigned blocks = (unsigned)((nx + CONVERT_THREADS - 1) / CONVERT_THREADS);
         if (gt.ab == CUDA_R_32F)
-            convert_kernel<float><<<blocks, CONVERT_THREADS>>>((float *)d_xa, (float *)d_x, nx);
+            PD_LAUNCH(convert_kernel<float>, blocks, CONVERT_THREADS, 0, 0)(
+                (float *)d_xa, (float *)d_x, nx);
         else if (gt.ab == CUDA_R_16F)
-            convert_kernel<__half><<<blocks, CONVERT_THREADS>>>((__half *)d_xa, (float *)d_x, nx);
+            PD_LAUNCH(convert_kernel<__half>, blocks, CONVERT_THREADS, 0, 0)(
+                (__half *)d_xa, (float *)d_x, nx);
         else
-            convert_kernel<__nv_bfloat16>
-                <<<blocks, CONVERT_THREADS>>>((__nv_bfloat16 *)d_xa, (float *)d_x, nx);
+            PD_LAUNCH(convert_kernel<__nv_bfloat16>, blocks, CONVERT_THREADS, 0, 0)(
+                (__nv_bfloat16 *)d_xa, (float *)d_x, nx);
     }
     PD_CUDA_TRY(cudaGetLastError());
     PD_CUBLAS_TRY(cublasCreate(&h));
@@ -276,10 +278,10 @@ pd_cuda_dev_matmul(struct pd_cuda_exec *x, float *y, int64_t ldy, const void *w,
         }
         unsigned blocks = (unsigned)(((int64_t)n_in * T + CONVERT_THREADS - 1) / CONVERT_THREADS);
         if (gt.ab == CUDA_R_16F)
-            convert_rows_kernel<__half><<<blocks, CONVERT_THREADS, 0, x->stream>>>(
+            PD_LAUNCH(convert_rows_kernel<__half>, blocks, CONVERT_THREADS, 0, x->stream)(
                 (__half *)x->act, in, ldx, n_in, T);
         else
-            convert_rows_kernel<__nv_bfloat16><<<blocks, CONVERT_THREADS, 0, x->stream>>>(
+            PD_LAUNCH(convert_rows_kernel<__nv_bfloat16>, blocks, CONVERT_THREADS, 0, x->stream)(
                 (__nv_bfloat16 *)x->act, in, ldx, n_in, T);
         if (pd_cuda_launched("the activations' conversion", err, err_size) != 0)
             return -1;

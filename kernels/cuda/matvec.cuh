@@ -199,14 +199,14 @@ matvec_select_cuda(float *y, const void *w, int wtype, const float *x, int64_t n
                (sel.ids == NULL || sel.expert_stride % 16 == 0) && sel.ld_in % 4 == 0;
     if (fit && wtype == PD_TYPE_Q6_K) {
         dim3 grid((unsigned)((n_out + MV_ROWS - 1) / MV_ROWS), (unsigned)n_prod);
-        PD_LAUNCH(matvec_q6k_kernel, grid, MV_WARPS * 32, stream)(y, wb, row_bytes, x, n_in, n_out,
-                                                                  sel);
+        PD_LAUNCH(matvec_q6k_kernel, grid, MV_WARPS * 32, 0, stream)(
+            y, wb, row_bytes, x, n_in, n_out, sel);
         return true;
     }
     if (fit) {
         dim3 grid((unsigned)((n_out + MV_ROWS - 1) / MV_ROWS), (unsigned)n_prod);
 #define LAUNCH(T)                                                                          \
-    PD_LAUNCH(matvec_parts_kernel<T>, grid, MV_WARPS * 32, stream)(y, wb, row_bytes, x, n_in, \
+    PD_LAUNCH(matvec_parts_kernel<T>, grid, MV_WARPS * 32, 0, stream)(y, wb, row_bytes, x, n_in, \
                                                                   n_out, sel)
         PD_DEV_FOR_TYPE(wtype, LAUNCH, return false)
 #undef LAUNCH
@@ -214,7 +214,7 @@ matvec_select_cuda(float *y, const void *w, int wtype, const float *x, int64_t n
     }
     dim3 grid((unsigned)n_out, (unsigned)n_prod);
 #define LAUNCH(T) \
-    PD_LAUNCH(matvec_kernel<T>, grid, MV_THREADS, stream)(y, wb, row_bytes, x, n_in, sel)
+    PD_LAUNCH(matvec_kernel<T>, grid, MV_THREADS, 0, stream)(y, wb, row_bytes, x, n_in, sel)
     PD_DEV_FOR_TYPE(wtype, LAUNCH, return false)
 #undef LAUNCH
     return true;

@@ -69,7 +69,7 @@ __global__ void
 route_kernel(int32_t *ids, float *weights, float *entropy, const float *logits,
              const float *bias, struct pd_cuda_router r)
 {
-    extern __shared__ float sh[];
+    PD_SHARED_DYNAMIC(float, sh);
     float *p = sh, *sel = sh + r.n_expert;
     int32_t X = r.n_expert, K = r.n_used;
     const float *lg = logits + (int64_t)blockIdx.x * X;
@@ -170,7 +170,7 @@ pd_cuda_dev_moe_route(struct pd_cuda_exec *x, int32_t *ids, float *weights, floa
         return -1;
     if (T <= 0)
         return 0;
-    route_kernel<<<(unsigned)T, ROUTE_THREADS, sizeof(float) * 2 * r->n_expert, x->stream>>>(
+    PD_LAUNCH(route_kernel, (unsigned)T, ROUTE_THREADS, sizeof(float) * 2 * r->n_expert, x->stream)(
         ids, weights, entropy, logits, bias, *r);
     return pd_cuda_launched("the router", err, err_size);
 }
@@ -197,7 +197,7 @@ pd_cuda_moe_route(int dev, int32_t *ids, float *weights, float *entropy, const f
                           err_size));
     PD_TRY(pd_cuda_upload(dev, &d_h, NULL, sizeof(float) * T, "the router entropy", err,
                           err_size));
-    route_kernel<<<(unsigned)T, ROUTE_THREADS, sizeof(float) * 2 * X>>>(
+    PD_LAUNCH(route_kernel, (unsigned)T, ROUTE_THREADS, sizeof(float) * 2 * X, 0)(
         (int32_t *)d_ids, (float *)d_w, (float *)d_h, (const float *)d_l, (const float *)d_b,
         *r);
     PD_TRY(pd_cuda_download(ids, d_ids, sizeof(int32_t) * tk, "the router", err, err_size));

@@ -59,7 +59,7 @@ rope_prepare(const struct pd_rope *r, const float *d_ff)
 __global__ void
 rope_kernel(float *x, int64_t ld, const int32_t *pos, rope_dev rd, int n_heads, int D)
 {
-    extern __shared__ float cs[];
+    PD_SHARED_DYNAMIC(float, cs);
     int half = rd.n_rot / 2;
     float *xt = x + (int64_t)blockIdx.x * ld;
     for (int i = threadIdx.x; i < half; i += blockDim.x) {
@@ -110,7 +110,7 @@ pd_cuda_rope(int dev, float *x, const int32_t *pos, const struct pd_rope *r, int
         PD_TRY(pd_cuda_upload(dev, &d_ff, r->freq_factors, sizeof(float) * (r->n_rot / 2),
                               "the frequency factors", err, err_size));
     rd = rope_prepare(r, (const float *)d_ff);
-    rope_kernel<<<(unsigned)T, OPS_THREADS, sizeof(float) * r->n_rot>>>(
+    PD_LAUNCH(rope_kernel, (unsigned)T, OPS_THREADS, sizeof(float) * r->n_rot, 0)(
         (float *)d_x, (int64_t)n_heads * D, (const int32_t *)d_pos, rd, n_heads, D);
     PD_TRY(pd_cuda_download(x, d_x, xbytes, "rope", err, err_size));
     rc = 0;
@@ -151,7 +151,7 @@ pd_cuda_softmax(int dev, float *x, int64_t rows, int64_t n, char *err, size_t er
     size_t bytes = sizeof(float) * (size_t)rows * (size_t)n;
     int rc = -1;
     PD_TRY(pd_cuda_upload(dev, &d_x, x, bytes, "the softmax input", err, err_size));
-    softmax_kernel<<<(unsigned)rows, OPS_THREADS>>>((float *)d_x, n);
+    PD_LAUNCH(softmax_kernel, (unsigned)rows, OPS_THREADS, 0, 0)((float *)d_x, n);
     PD_TRY(pd_cuda_download(x, d_x, bytes, "softmax", err, err_size));
     rc = 0;
 fail:
@@ -181,7 +181,7 @@ pd_cuda_swiglu(int dev, float *out, const float *gate, const float *up, int64_t 
     PD_TRY(pd_cuda_upload(dev, &d_g, gate, bytes, "the gate", err, err_size));
     PD_TRY(pd_cuda_upload(dev, &d_u, up, bytes, "the up projection", err, err_size));
     PD_TRY(pd_cuda_upload(dev, &d_o, NULL, bytes, "the output", err, err_size));
-    swiglu_kernel<<<(unsigned)((n + OPS_THREADS - 1) / OPS_THREADS), OPS_THREADS>>>(
+    PD_LAUNCH(swiglu_kernel, (unsigned)((n + OPS_THREADS - 1) / OPS_THREADS), OPS_THREADS, 0, 0)(
         (float *)d_o, (const float *)d_g, (const float *)d_u, n);
     PD_TRY(pd_cuda_download(out, d_o, bytes, "swiglu", err, err_size));
     rc = 0;
@@ -207,7 +207,7 @@ pd_cuda_dev_rope(struct pd_cuda_exec *x, float *xs, int64_t ld, const int32_t *p
     if (T <= 0)
         return 0;
     rope_dev rd = rope_prepare(r, freq_factors);
-    rope_kernel<<<(unsigned)T, OPS_THREADS, sizeof(float) * r->n_rot, x->stream>>>(
+    PD_LAUNCH(rope_kernel, (unsigned)T, OPS_THREADS, sizeof(float) * r->n_rot, x->stream)(
         xs, ld, pos, rd, n_heads, D);
     return pd_cuda_launched("rope", err, err_size);
 }
@@ -218,7 +218,7 @@ pd_cuda_dev_swiglu(struct pd_cuda_exec *x, float *out, const float *gate, const 
 {
     if (n <= 0)
         return 0;
-    swiglu_kernel<<<(unsigned)((n + OPS_THREADS - 1) / OPS_THREADS), OPS_THREADS, 0,
-                    x->stream>>>(out, gate, up, n);
+    unsigned blocks = (unsigned)((n + OPS_THREADS - 1) / OPS_THREADS);
+    PD_LAUNCH(swiglu_kernel, blocks, OPS_THREADS, 0, x->stream)(out, gate, up, n);
     return pd_cuda_launched("swiglu", err, err_size);
 }

@@ -63,8 +63,11 @@ dequantize_cuda(O *out, const void *w, int wtype, int64_t n_in, int64_t rows,
 {
     size_t row_bytes = pd_type_row_size((enum pd_type)wtype, n_in);
     const uint8_t *wb = (const uint8_t *)w;
-#define LAUNCH(T) \
-    dequantize_kernel<T, O><<<(unsigned)rows, DQ_THREADS, 0, stream>>>(out, wb, row_bytes, n_in)
+#define LAUNCH(T)                                                                      \
+    {                                                                                  \
+        auto kernel = dequantize_kernel<T, O>;                                         \
+        PD_LAUNCH(kernel, (unsigned)rows, DQ_THREADS, 0, stream)(out, wb, row_bytes, n_in); \
+    }
     PD_DEV_FOR_TYPE(wtype, LAUNCH, return false)
 #undef LAUNCH
     return true;
@@ -157,7 +160,7 @@ pd_cuda_dev_embed(struct pd_cuda_exec *x, float *out, const void *w, int wtype,
     size_t row_bytes = pd_type_row_size((enum pd_type)wtype, n);
     const uint8_t *wb = (const uint8_t *)w;
 #define LAUNCH(TY) \
-    embed_kernel<TY><<<(unsigned)T, DQ_THREADS, 0, x->stream>>>(out, wb, row_bytes, tokens, n)
+    PD_LAUNCH(embed_kernel<TY>, (unsigned)T, DQ_THREADS, 0, x->stream)(out, wb, row_bytes, tokens, n)
     PD_DEV_FOR_TYPE(wtype, LAUNCH, snprintf(err, err_size, "embedding of type %d: no CUDA kernel",
                                             wtype);
                     return -1)

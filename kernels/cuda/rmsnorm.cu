@@ -37,8 +37,8 @@ static void
 rmsnorm_cuda(float *out, int64_t ld_out, const float *x, int64_t ld_x, const float *w,
              int64_t rows, int64_t n, float eps, cudaStream_t stream)
 {
-    rmsnorm_kernel<<<(unsigned)rows, RMSNORM_THREADS, 0, stream>>>(out, ld_out, x, ld_x, w, n,
-                                                                   eps);
+    PD_LAUNCH(rmsnorm_kernel, (unsigned)rows, RMSNORM_THREADS, 0, stream)(
+        out, ld_out, x, ld_x, w, n, eps);
 }
 
 extern "C" int

@@ -105,8 +105,8 @@ pd_cuda_logits_stats(int dev, float *lse, float *entropy, float *logprobs, const
     PD_TRY(pd_cuda_upload(dev, &d_h, NULL, sizeof(float) * rows, "the entropy", err, err_size));
     if (logprobs)
         PD_TRY(pd_cuda_upload(dev, &d_lp, NULL, bytes, "the log-probabilities", err, err_size));
-    logits_stats_kernel<<<(unsigned)rows, STATS_THREADS>>>((float *)d_lse, NULL, (float *)d_h,
-                                                            (float *)d_lp, (const float *)d_l, n);
+    PD_LAUNCH(logits_stats_kernel, (unsigned)rows, STATS_THREADS, 0, 0)(
+        (float *)d_lse, NULL, (float *)d_h, (float *)d_lp, (const float *)d_l, n);
     PD_TRY(pd_cuda_download(lse, d_lse, sizeof(float) * rows, "logits stats", err, err_size));
     PD_TRY(pd_cuda_download(entropy, d_h, sizeof(float) * rows, "logits stats", err, err_size));
     if (logprobs)
@@ -218,7 +218,7 @@ pd_cuda_top_k(int dev, int32_t *ids, float *vals, const float *logits, int64_t r
                           err_size));
     PD_TRY(pd_cuda_upload(dev, &d_v, NULL, sizeof(float) * kb, "the top-k values", err,
                           err_size));
-    top_k_kernel<<<(unsigned)rows, TOPK_THREADS>>>((int32_t *)d_ids, (float *)d_v,
+    PD_LAUNCH(top_k_kernel, (unsigned)rows, TOPK_THREADS, 0, 0)((int32_t *)d_ids, (float *)d_v,
                                                    (const float *)d_l, n, k);
     PD_TRY(pd_cuda_download(ids, d_ids, sizeof(int32_t) * kb, "top-k", err, err_size));
     PD_TRY(pd_cuda_download(vals, d_v, sizeof(float) * kb, "top-k", err, err_size));
@@ -289,9 +289,10 @@ pd_cuda_dev_candidates(struct pd_cuda_exec *x, void *out, void *scratch, const f
     struct pd_cuda_candidates *head = (struct pd_cuda_candidates *)out;
     int32_t *ids = (int32_t *)(head + 1);
     float *vals = (float *)(ids + k);
-    logits_stats_kernel<<<1, STATS_THREADS, 0, x->stream>>>(NULL, &head->lse, &head->entropy,
+    PD_LAUNCH(logits_stats_kernel, 1, STATS_THREADS, 0, x->stream)(NULL, &head->lse, &head->entropy,
                                                             NULL, logits, n);
-    chunk_top_k_kernel<<<(unsigned)nc, CHUNK_THREADS, 0, x->stream>>>(cids, cvals, logits, n, k);
-    merge_top_k_kernel<<<1, TOPK_THREADS, 0, x->stream>>>(ids, vals, cids, cvals, nc * k, k);
+    PD_LAUNCH(chunk_top_k_kernel, (unsigned)nc, CHUNK_THREADS, 0, x->stream)(
+        cids, cvals, logits, n, k);
+    PD_LAUNCH(merge_top_k_kernel, 1, TOPK_THREADS, 0, x->stream)(ids, vals, cids, cvals, nc * k, k);
     return pd_cuda_launched("the sampling candidates", err, err_size);
 }

@@ -1,0 +1,2 @@
+/* cublas_v2.h, as tests/simt-runtime.h provides it: the kernels run on the host. */
+#include "tests/simt-runtime.h"

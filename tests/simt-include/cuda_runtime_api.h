@@ -1,0 +1,2 @@
+/* cuda_runtime_api.h, as tests/simt-runtime.h provides it: the kernels run on the host. */
+#include "tests/simt-runtime.h"
