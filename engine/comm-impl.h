@@ -24,6 +24,7 @@ struct pd_comm {
     const struct pd_comm_ops *ops;
     int rank, size;
     int device;   /* pd_comm_device */
+    bool start_pending;   /* pd_comm_start_pending */
 };
 
 #endif

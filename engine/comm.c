@@ -29,6 +29,18 @@ pd_comm_device(const struct pd_comm *c)
     return c->device;
 }
 
+void
+pd_comm_set_start_pending(struct pd_comm *c, bool pending)
+{
+    c->start_pending = pending;
+}
+
+bool
+pd_comm_start_pending(const struct pd_comm *c)
+{
+    return c->start_pending;
+}
+
 static int
 check_peer(const struct pd_comm *c, int peer, const char *what, char *err)
 {

@@ -39,6 +39,13 @@ const char *pd_comm_name(const struct pd_comm *c);
  * only (local). */
 int pd_comm_device(const struct pd_comm *c);
 
+/* A group whose ranks make their contexts apart, one per process (a launcher's), agrees once that
+ * every rank has made its context before rank 0's first pass: a rank that failed would otherwise
+ * leave the others waiting for it for ever. The ranks set it pending after joining; the next
+ * pd_context_new (or pd_split_abandon, for a rank that fails before it) agrees and clears it. */
+void pd_comm_set_start_pending(struct pd_comm *c, bool pending);
+bool pd_comm_start_pending(const struct pd_comm *c);
+
 /* bytes from buf to rank peer, which must call pd_comm_recv with the same size. */
 int pd_comm_send(struct pd_comm *c, const void *buf, size_t bytes, int peer, char *err);
 int pd_comm_recv(struct pd_comm *c, void *buf, size_t bytes, int peer, char *err);

@@ -219,9 +219,9 @@ pd_context_backend(const struct pd_context *c, char *note, size_t size)
     return c->backend;
 }
 
-int
-pd_context_new(struct pd_context **out, struct pd_model *m, const struct pd_context_params *p,
-               char *err)
+static int
+context_new(struct pd_context **out, struct pd_model *m, const struct pd_context_params *p,
+            char *err)
 {
     *out = NULL;
     char note[PD_ERR_MAX] = "";
@@ -282,6 +282,14 @@ pd_context_new(struct pd_context **out, struct pd_model *m, const struct pd_cont
 fail:
     pd_context_free(c);
     return rc;
+}
+
+int
+pd_context_new(struct pd_context **out, struct pd_model *m, const struct pd_context_params *p,
+               char *err)
+{
+    int rc = context_new(out, m, p, err);
+    return p->comm ? pd_split_agree_start(p->comm, out, rc, err) : rc;
 }
 
 void

@@ -409,19 +409,17 @@ return_result(struct pd_context *c, int rank, int size, char *err)
     return rc ? rc : move_trace(c, c->T, peer, send, err);
 }
 
-/* After a batch every rank learns whether any rank's share failed; the first failure, naming its
- * rank, becomes the decode's error on every rank (*shared set), so none goes on alone and none
- * waits for a rank that stopped. 0, that error, or the collective's own (the group is broken). */
+/* Every rank's status (mine, and msg when it is an error) into all[size]: 0, or the first failing
+ * rank's error naming it (*shared set), or the collective's own (the group is broken). */
 static int
-agree(struct pd_context *c, int mine, const char *msg, bool *shared, char *err)
+gather_statuses(struct pd_comm *comm, struct rank_status *all, int mine, const char *msg,
+                bool *shared, char *err)
 {
-    struct pd_part *pt = &c->part;
     struct rank_status me = { .rc = mine };
-    struct rank_status *all = pt->statuses;
-    int size = pd_comm_size(pt->comm);
+    int size = pd_comm_size(comm);
     if (mine)
         snprintf(me.msg, sizeof me.msg, "%s", msg);
-    int rc = pd_comm_all_gather(pt->comm, all, &me, sizeof me, err);
+    int rc = pd_comm_all_gather(comm, all, &me, sizeof me, err);
     if (rc)
         return rc;
     for (int r = 0; r < size; r++)
@@ -431,6 +429,47 @@ agree(struct pd_context *c, int mine, const char *msg, bool *shared, char *err)
                              PD_ERR_MAX - 32, all[r].msg);
         }
     return 0;
+}
+
+/* After a batch every rank learns whether any rank's share failed; the first failure, naming its
+ * rank, becomes the decode's error on every rank (*shared set), so none goes on alone and none
+ * waits for a rank that stopped. */
+static int
+agree(struct pd_context *c, int mine, const char *msg, bool *shared, char *err)
+{
+    return gather_statuses(c->part.comm, c->part.statuses, mine, msg, shared, err);
+}
+
+int
+pd_split_agree_start(struct pd_comm *comm, struct pd_context **ctx, int rc, char *err)
+{
+    if (comm == NULL || !pd_comm_start_pending(comm))
+        return rc;
+    pd_comm_set_start_pending(comm, false);
+    struct rank_status *all = calloc((size_t)pd_comm_size(comm), sizeof *all);
+    char mine[PD_ERR_MAX] = "";
+    bool shared = false;
+    if (rc)
+        snprintf(mine, sizeof mine, "%s", err);
+    int agreed = all ? gather_statuses(comm, all, rc, mine, &shared, err)
+                     : pd_errorf(err, PD_ENOMEM, "out of memory");
+    free(all);
+    if (rc)   /* this rank's own failure: its message, not the first failing rank's */
+        return pd_errorf(err, rc, "%s", mine);
+    if (agreed && *ctx) {
+        (*ctx)->part.live = false;   /* no rank is listening for its QUIT */
+        pd_context_free(*ctx);
+        *ctx = NULL;
+    }
+    return agreed;
+}
+
+int
+pd_split_abandon(struct pd_comm *comm, int rc, const char *why, char *err)
+{
+    struct pd_context *none = NULL;
+    snprintf(err, PD_ERR_MAX, "%s", why);
+    return pd_split_agree_start(comm, &none, rc, err);
 }
 
 /* Every rank's part of one decode of n tokens, in batches of at most n_batch. A rank whose share
@@ -690,7 +729,8 @@ pd_split_release(struct pd_context *c)
 {
     struct pd_part *pt = &c->part;
     char err[PD_ERR_MAX];
-    if (pt->live && pd_comm_rank(pt->comm) == 0)
+    /* before the group agreed on its start (a context that failed halfway), no rank serves yet */
+    if (pt->live && pd_comm_rank(pt->comm) == 0 && !pd_comm_start_pending(pt->comm))
         command(c, CMD_QUIT, 0, 0, err);
     if (pt->group && pd_comm_rank(pt->comm) == 0)   /* the driver owns its group */
         group_free(pt->group);

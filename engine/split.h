@@ -59,6 +59,7 @@ enum pd_backend {
     PD_BACKEND_CUDA,
 };
 
+struct pd_comm;
 struct pd_context;
 struct pd_context_params;
 struct pd_layer;
@@ -110,6 +111,15 @@ int pd_split_plan(const struct pd_model *m, const struct pd_context_params *p,
 /* A follower rank of a multi-process group (rank > 0): run the forward passes rank 0 asks for
  * until it frees its context; 0, or a negative PD_E* when a collective failed. */
 int pd_split_serve(struct pd_context *c, char *err);
+
+/* The start of a multi-process group (pd_comm_set_start_pending): pd_context_new ends with every
+ * rank learning whether every other made its context (*ctx, or rc and err for this rank's own
+ * failure); where another rank failed, *ctx is freed and the error names that rank. A rank that
+ * fails before making its context (a model it cannot load, a prompt it cannot read) calls
+ * pd_split_abandon with its error (rc, why), so the others stop too. Both do nothing but return
+ * rc once the group has agreed. */
+int pd_split_agree_start(struct pd_comm *comm, struct pd_context **ctx, int rc, char *err);
+int pd_split_abandon(struct pd_comm *comm, int rc, const char *why, char *err);
 
 /* ---- for engine/forward.c and engine/moe.c only ---- */
 

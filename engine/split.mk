@@ -23,5 +23,8 @@ check_PROGRAMS += tests/test-weight-plan
 TESTS += tests/test-weight-plan
 tests_test_weight_plan_SOURCES = tests/test-weight-plan.c
 
-TESTS += tests/test-group-cli.sh
+# A group whose ranks start apart (a launcher's processes; here threads) agrees on its start.
+check_PROGRAMS += tests/test-group-start
+TESTS += tests/test-group-start tests/test-group-cli.sh
+tests_test_group_start_SOURCES = tests/test-group-start.c
 EXTRA_DIST += tests/test-group-cli.sh

@@ -129,6 +129,9 @@ int cli_parse_device_opt(const char *cmd, int opt, const char *arg,
 struct pd_comm;
 int cli_join_group(const char *cmd, struct pd_context_params *cp, struct pd_comm **comm);
 int cli_serve_group(const char *cmd, const char *model_path, struct pd_context_params *cp);
+/* Rank 0's end: where it failed before making its context, the others are told (they stop,
+ * naming it, instead of waiting for it); then comm is freed. */
+void cli_leave_group(struct pd_comm *comm, int rc);
 
 /* Load a model, printing "ponder CMD: MODEL: why" on failure. */
 int cli_load_model(const char *cmd, const char *path, struct pd_model **out);

@@ -424,6 +424,32 @@ out:
     return status;
 }
 
+/* The prompt, the model and the generation: all of `run` but for the ranks of a group. */
+static int
+run_as_driver(struct run_opts *o)
+{
+    int rc;
+    char *stdin_text = NULL;
+    const char *text = o->prompt;
+    if (text == NULL || strcmp(text, "-") == 0) {
+        size_t len = 0;
+        stdin_text = cli_read_all(stdin, &len);
+        if (stdin_text == NULL)
+            return cli_fail("run", "cannot read the prompt from standard input");
+        /* The newline that ends the last line (echo, a file) is not part of the prompt. */
+        while (len > 0 && (stdin_text[len - 1] == '\n' || stdin_text[len - 1] == '\r'))
+            stdin_text[--len] = '\0';
+        text = stdin_text;
+    }
+    struct pd_model *m = NULL;
+    rc = cli_load_model("run", o->model, &m);
+    if (rc == EXIT_OK)
+        rc = run_generation(o, m, text);
+    pd_model_free(m);
+    free(stdin_text);
+    return rc;
+}
+
 static int
 cmd_run_exec(int argc, char **argv)
 {
@@ -441,27 +467,8 @@ cmd_run_exec(int argc, char **argv)
         pd_comm_free(comm);
         return rc;
     }
-    char *stdin_text = NULL;
-    const char *text = o.prompt;
-    if (text == NULL || strcmp(text, "-") == 0) {
-        size_t len = 0;
-        stdin_text = cli_read_all(stdin, &len);
-        if (stdin_text == NULL) {
-            pd_comm_free(comm);
-            return cli_fail("run", "cannot read the prompt from standard input");
-        }
-        /* The newline that ends the last line (echo, a file) is not part of the prompt. */
-        while (len > 0 && (stdin_text[len - 1] == '\n' || stdin_text[len - 1] == '\r'))
-            stdin_text[--len] = '\0';
-        text = stdin_text;
-    }
-    struct pd_model *m = NULL;
-    rc = cli_load_model("run", o.model, &m);
-    if (rc == EXIT_OK)
-        rc = run_generation(&o, m, text);
-    pd_model_free(m);
-    pd_comm_free(comm);
-    free(stdin_text);
+    rc = run_as_driver(&o);
+    cli_leave_group(comm, rc);
     return rc;
 }
 
