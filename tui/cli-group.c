@@ -31,6 +31,10 @@ cli_join_group(const char *cmd, struct pd_context_params *cp, struct pd_comm **c
     if (cp->n_devices > 1)
         return cli_usage_error(cmd, "--gpus lists the devices of one process's group; a rank "
                                "started with PONDER_WORLD_SIZE uses PONDER_LOCAL_RANK's device");
+    if (cp->n_gpu_layers >= 0)
+        return cli_usage_error(cmd, "--gpu-layers shares one process's layers between the CPU and "
+                               "its GPUs; a rank started with PONDER_WORLD_SIZE runs its whole "
+                               "share on PONDER_LOCAL_RANK's device");
     if (pd_comm_nccl_from_env(comm, cp->n_devices == 1 ? cp->devices[0] : -1, err) != 0)
         return cli_fail(cmd, "joining the group of PONDER_WORLD_SIZE=%s: %s", size, err);
     pd_comm_set_start_pending(*comm, true);   /* no pass before every rank has its context */
