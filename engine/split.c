@@ -445,7 +445,6 @@ pd_split_agree_start(struct pd_comm *comm, struct pd_context **ctx, int rc, char
 {
     if (comm == NULL || !pd_comm_start_pending(comm))
         return rc;
-    pd_comm_set_start_pending(comm, false);
     struct rank_status *all = calloc((size_t)pd_comm_size(comm), sizeof *all);
     char mine[PD_ERR_MAX] = "";
     bool shared = false;
@@ -454,14 +453,13 @@ pd_split_agree_start(struct pd_comm *comm, struct pd_context **ctx, int rc, char
     int agreed = all ? gather_statuses(comm, all, rc, mine, &shared, err)
                      : pd_errorf(err, PD_ENOMEM, "out of memory");
     free(all);
-    if (rc)   /* this rank's own failure: its message, not the first failing rank's */
-        return pd_errorf(err, rc, "%s", mine);
-    if (agreed && *ctx) {
-        (*ctx)->part.live = false;   /* no rank is listening for its QUIT */
+    if (!rc && agreed && *ctx) {   /* still pending: freed without a QUIT nobody would hear */
         pd_context_free(*ctx);
         *ctx = NULL;
     }
-    return agreed;
+    pd_comm_set_start_pending(comm, false);
+    /* this rank's own failure: its message, not the first failing rank's */
+    return rc ? pd_errorf(err, rc, "%s", mine) : agreed;
 }
 
 int
@@ -729,7 +727,8 @@ pd_split_release(struct pd_context *c)
 {
     struct pd_part *pt = &c->part;
     char err[PD_ERR_MAX];
-    /* before the group agreed on its start (a context that failed halfway), no rank serves yet */
+    /* before the group agreed on its start (a context failing halfway, or freed because another
+     * rank failed), no rank serves yet */
     if (pt->live && pd_comm_rank(pt->comm) == 0 && !pd_comm_start_pending(pt->comm))
         command(c, CMD_QUIT, 0, 0, err);
     if (pt->group && pd_comm_rank(pt->comm) == 0)   /* the driver owns its group */

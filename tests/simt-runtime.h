@@ -152,13 +152,6 @@ cudaMalloc(void **p, size_t n)
     return cudaSuccess;
 }
 
-template <class T>
-inline cudaError_t
-cudaMalloc(T **p, size_t n)
-{
-    return cudaMalloc((void **)p, n);
-}
-
 inline cudaError_t
 cudaFree(void *p)
 {
@@ -409,12 +402,7 @@ pd_simt_blas_at(const void *m, cudaDataType_t t, size_t i)
     if (t == CUDA_R_32F)
         return ((const float *)m)[i];
     uint16_t h = ((const uint16_t *)m)[i];
-    if (t == CUDA_R_16F)
-        return __half2float(__half{ h });
-    uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
+    return t == CUDA_R_16F ? pd_fp16_to_fp32(h) : pd_bf16_to_fp32(h);
 }
 
 /* C = alpha op(A) op(B) + beta C, column-major, C in float. */

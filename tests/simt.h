@@ -32,13 +32,16 @@
 #include <math.h>
 #include <ucontext.h>
 
+extern "C" {
+#include "kernels/cpu/quant.h"
+}
+
 #define __global__
 #define __device__
 #define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __shared__ static
-#define __restrict__ __restrict
 
 struct dim3 {
     unsigned x, y, z;
@@ -46,13 +49,13 @@ struct dim3 {
 };
 typedef dim3 uint3;
 struct alignas(16) float4 { float x, y, z, w; };
-struct alignas(8) float2 { float x, y; };
 struct alignas(16) uint4 { uint32_t x, y, z, w; };
 struct alignas(8) uint2 { uint32_t x, y; };
 
-/* ---- half precision ---- */
+/* ---- half precision: the bits, converted as the CPU's kernels convert them ---- */
 
 struct __half { uint16_t bits; };
+struct __nv_bfloat16 { uint16_t bits; };
 
 inline __half
 __ushort_as_half(unsigned short b)
@@ -60,61 +63,22 @@ __ushort_as_half(unsigned short b)
     return __half{ b };
 }
 
-/* IEEE binary16 to float, exactly (subnormals, infinities and NaNs included). */
 inline float
 __half2float(__half h)
 {
-    uint32_t sign = (uint32_t)(h.bits >> 15) << 31, exp = h.bits >> 10 & 0x1F, man = h.bits & 0x3FF;
-    uint32_t bits;
-    if (exp == 0x1F) {
-        bits = sign | 0x7F800000u | man << 13;
-    } else if (exp != 0) {
-        bits = sign | (exp + 112) << 23 | man << 13;
-    } else if (man == 0) {
-        bits = sign;
-    } else {   /* subnormal: man * 2^-24 */
-        float f = (float)man * 5.9604644775390625e-8f;
-        memcpy(&bits, &f, sizeof bits);
-        bits |= sign;
-    }
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
+    return pd_fp16_to_fp32(h.bits);
 }
 
-/* float to binary16, rounding to nearest even (overflow to infinity, subnormals kept). */
 inline __half
 __float2half_rn(float f)
 {
-    uint32_t x;
-    memcpy(&x, &f, sizeof x);
-    uint32_t sign = x >> 16 & 0x8000, exp = x >> 23 & 0xFF, man = x & 0x7FFFFF;
-    if (exp == 0xFF)
-        return __half{ (uint16_t)(sign | 0x7C00 | (man ? 0x200 : 0)) };
-    int e = (int)exp - 127 + 15;
-    if (e >= 31)
-        return __half{ (uint16_t)(sign | 0x7C00) };
-    uint32_t mant = man | 0x800000, shift = e > 0 ? 13 : (uint32_t)(14 - e);
-    if (shift > 24)
-        return __half{ (uint16_t)sign };
-    uint32_t q = mant >> shift, rest = mant & ((1u << shift) - 1), halfway = 1u << (shift - 1);
-    if (rest > halfway || (rest == halfway && (q & 1)))
-        q++;
-    /* a normal: q holds the implicit bit at 10, which the exponent field absorbs by adding */
-    uint32_t h = e > 0 ? ((uint32_t)e << 10) + (q - 0x400) : q;
-    return __half{ (uint16_t)(sign | h) };
+    return __half{ pd_fp32_to_fp16(f) };
 }
-
-struct __nv_bfloat16 { uint16_t bits; };
 
 inline __nv_bfloat16
 __float2bfloat16_rn(float f)
 {
-    uint32_t x;
-    memcpy(&x, &f, sizeof x);
-    if ((x & 0x7FFFFFFF) > 0x7F800000)
-        return __nv_bfloat16{ (uint16_t)(x >> 16 | 0x40) };
-    return __nv_bfloat16{ (uint16_t)((x + 0x7FFF + (x >> 16 & 1)) >> 16) };
+    return __nv_bfloat16{ pd_fp32_to_bf16(f) };
 }
 
 inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
@@ -124,20 +88,13 @@ inline float __fmul_rn(float a, float b) { return a * b; }
 inline float __fadd_rn(float a, float b) { return a + b; }
 inline float __fdiv_rn(float a, float b) { return a / b; }
 
-/* ---- integer min and max, as CUDA overloads them ---- */
+/* ---- integer min, as CUDA overloads it ---- */
 
 template <class A, class B>
 inline typename std::common_type<A, B>::type
 min(A a, B b)
 {
     return a < b ? a : b;
-}
-
-template <class A, class B>
-inline typename std::common_type<A, B>::type
-max(A a, B b)
-{
-    return a < b ? b : a;
 }
 
 /* ---- fibers: a saved context and the switch between two ---- */
@@ -340,21 +297,6 @@ __shfl_xor_sync(unsigned mask, T v, int lane_mask)
     return pd_simt_shuffle(mask, v, (pd_simt_tid() % 32) ^ lane_mask);
 }
 
-template <class T>
-inline T
-__shfl_down_sync(unsigned mask, T v, unsigned delta)
-{
-    int lane = pd_simt_tid() % 32;
-    return pd_simt_shuffle(mask, v, lane + (int)delta < 32 ? lane + (int)delta : lane);
-}
-
-template <class T>
-inline T
-__shfl_sync(unsigned mask, T v, int src)
-{
-    return pd_simt_shuffle(mask, v, src % 32);
-}
-
 /* What every fiber runs: the thread of whichever block it is given, then out of every barrier
  * and back to the scheduler, which resumes it here for the next block. */
 inline void
@@ -415,9 +357,9 @@ pd_simt_run_block(pd_simt_block *b, dim3 block)
 
 /* Run kernel(args) on grid blocks of block threads, block after block, each with shared bytes
  * of dynamic shared memory (NaN-filled, as nothing promises what it holds). */
-template <class... P, class... A>
+template <class... P>
 inline void
-pd_simt_run(void (*kernel)(P...), dim3 grid, dim3 block, size_t shared, A... args)
+pd_simt_run(void (*kernel)(P...), dim3 grid, dim3 block, size_t shared, P... args)
 {
     std::lock_guard<std::mutex> device(pd_simt_device_lock);
     int n = (int)(block.x * block.y * block.z);

@@ -3,15 +3,14 @@
  * half-precision loads, and warp and block reductions.
  *
  * It needs nothing of the CUDA runtime, so the kernels built on it also compile as plain C++
- * under tests/simt.h (which defines PD_SIMT and stands in for CUDA's device vocabulary), where
- * tests/test-cuda-simt runs them on the host, thread for thread.
+ * under tests/simt.h (which defines PD_SIMT and stands in for CUDA's device vocabulary;
+ * tests/simt-include/ holds the CUDA headers then), where test-cuda-host, test-cuda-simt and
+ * test-cuda-model-simt run them on the host, thread for thread.
  */
 #ifndef PD_CUDA_DEVICE_CUH
 #define PD_CUDA_DEVICE_CUH
 
-#ifndef PD_SIMT
 #include <cuda_fp16.h>
-#endif
 #include <math.h>
 #include <stdint.h>
 #include <string.h>

@@ -34,12 +34,13 @@ if HAVE_CXX
 PD_SIMT_OBJS = $(PD_CUDA_OBJS:.o=.simto)
 PD_SIMT_HDRS = $(srcdir)/tests/simt.h $(srcdir)/tests/simt-runtime.h $(PD_CUDA_HDRS) \
 	kernels/backend.h
+# Everything built for the emulation sees tests/simt-include/ as CUDA's headers and, as nvcc
+# gives a .cu file the runtime unasked, tests/simt-runtime.h.
 PD_SIMT_CXXFLAGS = -std=c++17 -O2 -g -pthread -Wall -Wno-unknown-pragmas -Wno-sign-compare \
-	-Wno-maybe-uninitialized
+	-Wno-maybe-uninitialized -I$(srcdir)/tests/simt-include -include $(srcdir)/tests/simt-runtime.h
 .cu.simto:
 	@$(MKDIR_P) $(@D)
-	$(AM_V_CC)$(CXX) $(PD_SIMT_CXXFLAGS) -x c++ -I$(srcdir)/tests/simt-include \
-		-include $(srcdir)/tests/simt-runtime.h $(DEFS) $(DEFAULT_INCLUDES) $(AM_CPPFLAGS) \
+	$(AM_V_CC)$(CXX) $(PD_SIMT_CXXFLAGS) -x c++ $(DEFS) $(DEFAULT_INCLUDES) $(AM_CPPFLAGS) \
 		$(CPPFLAGS) -c $< -o $@
 $(PD_SIMT_OBJS): $(PD_SIMT_HDRS)
 CLEANFILES += $(PD_SIMT_OBJS)
